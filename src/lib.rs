@@ -1,0 +1,24 @@
+//! pg_replication_exporter: a Prometheus exporter for PostgreSQL streaming replication that
+//! watches every node of a cluster and correlates what they say about each other.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//!  config.rs ──► poller.rs (one task per cluster, one connection per node, sql/ per major)
+//!                   │  NodeState / PollError per node per round
+//!                   ▼
+//!               cluster.rs (PURE: round + LSN history ──► ClusterView)
+//!                   │  Snapshot (immutable, swapped atomically)
+//!                   ▼
+//!               metrics.rs (PURE: Snapshot ──► metric families) ◄── server.rs (GET /metrics)
+//! ```
+//!
+//! Nothing below `metrics.rs` knows about HTTP; `lsn.rs`, `syncnames.rs`, `cluster.rs` and
+//! `metrics.rs` do no I/O.
+
+pub mod cluster;
+pub mod config;
+pub mod lsn;
+pub mod metrics;
+pub mod model;
+pub mod syncnames;

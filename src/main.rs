@@ -1,0 +1,2 @@
+//! CLI entry point (being written).
+fn main() {}

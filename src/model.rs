@@ -1,0 +1,244 @@
+//! Plain data that flows one way: pollers produce [`NodeState`]s, the pure cluster view turns a
+//! round of them into a [`ClusterView`], and the renderer reads the immutable [`Snapshot`].
+//!
+//! Nothing here does I/O. `Option` means "PostgreSQL returned NULL or the value does not apply";
+//! it is rendered as an absent series, never as 0.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::lsn::Lsn;
+
+/// Seconds since the Unix epoch, as a float (PostgreSQL timestamps have microsecond precision).
+pub type UnixTime = f64;
+
+/// The `kind` label of `pg_replication_poll_errors_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ErrorKind {
+    Connect,
+    Auth,
+    Tls,
+    Timeout,
+    Query,
+    Privilege,
+}
+
+impl ErrorKind {
+    /// Every kind, so that each error counter is exported from the start (at 0).
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::Connect,
+        ErrorKind::Auth,
+        ErrorKind::Tls,
+        ErrorKind::Timeout,
+        ErrorKind::Query,
+        ErrorKind::Privilege,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Query => "query",
+            ErrorKind::Privilege => "privilege",
+        }
+    }
+}
+
+/// Everything one successful poll of one node returned (one SQL round trip).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct NodeState {
+    /// `server_version_num`, e.g. 150018.
+    pub server_version_num: u32,
+    /// `server_version`, e.g. "15.18 (Debian 15.18-0+deb12u1)".
+    pub server_version: String,
+    /// `pg_control_system().system_identifier` as text (it does not fit an f64 exactly).
+    pub system_identifier: Option<String>,
+    /// `pg_is_in_recovery()`.
+    pub in_recovery: bool,
+    /// Primary: the timeline of `pg_current_wal_lsn()`; standby: the WAL receiver's
+    /// `received_tli`, else the last restartpoint's timeline.
+    pub timeline_id: Option<u32>,
+    /// The node's own position: `pg_current_wal_lsn()` on a primary, the replay LSN on a standby.
+    pub wal_lsn: Option<Lsn>,
+    /// Standby: `pg_last_wal_receive_lsn()`.
+    pub receive_lsn: Option<Lsn>,
+    /// Standby: `pg_last_wal_replay_lsn()`.
+    pub replay_lsn: Option<Lsn>,
+    /// Standby: replay paused or pause requested.
+    pub replay_paused: Option<bool>,
+    /// Standby: `pg_last_xact_replay_timestamp()`.
+    pub last_replay_timestamp: Option<UnixTime>,
+    /// The server's `now()` (statement start) when the poll ran.
+    pub server_now: UnixTime,
+    /// Standby: the row of `pg_stat_wal_receiver`; `None` when no receiver runs.
+    pub wal_receiver: Option<WalReceiver>,
+    /// Rows of `pg_stat_replication`, without `pg_basebackup`'s walsenders.
+    #[serde(default)]
+    pub walsenders: Vec<Walsender>,
+    /// Rows of `pg_replication_slots`.
+    #[serde(default)]
+    pub slots: Vec<Slot>,
+    pub settings: Settings,
+    /// True when the role cannot see the replication columns (no pg_monitor / pg_read_all_stats
+    /// and not superuser): hidden columns are NULL and must not be read as "no lag".
+    pub privilege_missing: bool,
+}
+
+/// One row of `pg_stat_wal_receiver`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct WalReceiver {
+    /// `status`: stopped, starting, streaming, waiting, restarting, stopping (NULL when hidden).
+    pub status: Option<String>,
+    pub received_tli: Option<u32>,
+    pub written_lsn: Option<Lsn>,
+    pub flushed_lsn: Option<Lsn>,
+    pub last_msg_receipt_time: Option<UnixTime>,
+    pub latest_end_lsn: Option<Lsn>,
+    pub slot_name: Option<String>,
+    pub sender_host: Option<String>,
+    pub sender_port: Option<i32>,
+}
+
+/// One row of `pg_stat_replication` (one walsender on this node).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Walsender {
+    /// `application_name`: how the standby introduced itself (Patroni: the member name).
+    pub application_name: String,
+    /// `state`: startup, catchup, streaming, backup, stopping.
+    pub state: Option<String>,
+    pub sent_lsn: Option<Lsn>,
+    pub write_lsn: Option<Lsn>,
+    pub flush_lsn: Option<Lsn>,
+    pub replay_lsn: Option<Lsn>,
+    /// `write_lag`, `flush_lag`, `replay_lag` in seconds.
+    pub write_lag: Option<f64>,
+    pub flush_lag: Option<f64>,
+    pub replay_lag: Option<f64>,
+    pub sync_priority: Option<i32>,
+    /// `sync_state`: async, potential, sync, quorum.
+    pub sync_state: Option<String>,
+    pub reply_time: Option<UnixTime>,
+}
+
+/// One row of `pg_replication_slots`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Slot {
+    pub slot_name: String,
+    /// physical | logical
+    pub slot_type: String,
+    /// NULL for physical slots.
+    pub database: Option<String>,
+    pub active: bool,
+    pub restart_lsn: Option<Lsn>,
+    pub confirmed_flush_lsn: Option<Lsn>,
+    /// reserved, extended, unreserved, lost (PostgreSQL 13+).
+    pub wal_status: Option<String>,
+    /// Bytes; NULL unless `max_slot_wal_keep_size` is set.
+    pub safe_wal_size: Option<i64>,
+    /// `age(xmin)` and `age(catalog_xmin)` in transactions.
+    pub xmin_age: Option<i64>,
+    pub catalog_xmin_age: Option<i64>,
+    /// PostgreSQL 17+.
+    pub inactive_since: Option<UnixTime>,
+    /// PostgreSQL 16+.
+    pub conflicting: Option<bool>,
+    /// PostgreSQL 17+ (`invalidation_reason`), e.g. wal_removed.
+    pub invalidation_reason: Option<String>,
+}
+
+/// The server settings the exporter reports or checks, as `current_setting()` text.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Settings {
+    pub synchronous_commit: String,
+    pub synchronous_standby_names: String,
+    pub wal_level: String,
+    pub max_wal_senders: String,
+    pub max_replication_slots: String,
+    pub hot_standby: String,
+    pub hot_standby_feedback: String,
+    pub wal_keep_size: String,
+    pub max_slot_wal_keep_size: String,
+}
+
+/// What the exporter knows of one configured node after the latest round.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeReport {
+    /// The configured node name (the `node` label).
+    pub name: String,
+    /// How upstreams list this node in `pg_stat_replication.application_name`.
+    pub application_name: String,
+    /// The last poll succeeded.
+    pub up: bool,
+    /// Seconds the last poll took (absent before the first attempt).
+    pub poll_duration: Option<f64>,
+    pub last_success: Option<UnixTime>,
+    /// Monotonic error counters, one per kind (all kinds present, from 0).
+    pub errors_total: BTreeMap<ErrorKind, u64>,
+    /// The last error, for the landing page and `status` (never contains a secret).
+    pub last_error: Option<String>,
+    /// The latest successful poll's data; `None` while the node is down.
+    pub state: Option<NodeState>,
+}
+
+impl NodeReport {
+    pub fn new(name: impl Into<String>, application_name: impl Into<String>) -> Self {
+        NodeReport {
+            name: name.into(),
+            application_name: application_name.into(),
+            up: false,
+            poll_duration: None,
+            last_success: None,
+            errors_total: ErrorKind::ALL.iter().map(|k| (*k, 0)).collect(),
+            last_error: None,
+            state: None,
+        }
+    }
+}
+
+/// The correlated view of one cluster (SPEC §4.5), computed by `cluster.rs` after each round.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClusterView {
+    /// Reachable nodes not in recovery.
+    pub primaries: u32,
+    pub nodes_up: u32,
+    pub nodes_configured: u32,
+    /// Distinct timelines / system identifiers among reachable nodes.
+    pub timelines: u32,
+    pub system_identifiers: u32,
+    /// One entry per configured node that is not the current (single) primary.
+    pub standbys: Vec<StandbyView>,
+    /// WAL on the primary not yet flushed by the most advanced standby.
+    pub rpo_bytes: Option<u64>,
+    pub failovers_total: u64,
+    pub last_failover_timestamp: Option<UnixTime>,
+    pub last_failover_duration: Option<f64>,
+}
+
+/// The cluster's view of one standby.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StandbyView {
+    /// Configured node name.
+    pub node: String,
+    pub streaming: bool,
+    pub lag_bytes: Option<u64>,
+    pub lag_seconds: Option<f64>,
+}
+
+/// One cluster in a snapshot.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterSnapshot {
+    pub name: String,
+    pub nodes: Vec<NodeReport>,
+    pub view: ClusterView,
+}
+
+/// Everything `/metrics` renders, swapped in atomically after each round.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    pub clusters: Vec<ClusterSnapshot>,
+    /// Exporter clock when the snapshot was taken.
+    pub taken_at: UnixTime,
+}
