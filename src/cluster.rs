@@ -1,1 +1,1042 @@
-//! (being written)
+//! The cluster view (SPEC §4.5): what the nodes of one cluster say about each other, computed by a
+//! pure function after every poll round from that round's node reports plus a short history kept
+//! in [`ClusterHistory`]. Time is a parameter (`now`); nothing here reads a clock or does I/O.
+//!
+//! # Counting
+//! - **primaries**: reachable nodes (last poll succeeded) that are not in recovery. `1` is
+//!   healthy; `0` means no writable node; `2+` is split brain.
+//! - **nodes_up / nodes_configured**; **timelines / system_identifiers**: distinct known values
+//!   among reachable nodes (`> 1`: a node diverged after a promotion, or belongs to another
+//!   cluster).
+//!
+//! # Which nodes are standbys
+//! With exactly one reachable primary, every other configured node gets a standby entry, down or
+//! not, so that a vanished standby stays visible (streaming 0) instead of its series
+//! disappearing. With two or more primaries, every node except the reachable primaries is
+//! listed. With none, every configured node is listed (the down former primary included: it is
+//! not streaming from anything the exporter can see).
+//!
+//! # Streaming
+//! A standby streams when a reachable upstream (the primary, or a cascading standby) lists it
+//! (by `application_name`, ASCII case-insensitive) in `pg_stat_replication` with state
+//! `streaming`. The upstream's walsender is the direct witness, so its word wins: a standby the
+//! exporter cannot reach but that its upstream lists as streaming counts as streaming, and a
+//! standby whose receiver claims `streaming` while its upstream lists it in `catchup` does not.
+//! Only when no reachable upstream lists the standby with a visible state (no row, or the state is
+//! hidden for lack of `pg_monitor`) does the standby's own `pg_stat_wal_receiver.status` decide;
+//! a down standby with no upstream row is not streaming.
+//!
+//! # Byte lag and RPO
+//! Only with exactly one reachable primary; otherwise absent (there is no "the primary" to
+//! measure against). A node whose system identifier differs from the primary's is another
+//! cluster: its LSNs are not comparable, so its lags are absent and it never counts for the RPO.
+//! - **lag_bytes** = primary's `pg_current_wal_lsn()` − the standby's own replay LSN, read from
+//!   the standby (so it works when the primary no longer lists it); 0 when the standby's
+//!   (slightly later) reading is ahead; absent when the standby is down or the value is NULL.
+//! - **rpo_bytes** = primary's current LSN − the most advanced durable position among the
+//!   configured non-primary nodes, i.e. what a failover now would lose. A standby's durable
+//!   position is the highest of: the primary's `pg_stat_replication.flush_lsn` for it, its own
+//!   `pg_last_wal_receive_lsn()` (received *and flushed*), and its own replay LSN. Walsenders
+//!   that map to no configured node are ignored: logical subscribers appear in the same view but
+//!   cannot be promoted, and an unknown standby is not a failover target the exporter can vouch
+//!   for. When no standby position is known, the RPO is absent (unknown is not zero).
+//!
+//! # Time lag (honest)
+//! The history holds `(now, primary LSN)` pairs, one per round that had exactly one reachable
+//! primary. For a standby at replay LSN `R` behind the primary's current LSN, the time lag is
+//! `now − T`, where `T` is the moment the primary's position passed `R` (the last moment the
+//! primary was at or below `R`), linearly interpolated between the two samples that bracket it.
+//! That is how old the primary state the standby reflects is:
+//! - replay ≥ primary's current LSN → 0 (a standby read a little after the primary is not
+//!   negatively lagged);
+//! - an idle primary with a cut stream reads 0 while nothing is missing, and grows with `now` from
+//!   the moment the primary writes again;
+//! - `R` older than the oldest sample → the window's age (`now −` oldest sample), a lower bound
+//!   that is capped by `poll.lag_history`;
+//! - no earlier sample at all (the first round after start or after a failover) → absent: a
+//!   standby is behind but there is no time reference yet.
+//!
+//! The history is emptied when the primary changes (another node, a new timeline, another
+//! system identifier) or its LSN goes backwards: positions of another WAL history must not date
+//! the new one. Samples older than the window are dropped; to bound memory even when rounds run
+//! faster than `poll.interval`, the newest sample is replaced rather than appended while it is
+//! closer than half an interval to the one before. Every pair of neighbours but the newest is then
+//! at least half an interval apart, so the length never exceeds `2 × lag_history / interval + 2`
+//! (and never 100 000) by construction; interpolation error stays below half an interval.
+//!
+//! # Failovers
+//! The history remembers the last single primary (node and timeline). When a different node
+//! becomes the single primary, or the single primary's timeline rises, that is a failover:
+//! `failovers_total` rises, `last_failover_timestamp = now`, and `last_failover_duration = now −`
+//! the last round that saw any writable primary (the observed RTO). Its resolution is one poll
+//! round: a switchover seen in consecutive rounds reads as one interval, an outage of `k` empty
+//! rounds as `k + 1` intervals. The first primary seen after the exporter starts is not a
+//! failover; a restart of the same primary on the same timeline is not one either. Split brain
+//! (two primaries) is not by itself a failover; it counts when it resolves to the other node.
+//! A primary whose timeline cannot be read keeps its last known timeline.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::Duration;
+
+use crate::lsn::Lsn;
+use crate::model::{ClusterView, NodeReport, NodeState, StandbyView, UnixTime};
+
+/// Hard cap on the LSN history, whatever `lag_history` / `interval` say (16 bytes a sample).
+const MAX_SAMPLES: usize = 100_000;
+
+/// Who the single primary is: a change of any part means a different WAL history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PrimaryId {
+    name: String,
+    timeline: Option<u32>,
+    system_identifier: Option<String>,
+}
+
+/// State carried from round to round for one cluster: the primary's LSN history (for time lag)
+/// and failover tracking.
+#[derive(Clone, Debug)]
+pub struct ClusterHistory {
+    /// `poll.lag_history` in seconds.
+    window: f64,
+    /// Minimum distance between stored samples (but the newest), in seconds.
+    min_spacing: f64,
+    capacity: usize,
+    /// `(time, primary LSN)`, oldest first; time and LSN both non-decreasing.
+    samples: VecDeque<(UnixTime, Lsn)>,
+    /// The last single primary seen; the samples belong to it.
+    primary: Option<PrimaryId>,
+    /// The last round that saw at least one writable primary.
+    last_writable_seen: Option<UnixTime>,
+    failovers_total: u64,
+    last_failover_timestamp: Option<UnixTime>,
+    last_failover_duration: Option<f64>,
+}
+
+impl ClusterHistory {
+    pub fn new(lag_history: Duration, interval: Duration) -> Self {
+        let window = lag_history.as_secs_f64();
+        let min_spacing = (interval.as_secs_f64() / 2.0).max(window / (MAX_SAMPLES - 2) as f64);
+        let capacity = if min_spacing > 0.0 {
+            (window / min_spacing).ceil() as usize + 2
+        } else {
+            2
+        };
+        ClusterHistory {
+            window,
+            min_spacing,
+            capacity,
+            samples: VecDeque::with_capacity(capacity.min(1024)),
+            primary: None,
+            last_writable_seen: None,
+            failovers_total: 0,
+            last_failover_timestamp: None,
+            last_failover_duration: None,
+        }
+    }
+
+    /// Samples currently held.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// The most samples the history will ever hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Records this round's single primary; counts a failover and empties the LSN history when it
+    /// is not the primary seen before.
+    fn track_primary(&mut self, now: UnixTime, seen: PrimaryId) {
+        let Some(old) = &self.primary else {
+            self.samples.clear();
+            self.primary = Some(seen);
+            return;
+        };
+        let moved = old.name != seen.name;
+        let timeline_rose = matches!((old.timeline, seen.timeline), (Some(a), Some(b)) if b > a);
+        if moved || timeline_rose {
+            self.failovers_total += 1;
+            self.last_failover_timestamp = Some(now);
+            self.last_failover_duration = self.last_writable_seen.map(|t| (now - t).max(0.0));
+        }
+        let current = if moved {
+            seen
+        } else {
+            // A value that could not be read this round is not a change.
+            PrimaryId {
+                name: seen.name,
+                timeline: seen.timeline.or(old.timeline),
+                system_identifier: seen
+                    .system_identifier
+                    .or_else(|| old.system_identifier.clone()),
+            }
+        };
+        if self.primary.as_ref() != Some(&current) {
+            self.samples.clear();
+        }
+        self.primary = Some(current);
+    }
+
+    fn push(&mut self, now: UnixTime, lsn: Lsn) {
+        // A clock that stepped back: keep the history sorted by time.
+        while self.samples.back().is_some_and(|&(t, _)| t > now) {
+            self.samples.pop_back();
+        }
+        // The same primary's position went backwards: it is not the same WAL history.
+        if self.samples.back().is_some_and(|&(_, l)| l > lsn) {
+            self.samples.clear();
+        }
+        while self
+            .samples
+            .front()
+            .is_some_and(|&(t, _)| t < now - self.window)
+        {
+            self.samples.pop_front();
+        }
+        // Keep every pair of neighbours but the newest at least `min_spacing` apart: that is
+        // what bounds the length, however fast the rounds come.
+        let n = self.samples.len();
+        if n >= 2 && self.samples[n - 1].0 - self.samples[n - 2].0 < self.min_spacing {
+            self.samples.pop_back();
+        }
+        // Unreachable by the spacing argument; kept so the bound never depends on float rounding.
+        while self.samples.len() >= self.capacity {
+            self.samples.pop_front();
+        }
+        self.samples.push_back((now, lsn));
+    }
+
+    /// Seconds since the primary passed `replay`; see the module doc.
+    fn time_lag(&self, now: UnixTime, current: Lsn, replay: Lsn) -> Option<f64> {
+        if replay >= current {
+            return Some(0.0);
+        }
+        // Samples are sorted by LSN too (the history is reset when the LSN goes back).
+        let j = self.samples.partition_point(|&(_, l)| l <= replay);
+        if j == self.samples.len() {
+            // Cannot happen when `current` was pushed this round; unknown rather than a guess.
+            return None;
+        }
+        if j == 0 {
+            let (oldest, _) = self.samples[0];
+            return (oldest < now).then_some(now - oldest);
+        }
+        let (t0, l0) = self.samples[j - 1];
+        let (t1, l1) = self.samples[j];
+        let fraction = replay.bytes_since(l0) as f64 / l1.bytes_since(l0) as f64;
+        let passed = t0 + (t1 - t0) * fraction;
+        Some((now - passed).max(0.0))
+    }
+}
+
+/// Computes the cluster view of one round and updates the history. `nodes` holds every configured
+/// node of the cluster, up or not.
+pub fn observe(history: &mut ClusterHistory, now: UnixTime, nodes: &[NodeReport]) -> ClusterView {
+    let reachable: Vec<(&NodeReport, &NodeState)> = nodes
+        .iter()
+        .filter(|n| n.up)
+        .filter_map(|n| n.state.as_ref().map(|s| (n, s)))
+        .collect();
+    let primaries: Vec<(&NodeReport, &NodeState)> = reachable
+        .iter()
+        .filter(|(_, s)| !s.in_recovery)
+        .copied()
+        .collect();
+    let single = match primaries.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    };
+
+    if let Some((node, state)) = single {
+        history.track_primary(
+            now,
+            PrimaryId {
+                name: node.name.clone(),
+                timeline: state.timeline_id,
+                system_identifier: state.system_identifier.clone(),
+            },
+        );
+        if let Some(lsn) = state.wal_lsn {
+            history.push(now, lsn);
+        }
+    }
+    if !primaries.is_empty() {
+        history.last_writable_seen = Some(now);
+    }
+
+    let is_primary = |n: &NodeReport| primaries.iter().any(|(p, _)| p.name == n.name);
+    let mut standbys = Vec::new();
+    let mut best_durable: Option<Lsn> = None;
+    for node in nodes.iter().filter(|n| !is_primary(n)) {
+        let own = if node.up { node.state.as_ref() } else { None };
+        let mut view = StandbyView {
+            node: node.name.clone(),
+            streaming: streaming(node, own, &reachable),
+            lag_bytes: None,
+            lag_seconds: None,
+        };
+        if let Some((_, primary)) = single
+            && same_system(primary, own)
+            && let Some(current) = primary.wal_lsn
+        {
+            if let Some(replay) = own.and_then(|s| s.replay_lsn) {
+                view.lag_bytes = Some(current.bytes_since(replay));
+                view.lag_seconds = history.time_lag(now, current, replay);
+            }
+            let listed = primary
+                .walsenders
+                .iter()
+                .filter(|w| {
+                    w.application_name
+                        .eq_ignore_ascii_case(&node.application_name)
+                })
+                .filter_map(|w| w.flush_lsn);
+            let own_positions = own
+                .into_iter()
+                .flat_map(|s| [s.receive_lsn, s.replay_lsn])
+                .flatten();
+            best_durable = best_durable.max(listed.chain(own_positions).max());
+        }
+        standbys.push(view);
+    }
+
+    let rpo_bytes = single
+        .and_then(|(_, p)| p.wal_lsn)
+        .zip(best_durable)
+        .map(|(current, durable)| current.bytes_since(durable));
+
+    let distinct = |f: fn(&NodeState) -> Option<String>| {
+        reachable
+            .iter()
+            .filter_map(|(_, s)| f(s))
+            .collect::<BTreeSet<_>>()
+            .len() as u32
+    };
+    ClusterView {
+        primaries: primaries.len() as u32,
+        nodes_up: nodes.iter().filter(|n| n.up).count() as u32,
+        nodes_configured: nodes.len() as u32,
+        timelines: distinct(|s| s.timeline_id.map(|t| t.to_string())),
+        system_identifiers: distinct(|s| s.system_identifier.clone()),
+        standbys,
+        rpo_bytes,
+        failovers_total: history.failovers_total,
+        last_failover_timestamp: history.last_failover_timestamp,
+        last_failover_duration: history.last_failover_duration,
+    }
+}
+
+/// False only when both system identifiers are known and differ.
+fn same_system(primary: &NodeState, standby: Option<&NodeState>) -> bool {
+    match (
+        &primary.system_identifier,
+        standby.map(|s| &s.system_identifier),
+    ) {
+        (Some(a), Some(Some(b))) => a == b,
+        _ => true,
+    }
+}
+
+/// See "Streaming" in the module doc.
+fn streaming(
+    node: &NodeReport,
+    own: Option<&NodeState>,
+    reachable: &[(&NodeReport, &NodeState)],
+) -> bool {
+    let states: Vec<&str> = reachable
+        .iter()
+        .filter(|(upstream, _)| upstream.name != node.name)
+        .flat_map(|(_, s)| &s.walsenders)
+        .filter(|w| {
+            w.application_name
+                .eq_ignore_ascii_case(&node.application_name)
+        })
+        .filter_map(|w| w.state.as_deref())
+        .collect();
+    if !states.is_empty() {
+        return states.contains(&"streaming");
+    }
+    own.and_then(|s| s.wal_receiver.as_ref())
+        .and_then(|r| r.status.as_deref())
+        == Some("streaming")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{WalReceiver, Walsender};
+
+    const SYSID: &str = "7300000000000000001";
+
+    fn node(name: &str, state: Option<NodeState>) -> NodeReport {
+        let mut n = NodeReport::new(name, name);
+        n.up = state.is_some();
+        n.state = state;
+        n
+    }
+
+    fn primary(name: &str, timeline: u32, lsn: u64, walsenders: Vec<Walsender>) -> NodeReport {
+        node(
+            name,
+            Some(NodeState {
+                system_identifier: Some(SYSID.into()),
+                in_recovery: false,
+                timeline_id: Some(timeline),
+                wal_lsn: Some(Lsn(lsn)),
+                walsenders,
+                ..Default::default()
+            }),
+        )
+    }
+
+    /// A standby whose receiver streams and which has flushed what it replayed.
+    fn standby(name: &str, timeline: u32, replay: u64) -> NodeReport {
+        node(
+            name,
+            Some(NodeState {
+                system_identifier: Some(SYSID.into()),
+                in_recovery: true,
+                timeline_id: Some(timeline),
+                wal_lsn: Some(Lsn(replay)),
+                receive_lsn: Some(Lsn(replay)),
+                replay_lsn: Some(Lsn(replay)),
+                wal_receiver: Some(WalReceiver {
+                    status: Some("streaming".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        )
+    }
+
+    fn down(name: &str) -> NodeReport {
+        node(name, None)
+    }
+
+    fn with_state(mut n: NodeReport, f: impl FnOnce(&mut NodeState)) -> NodeReport {
+        f(n.state.as_mut().expect("node is up"));
+        n
+    }
+
+    fn receiver(n: NodeReport, status: &str) -> NodeReport {
+        with_state(n, |s| {
+            s.wal_receiver.as_mut().unwrap().status = Some(status.into())
+        })
+    }
+
+    fn ws(app: &str, state: &str, flush: u64) -> Walsender {
+        Walsender {
+            application_name: app.into(),
+            state: Some(state.into()),
+            flush_lsn: Some(Lsn(flush)),
+            ..Default::default()
+        }
+    }
+
+    fn history() -> ClusterHistory {
+        ClusterHistory::new(Duration::from_secs(3600), Duration::from_secs(1))
+    }
+
+    fn sb<'a>(view: &'a ClusterView, name: &str) -> &'a StandbyView {
+        view.standbys
+            .iter()
+            .find(|s| s.node == name)
+            .unwrap_or_else(|| panic!("no standby entry for {name}: {view:?}"))
+    }
+
+    fn names(view: &ClusterView) -> Vec<&str> {
+        view.standbys.iter().map(|s| s.node.as_str()).collect()
+    }
+
+    /// Feeds rounds `(now, primary LSN)` of a primary `a` with one standby `b` at `replay`.
+    fn rounds(h: &mut ClusterHistory, rounds: &[(f64, u64)], replay: u64) -> ClusterView {
+        let mut view = ClusterView::default();
+        for &(now, lsn) in rounds {
+            view = observe(
+                h,
+                now,
+                &[primary("a", 1, lsn, vec![]), standby("b", 1, replay)],
+            );
+        }
+        view
+    }
+
+    #[test]
+    fn caught_up_cluster() {
+        let mut h = history();
+        let nodes = [
+            primary(
+                "a",
+                1,
+                5000,
+                vec![ws("b", "streaming", 5000), ws("c", "streaming", 5000)],
+            ),
+            standby("b", 1, 5000),
+            standby("c", 1, 5000),
+        ];
+        observe(&mut h, 99.0, &nodes);
+        let v = observe(&mut h, 100.0, &nodes);
+        assert_eq!(
+            (
+                v.primaries,
+                v.nodes_up,
+                v.nodes_configured,
+                v.timelines,
+                v.system_identifiers
+            ),
+            (1, 3, 3, 1, 1)
+        );
+        assert_eq!(names(&v), ["b", "c"]);
+        for name in ["b", "c"] {
+            let s = sb(&v, name);
+            assert!(s.streaming);
+            assert_eq!((s.lag_bytes, s.lag_seconds), (Some(0), Some(0.0)));
+        }
+        assert_eq!(v.rpo_bytes, Some(0));
+        assert_eq!((v.failovers_total, v.last_failover_timestamp), (0, None));
+    }
+
+    #[test]
+    fn behind_standby_interpolates_between_the_bracketing_samples() {
+        let mut h = history();
+        // The primary wrote 1000 bytes per 10 s; the standby stopped at 1500, i.e. at t = 105.
+        let v = rounds(&mut h, &[(100.0, 1000), (110.0, 2000), (120.0, 3000)], 1500);
+        let b = sb(&v, "b");
+        assert_eq!(b.lag_bytes, Some(1500));
+        assert_eq!(b.lag_seconds, Some(15.0));
+        // Exactly on a sample: the primary passed 2000 at t = 110.
+        let v = rounds(&mut h, &[(121.0, 3000)], 2000);
+        assert_eq!(sb(&v, "b").lag_seconds, Some(11.0));
+    }
+
+    #[test]
+    fn standby_read_after_a_stale_primary_sample_is_not_negative() {
+        let mut h = history();
+        let v = rounds(&mut h, &[(10.0, 900), (11.0, 1000)], 1040);
+        assert_eq!(sb(&v, "b").lag_bytes, Some(0));
+        assert_eq!(sb(&v, "b").lag_seconds, Some(0.0));
+    }
+
+    #[test]
+    fn idle_primary_with_cut_stream_reads_zero_until_the_primary_writes() {
+        let mut h = history();
+        let mut v = ClusterView::default();
+        // The stream is cut from t = 3 on; the primary is idle at 1000 until t = 10.
+        for t in 0..=10 {
+            let b = receiver(
+                standby("b", 1, 1000),
+                if t < 3 { "streaming" } else { "waiting" },
+            );
+            v = observe(&mut h, f64::from(t), &[primary("a", 1, 1000, vec![]), b]);
+            assert_eq!(sb(&v, "b").lag_seconds, Some(0.0), "t={t}");
+        }
+        assert!(!sb(&v, "b").streaming);
+        for (t, lsn, want) in [(11.0, 2000, 1.0), (12.0, 2500, 2.0), (20.0, 2600, 10.0)] {
+            let b = receiver(standby("b", 1, 1000), "waiting");
+            v = observe(&mut h, t, &[primary("a", 1, lsn, vec![]), b]);
+            assert_eq!(sb(&v, "b").lag_seconds, Some(want), "t={t}");
+            assert_eq!(sb(&v, "b").lag_bytes, Some(lsn - 1000));
+        }
+    }
+
+    #[test]
+    fn older_than_the_window_reports_the_window_age() {
+        let mut h = ClusterHistory::new(Duration::from_secs(60), Duration::from_secs(1));
+        let samples: Vec<(f64, u64)> = (0..=200)
+            .map(|t| (f64::from(t), 10_000 + t as u64))
+            .collect();
+        // The standby stopped at t = 5, long before the window [140, 200].
+        let v = rounds(&mut h, &samples, 10_005);
+        assert_eq!(sb(&v, "b").lag_seconds, Some(60.0));
+        // Inside the window, interpolation still applies.
+        let v = rounds(&mut h, &[(201.0, 10_201)], 10_150);
+        assert_eq!(sb(&v, "b").lag_seconds, Some(51.0));
+    }
+
+    #[test]
+    fn behind_with_no_earlier_sample_is_unknown_not_zero() {
+        let mut h = history();
+        let v = rounds(&mut h, &[(100.0, 2000)], 1000);
+        assert_eq!(sb(&v, "b").lag_bytes, Some(1000));
+        assert_eq!(sb(&v, "b").lag_seconds, None);
+        // One round later, the lower bound is the age of the first sample.
+        let v = rounds(&mut h, &[(101.0, 2000)], 1000);
+        assert_eq!(sb(&v, "b").lag_seconds, Some(1.0));
+    }
+
+    #[test]
+    fn history_stays_bounded_even_when_rounds_run_faster_than_the_interval() {
+        let mut h = ClusterHistory::new(Duration::from_secs(10), Duration::from_secs(1));
+        assert_eq!(h.capacity(), 22);
+        let mut lsn = 0;
+        for i in 0..10 * h.capacity() * 10 {
+            lsn += 100;
+            // Rounds every 0.1 s: ten times faster than configured.
+            let now = i as f64 / 10.0;
+            rounds(&mut h, &[(now, lsn)], 0);
+            assert!(h.len() <= h.capacity(), "round {i}: {} samples", h.len());
+        }
+        // The window is still covered: a standby stuck 9 s back is dated within half an interval.
+        let now = (10 * h.capacity() * 10) as f64 / 10.0;
+        lsn += 100;
+        let stuck = lsn - 90 * 100;
+        let v = rounds(&mut h, &[(now, lsn)], stuck);
+        let lag = sb(&v, "b").lag_seconds.unwrap();
+        assert!((lag - 9.0).abs() <= 0.5, "{lag}");
+    }
+
+    #[test]
+    fn history_bound_holds_at_the_configured_pace_and_with_a_huge_window() {
+        let mut h = ClusterHistory::new(Duration::from_secs(30), Duration::from_secs(1));
+        for t in 0..600u64 {
+            rounds(&mut h, &[(t as f64, t * 10)], 0);
+        }
+        assert!(h.len() <= 32, "{}", h.len());
+        let h = ClusterHistory::new(Duration::from_secs(365 * 86_400), Duration::from_millis(1));
+        assert!(h.capacity() <= MAX_SAMPLES);
+        let h = ClusterHistory::new(Duration::ZERO, Duration::ZERO);
+        assert_eq!(h.capacity(), 2);
+    }
+
+    #[test]
+    fn two_primaries_split_brain() {
+        let mut h = history();
+        observe(
+            &mut h,
+            1.0,
+            &[
+                primary("a", 1, 1000, vec![]),
+                standby("b", 1, 1000),
+                standby("c", 1, 1000),
+            ],
+        );
+        let nodes = [
+            primary("a", 1, 1100, vec![ws("c", "streaming", 1100)]),
+            primary("b", 2, 1050, vec![]),
+            standby("c", 1, 1100),
+        ];
+        let v = observe(&mut h, 2.0, &nodes);
+        assert_eq!((v.primaries, v.timelines), (2, 2));
+        assert_eq!(names(&v), ["c"], "neither primary is listed as a standby");
+        let c = sb(&v, "c");
+        assert!(c.streaming);
+        assert_eq!((c.lag_bytes, c.lag_seconds), (None, None));
+        assert_eq!(v.rpo_bytes, None);
+        assert_eq!(
+            v.failovers_total, 0,
+            "split brain is not by itself a failover"
+        );
+        // Resolving back to the old primary is not a failover either.
+        let v = observe(
+            &mut h,
+            3.0,
+            &[
+                primary("a", 1, 1200, vec![]),
+                down("b"),
+                standby("c", 1, 1200),
+            ],
+        );
+        assert_eq!(v.failovers_total, 0);
+        // Resolving to the other node is.
+        let v = observe(
+            &mut h,
+            4.0,
+            &[
+                primary("a", 1, 1200, vec![]),
+                primary("b", 2, 1300, vec![]),
+                standby("c", 1, 1200),
+            ],
+        );
+        assert_eq!(v.failovers_total, 0);
+        let v = observe(
+            &mut h,
+            5.0,
+            &[
+                down("a"),
+                primary("b", 2, 1300, vec![]),
+                standby("c", 1, 1200),
+            ],
+        );
+        assert_eq!(v.failovers_total, 1);
+        assert_eq!(v.last_failover_timestamp, Some(5.0));
+        assert_eq!(
+            v.last_failover_duration,
+            Some(1.0),
+            "a writable primary was seen at t=4"
+        );
+        assert_eq!(names(&v), ["a", "c"]);
+    }
+
+    #[test]
+    fn no_primary_lists_every_node_and_measures_nothing() {
+        let mut h = history();
+        observe(
+            &mut h,
+            1.0,
+            &[primary("a", 1, 1000, vec![]), standby("b", 1, 1000)],
+        );
+        let v = observe(&mut h, 2.0, &[down("a"), standby("b", 1, 1000)]);
+        assert_eq!((v.primaries, v.nodes_up, v.nodes_configured), (0, 1, 2));
+        assert_eq!(names(&v), ["a", "b"]);
+        assert!(!sb(&v, "a").streaming);
+        // Nobody upstream lists b, so its own receiver decides.
+        assert!(sb(&v, "b").streaming);
+        assert_eq!(
+            (sb(&v, "b").lag_bytes, sb(&v, "b").lag_seconds),
+            (None, None)
+        );
+        assert_eq!(v.rpo_bytes, None);
+        // The same primary coming back on its timeline is a restart, not a failover.
+        let v = observe(
+            &mut h,
+            9.0,
+            &[primary("a", 1, 1000, vec![]), standby("b", 1, 1000)],
+        );
+        assert_eq!((v.failovers_total, v.last_failover_duration), (0, None));
+    }
+
+    #[test]
+    fn node_of_another_cluster_is_counted_but_never_compared() {
+        let mut h = history();
+        let stranger = with_state(standby("x", 1, 9_000_000), |s| {
+            s.system_identifier = Some("6999999999999999999".into())
+        });
+        let nodes = [
+            primary("a", 1, 5000, vec![ws("b", "streaming", 4000)]),
+            standby("b", 1, 4000),
+            stranger,
+        ];
+        observe(&mut h, 1.0, &nodes);
+        let v = observe(&mut h, 2.0, &nodes);
+        assert_eq!(v.system_identifiers, 2);
+        let x = sb(&v, "x");
+        assert_eq!((x.lag_bytes, x.lag_seconds), (None, None));
+        assert!(x.streaming, "its own receiver streams, from somewhere else");
+        assert_eq!(
+            v.rpo_bytes,
+            Some(1000),
+            "the stranger's far-ahead LSN must not hide the RPO"
+        );
+    }
+
+    #[test]
+    fn promotion_resets_the_history_and_counts_one_failover() {
+        let mut h = history();
+        // a is primary on timeline 1 for 100 s, idle at 1000 for the last 50.
+        for t in 0..=100u64 {
+            let lsn = 500 + 10 * t.min(50);
+            observe(
+                &mut h,
+                t as f64,
+                &[
+                    primary("a", 1, lsn, vec![]),
+                    standby("b", 1, lsn),
+                    standby("c", 1, lsn),
+                ],
+            );
+        }
+        // a vanishes; b is promoted at t = 103 onto timeline 2; c still replays timeline 1 at 990.
+        for t in [101.0, 102.0] {
+            let v = observe(
+                &mut h,
+                t,
+                &[down("a"), standby("b", 1, 1000), standby("c", 1, 990)],
+            );
+            assert_eq!(v.primaries, 0);
+        }
+        let v = observe(
+            &mut h,
+            103.0,
+            &[
+                down("a"),
+                primary("b", 2, 1200, vec![]),
+                standby("c", 1, 990),
+            ],
+        );
+        assert_eq!(v.failovers_total, 1);
+        assert_eq!(v.last_failover_timestamp, Some(103.0));
+        assert_eq!(
+            v.last_failover_duration,
+            Some(3.0),
+            "last writable primary seen at t=100"
+        );
+        assert_eq!(v.timelines, 2, "c has not followed the new timeline yet");
+        assert_eq!(names(&v), ["a", "c"]);
+        let c = sb(&v, "c");
+        assert_eq!(c.lag_bytes, Some(210));
+        assert_eq!(
+            c.lag_seconds, None,
+            "a's history (990 passed at t=49) must not date b's WAL"
+        );
+        let v = observe(
+            &mut h,
+            104.0,
+            &[
+                down("a"),
+                primary("b", 2, 1300, vec![]),
+                standby("c", 2, 1300),
+            ],
+        );
+        assert_eq!((v.timelines, sb(&v, "c").lag_seconds), (1, Some(0.0)));
+        // The old primary comes back, unaware: split brain on two timelines, no new failover.
+        let v = observe(
+            &mut h,
+            105.0,
+            &[
+                primary("a", 1, 1000, vec![]),
+                primary("b", 2, 1400, vec![]),
+                standby("c", 2, 1400),
+            ],
+        );
+        assert_eq!((v.primaries, v.timelines, v.failovers_total), (2, 2, 1));
+        // a is rewound and follows b: still one failover.
+        let v = observe(
+            &mut h,
+            106.0,
+            &[
+                standby("a", 2, 1400),
+                primary("b", 2, 1400, vec![]),
+                standby("c", 2, 1400),
+            ],
+        );
+        assert_eq!((v.primaries, v.timelines, v.failovers_total), (1, 1, 1));
+    }
+
+    #[test]
+    fn timeline_rise_on_the_same_node_is_a_failover() {
+        let mut h = history();
+        for t in 0..5 {
+            observe(
+                &mut h,
+                f64::from(t),
+                &[
+                    primary("a", 3, 1000 + t as u64, vec![]),
+                    standby("b", 3, 1000),
+                ],
+            );
+        }
+        let v = observe(
+            &mut h,
+            5.0,
+            &[primary("a", 4, 2000, vec![]), standby("b", 3, 1000)],
+        );
+        assert_eq!(v.failovers_total, 1);
+        assert_eq!(v.last_failover_timestamp, Some(5.0));
+        assert_eq!(v.last_failover_duration, Some(1.0), "no gap: one round");
+        assert_eq!(
+            sb(&v, "b").lag_seconds,
+            None,
+            "history restarted with the new timeline"
+        );
+        // An unreadable timeline is not a change.
+        let v = observe(
+            &mut h,
+            6.0,
+            &[
+                with_state(primary("a", 4, 2100, vec![]), |s| s.timeline_id = None),
+                standby("b", 4, 2000),
+            ],
+        );
+        assert_eq!(v.failovers_total, 1);
+        assert_eq!(sb(&v, "b").lag_seconds, Some(1.0));
+        let v = observe(
+            &mut h,
+            7.0,
+            &[primary("a", 4, 2200, vec![]), standby("b", 4, 2000)],
+        );
+        assert_eq!(v.failovers_total, 1);
+    }
+
+    #[test]
+    fn first_primary_after_start_is_not_a_failover() {
+        let mut h = history();
+        observe(&mut h, 0.0, &[down("a"), standby("b", 1, 100)]);
+        let v = observe(
+            &mut h,
+            1.0,
+            &[primary("a", 7, 100, vec![]), standby("b", 1, 100)],
+        );
+        assert_eq!(
+            (
+                v.failovers_total,
+                v.last_failover_timestamp,
+                v.last_failover_duration
+            ),
+            (0, None, None)
+        );
+    }
+
+    #[test]
+    fn failover_after_a_gap_reports_the_gap() {
+        let mut h = history();
+        for t in 0..=10 {
+            observe(
+                &mut h,
+                f64::from(t),
+                &[primary("a", 1, 1000, vec![]), standby("b", 1, 1000)],
+            );
+        }
+        for t in 11..15 {
+            observe(&mut h, f64::from(t), &[down("a"), standby("b", 1, 1000)]);
+        }
+        let v = observe(&mut h, 15.0, &[down("a"), primary("b", 2, 1000, vec![])]);
+        assert_eq!(v.failovers_total, 1);
+        assert_eq!(v.last_failover_timestamp, Some(15.0));
+        assert_eq!(v.last_failover_duration, Some(5.0));
+        // Later rounds keep reporting the last failover.
+        let v = observe(&mut h, 16.0, &[down("a"), primary("b", 2, 1000, vec![])]);
+        assert_eq!(
+            (v.failovers_total, v.last_failover_duration),
+            (1, Some(5.0))
+        );
+    }
+
+    #[test]
+    fn vanished_standby_stays_visible_as_not_streaming() {
+        let mut h = history();
+        observe(
+            &mut h,
+            1.0,
+            &[
+                primary("a", 1, 1000, vec![ws("b", "streaming", 1000)]),
+                standby("b", 1, 1000),
+            ],
+        );
+        let v = observe(&mut h, 2.0, &[primary("a", 1, 1100, vec![]), down("b")]);
+        assert_eq!(names(&v), ["b"]);
+        let b = sb(&v, "b");
+        assert!(!b.streaming);
+        assert_eq!((b.lag_bytes, b.lag_seconds), (None, None));
+        assert_eq!(
+            v.rpo_bytes, None,
+            "no standby position is known: unknown, not 0"
+        );
+    }
+
+    #[test]
+    fn upstream_view_wins_over_the_standby_and_over_its_reachability() {
+        let mut h = history();
+        // b cannot be polled, but the primary's walsender for it streams: b streams.
+        let v = observe(
+            &mut h,
+            1.0,
+            &[
+                primary("a", 1, 1000, vec![ws("B", "streaming", 900)]),
+                down("b"),
+            ],
+        );
+        assert!(
+            sb(&v, "b").streaming,
+            "application_name matched case-insensitively"
+        );
+        assert_eq!(
+            v.rpo_bytes,
+            Some(100),
+            "the primary's flush_lsn for b counts"
+        );
+        // b's receiver says streaming but the primary has it in catchup: not streaming yet.
+        let v = observe(
+            &mut h,
+            2.0,
+            &[
+                primary("a", 1, 1000, vec![ws("b", "catchup", 500)]),
+                standby("b", 1, 500),
+            ],
+        );
+        assert!(!sb(&v, "b").streaming);
+        // A row whose state is hidden (no pg_monitor) is no evidence: b's own receiver decides.
+        let mut hidden = ws("b", "streaming", 0);
+        hidden.state = None;
+        hidden.flush_lsn = None;
+        let v = observe(
+            &mut h,
+            3.0,
+            &[primary("a", 1, 1000, vec![hidden]), standby("b", 1, 1000)],
+        );
+        assert!(sb(&v, "b").streaming);
+        assert_eq!(
+            v.rpo_bytes,
+            Some(0),
+            "b's own positions stand in for the hidden flush_lsn"
+        );
+    }
+
+    #[test]
+    fn cascading_standby_listed_by_its_upstream_standby() {
+        let mut h = history();
+        let nodes = |c: NodeReport| {
+            [
+                primary("a", 1, 3000, vec![ws("b", "streaming", 2900)]),
+                with_state(standby("b", 1, 2800), |s| {
+                    s.walsenders = vec![ws("c", "streaming", 2700)]
+                }),
+                c,
+            ]
+        };
+        let v = observe(&mut h, 1.0, &nodes(standby("c", 1, 2600)));
+        let c = sb(&v, "c");
+        assert!(c.streaming);
+        assert_eq!(
+            c.lag_bytes,
+            Some(400),
+            "measured against the primary, from c's own replay LSN"
+        );
+        assert_eq!(
+            v.rpo_bytes,
+            Some(100),
+            "b's flush as seen by the primary is the most advanced"
+        );
+        // c down: its upstream b still lists it streaming.
+        let v = observe(&mut h, 2.0, &nodes(down("c")));
+        assert!(sb(&v, "c").streaming);
+        // b lists c in catchup while c's receiver claims streaming: the upstream wins.
+        let nodes2 = [
+            primary("a", 1, 3000, vec![ws("b", "streaming", 2900)]),
+            with_state(standby("b", 1, 2800), |s| {
+                s.walsenders = vec![ws("c", "catchup", 2000)]
+            }),
+            standby("c", 1, 2000),
+        ];
+        let v = observe(&mut h, 3.0, &nodes2);
+        assert!(!sb(&v, "c").streaming);
+    }
+
+    #[test]
+    fn rpo_uses_the_most_advanced_durable_position() {
+        let mut h = history();
+        // The primary lists b at 4000; c is not listed but has received (and flushed) 4500,
+        // though it has replayed only 4200; a logical subscriber "sub" has confirmed 5000.
+        let c = with_state(standby("c", 1, 4200), |s| s.receive_lsn = Some(Lsn(4500)));
+        let nodes = [
+            primary(
+                "a",
+                1,
+                5000,
+                vec![ws("b", "streaming", 4000), ws("sub", "streaming", 5000)],
+            ),
+            standby("b", 1, 3900),
+            c,
+        ];
+        let v = observe(&mut h, 1.0, &nodes);
+        assert_eq!(v.rpo_bytes, Some(500));
+        assert_eq!(
+            sb(&v, "c").lag_bytes,
+            Some(800),
+            "lag is about replay, not receipt"
+        );
+    }
+
+    #[test]
+    fn clock_stepping_back_keeps_the_history_usable() {
+        let mut h = history();
+        rounds(&mut h, &[(100.0, 1000), (101.0, 2000), (102.0, 3000)], 0);
+        // The clock jumps back 50 s: later samples are dropped, nothing panics, times stay sane.
+        let v = rounds(&mut h, &[(52.0, 3100), (53.0, 3200)], 3150);
+        assert_eq!(sb(&v, "b").lag_seconds, Some(0.5));
+        assert!(h.len() <= h.capacity());
+    }
+}
