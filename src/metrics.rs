@@ -524,6 +524,12 @@ impl Families {
             family.set_metric(metrics);
             families.push(family);
         }
+        // A family rendered but missing from defs::ALL would vanish silently.
+        debug_assert!(
+            self.series.is_empty(),
+            "families missing from defs::ALL: {:?}",
+            self.series.keys().collect::<Vec<_>>()
+        );
         families
     }
 }
