@@ -1,1 +1,542 @@
-//! (being written)
+//! PURE renderer: an immutable [`Snapshot`] → Prometheus metric families (SPEC §4), and the
+//! [`SnapshotCollector`] that serves them from a shared snapshot handle.
+//!
+//! Families are rebuilt from the snapshot at every scrape, so a walsender, slot or node that is
+//! gone from the snapshot leaves no stale series behind. A NULL from PostgreSQL (`None` in the
+//! model) leaves its series out; it never becomes 0. Label values are arbitrary server strings;
+//! `prometheus::TextEncoder` escapes them. Names, types, HELP texts and label names live in
+//! [`defs`].
+
+pub mod defs;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
+
+use crate::lsn::Lsn;
+use crate::model::{ClusterSnapshot, ErrorKind, NodeReport, NodeState, Slot, Snapshot, Walsender};
+use crate::syncnames;
+use defs::{Def, Kind};
+
+/// Identifies the exporter binary in `pg_replication_exporter_build_info`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BuildInfo {
+    pub version: &'static str,
+    pub revision: &'static str,
+}
+
+/// The handle the poller swaps a new snapshot into after each round and the collector reads.
+pub type SharedSnapshot = Arc<RwLock<Arc<Snapshot>>>;
+
+/// `pg_stat_wal_receiver.status` values, plus `none` for "no receiver runs".
+const WAL_RECEIVER_STATUSES: &[&str] = &[
+    "stopped",
+    "starting",
+    "streaming",
+    "waiting",
+    "restarting",
+    "stopping",
+    "none",
+];
+const SYNC_STATES: &[&str] = &["async", "potential", "sync", "quorum"];
+const STANDBY_STATES: &[&str] = &["startup", "catchup", "streaming", "backup", "stopping"];
+const SLOT_WAL_STATUSES: &[&str] = &["reserved", "extended", "unreserved", "lost"];
+
+/// `pg_replication_slots.invalidation_reason` exists from this `server_version_num` on; before
+/// it, "not invalidated" cannot be told from "not reported".
+const INVALIDATION_REASON_SINCE: u32 = 170_000;
+
+/// All families for one snapshot, sorted by name, each family's series sorted by label values
+/// (the order `prometheus::Registry::gather` uses), families without series left out.
+pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
+    let mut out = Families::default();
+    out.push(
+        &defs::EXPORTER_BUILD_INFO,
+        &[build.version, build.revision],
+        1.0,
+    );
+    for cluster in &snapshot.clusters {
+        for node in &cluster.nodes {
+            node_health(&mut out, &cluster.name, node);
+            if let Some(state) = &node.state {
+                node_state(&mut out, &cluster.name, &node.name, state);
+                for ws in &state.walsenders {
+                    walsender(&mut out, cluster, &node.name, state, ws);
+                }
+                for slot in &state.slots {
+                    replication_slot(&mut out, &cluster.name, &node.name, state, slot);
+                }
+            }
+        }
+        cluster_view(&mut out, cluster);
+    }
+    out.finish()
+}
+
+/// Text format 0.0.4.
+pub fn render(snapshot: &Snapshot, build: &BuildInfo) -> String {
+    let mut text = String::new();
+    prometheus::TextEncoder::new()
+        .encode_utf8(&families(snapshot, build), &mut text)
+        // The encoder only rejects families without a name or without series, and `families`
+        // never builds either.
+        .expect("families() yields only named, non-empty families");
+    text
+}
+
+/// A [`Collector`] over a shared snapshot handle, so a `prometheus::Registry` can serve it too.
+pub struct SnapshotCollector {
+    shared: SharedSnapshot,
+    build: BuildInfo,
+    descs: Vec<Desc>,
+}
+
+impl SnapshotCollector {
+    pub fn new(shared: SharedSnapshot, build: BuildInfo) -> Self {
+        let descs = defs::ALL
+            .iter()
+            .map(|def| {
+                Desc::new(
+                    def.name.to_owned(),
+                    def.help.to_owned(),
+                    def.labels.iter().map(|l| (*l).to_owned()).collect(),
+                    HashMap::new(),
+                )
+                // Names, HELP and labels are constants checked by a test.
+                .expect("metric definitions are valid")
+            })
+            .collect();
+        SnapshotCollector {
+            shared,
+            build,
+            descs,
+        }
+    }
+}
+
+impl Collector for SnapshotCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        // Hold the lock only to clone the Arc: rendering must not block the next swap. A poisoned
+        // lock still holds a complete snapshot (the writer only swaps an Arc), so serve it.
+        let snapshot = Arc::clone(&self.shared.read().unwrap_or_else(|e| e.into_inner()));
+        families(&snapshot, &self.build)
+    }
+}
+
+/// §4.1: health of every configured node, known or not.
+fn node_health(out: &mut Families, cluster: &str, node: &NodeReport) {
+    let n = [cluster, node.name.as_str()];
+    out.push(&defs::UP, &n, flag(node.up));
+    if let Some(d) = node.poll_duration {
+        out.push(&defs::POLL_DURATION_SECONDS, &n, d);
+    }
+    for kind in ErrorKind::ALL {
+        // Counters start at 0 for every kind when the exporter starts, so a missing entry is a
+        // count of zero, not an unknown.
+        let count = node.errors_total.get(&kind).copied().unwrap_or(0);
+        out.push(
+            &defs::POLL_ERRORS_TOTAL,
+            &[cluster, &node.name, kind.as_str()],
+            count as f64,
+        );
+    }
+    if let Some(t) = node.last_success {
+        out.push(&defs::LAST_POLL_SUCCESS_TIMESTAMP_SECONDS, &n, t);
+    }
+    if let Some(state) = &node.state {
+        out.push(&defs::PRIVILEGE_MISSING, &n, flag(state.privilege_missing));
+    }
+}
+
+/// §4.2: what the node says about itself.
+fn node_state(out: &mut Families, cluster: &str, node: &str, state: &NodeState) {
+    let n = [cluster, node];
+    let standby = state.in_recovery;
+    out.push(&defs::NODE_IS_PRIMARY, &n, flag(!standby));
+    out.push(
+        &defs::NODE_INFO,
+        &[
+            cluster,
+            node,
+            &state.server_version,
+            state.system_identifier.as_deref().unwrap_or(""),
+        ],
+        1.0,
+    );
+    if let Some(tli) = state.timeline_id {
+        out.push(&defs::NODE_TIMELINE_ID, &n, f64::from(tli));
+    }
+    if let Some(lsn) = state.wal_lsn {
+        out.push(&defs::NODE_WAL_LSN_BYTES, &n, lsn.as_f64());
+    }
+    out.push(
+        &defs::SYNC_CONFIG_INFO,
+        &[
+            cluster,
+            node,
+            &state.settings.synchronous_commit,
+            &state.settings.synchronous_standby_names,
+        ],
+        1.0,
+    );
+
+    if standby {
+        // Gated on recovery, not only on NULL: after a promotion PostgreSQL keeps returning the
+        // last receive LSN and replay timestamp until restart, which would be stale on a primary.
+        if let Some(lsn) = state.receive_lsn {
+            out.push(&defs::NODE_RECEIVE_LSN_BYTES, &n, lsn.as_f64());
+        }
+        if let Some(paused) = state.replay_paused {
+            out.push(&defs::NODE_REPLAY_PAUSED, &n, flag(paused));
+        }
+        if let Some(t) = state.last_replay_timestamp {
+            out.push(&defs::NODE_LAST_REPLAY_TIMESTAMP_SECONDS, &n, t);
+        }
+        match &state.wal_receiver {
+            None => out.one_hot(
+                &defs::WAL_RECEIVER_STATUS,
+                &n,
+                WAL_RECEIVER_STATUSES,
+                "none",
+            ),
+            // A receiver row whose status is NULL means the role may not see it: nothing about
+            // the receiver is known, so neither its status nor its upstream is exported.
+            Some(wr) => {
+                if let Some(status) = &wr.status {
+                    out.one_hot(
+                        &defs::WAL_RECEIVER_STATUS,
+                        &n,
+                        WAL_RECEIVER_STATUSES,
+                        status,
+                    );
+                    let port = wr.sender_port.map(|p| p.to_string()).unwrap_or_default();
+                    out.push(
+                        &defs::UPSTREAM_INFO,
+                        &[
+                            cluster,
+                            node,
+                            wr.sender_host.as_deref().unwrap_or(""),
+                            &port,
+                            wr.slot_name.as_deref().unwrap_or(""),
+                        ],
+                        1.0,
+                    );
+                }
+                if let Some(t) = wr.last_msg_receipt_time {
+                    out.push(
+                        &defs::WAL_RECEIVER_LAST_MESSAGE_AGE_SECONDS,
+                        &n,
+                        age(state.server_now, t),
+                    );
+                }
+            }
+        }
+    } else {
+        if let Some(required) = syncnames::required(&state.settings.synchronous_standby_names) {
+            out.push(&defs::SYNC_STANDBYS_REQUIRED, &n, f64::from(required));
+        }
+        // Hidden rows have NULL state and sync_state: counting them would report "0 healthy"
+        // when the truth is unknown.
+        if !state.privilege_missing {
+            let healthy = state
+                .walsenders
+                .iter()
+                .filter(|ws| {
+                    ws.state.as_deref() == Some("streaming")
+                        && matches!(ws.sync_state.as_deref(), Some("sync" | "quorum"))
+                })
+                .count();
+            out.push(&defs::SYNC_STANDBYS_HEALTHY, &n, healthy as f64);
+        }
+    }
+}
+
+/// §4.3: one row of `pg_stat_replication` on `node` (a primary or a cascading standby).
+fn walsender(
+    out: &mut Families,
+    cluster: &ClusterSnapshot,
+    node: &str,
+    state: &NodeState,
+    ws: &Walsender,
+) {
+    let standby = standby_label(cluster, &ws.application_name);
+    let labels = [cluster.name.as_str(), node, standby];
+    // Compared with the sender's own position (NodeState::wal_lsn: current LSN on a primary,
+    // replay LSN on a cascading standby), so lag is "how far behind the node that feeds it".
+    let sender = state.wal_lsn;
+    let bytes = |stage: Option<Lsn>| Some(sender?.bytes_since(stage?));
+
+    let stages = [
+        ("sent", ws.sent_lsn, None),
+        ("write", ws.write_lsn, Some(ws.write_lag)),
+        ("flush", ws.flush_lsn, Some(ws.flush_lag)),
+        ("replay", ws.replay_lsn, Some(ws.replay_lag)),
+    ];
+    for (stage, lsn, lag) in stages {
+        let stage_labels = [labels[0], labels[1], labels[2], stage];
+        let lag_bytes = bytes(lsn);
+        if let Some(b) = lag_bytes {
+            out.push(&defs::LAG_BYTES, &stage_labels, b as f64);
+        }
+        // PostgreSQL sets the *_lag columns to NULL once a standby has caught up and the primary
+        // is idle; only an exact byte lag of 0 turns that NULL into a true 0.
+        let seconds = match lag {
+            None => None,
+            Some(Some(s)) => Some(s),
+            Some(None) if lag_bytes == Some(0) => Some(0.0),
+            Some(None) => None,
+        };
+        if let Some(s) = seconds {
+            out.push(&defs::LAG_SECONDS, &stage_labels, s);
+        }
+    }
+    if let Some(s) = &ws.sync_state {
+        out.one_hot(&defs::SYNC_STATE, &labels, SYNC_STATES, s);
+    }
+    if let Some(p) = ws.sync_priority {
+        out.push(&defs::SYNC_PRIORITY, &labels, f64::from(p));
+    }
+    if let Some(s) = &ws.state {
+        out.one_hot(&defs::STANDBY_STATE, &labels, STANDBY_STATES, s);
+    }
+    if let Some(t) = ws.reply_time {
+        out.push(
+            &defs::STANDBY_REPLY_AGE_SECONDS,
+            &labels,
+            age(state.server_now, t),
+        );
+    }
+}
+
+/// The `standby` label: the configured node of this cluster whose `application_name` matches,
+/// else the raw `application_name`. Case-insensitive (ASCII) because PostgreSQL matches
+/// `synchronous_standby_names` against `application_name` that way.
+fn standby_label<'a>(cluster: &'a ClusterSnapshot, application_name: &'a str) -> &'a str {
+    cluster
+        .nodes
+        .iter()
+        .find(|n| n.application_name.eq_ignore_ascii_case(application_name))
+        .map_or(application_name, |n| n.name.as_str())
+}
+
+/// §4.4: one row of `pg_replication_slots`.
+fn replication_slot(out: &mut Families, cluster: &str, node: &str, state: &NodeState, slot: &Slot) {
+    let l = [
+        cluster,
+        node,
+        slot.slot_name.as_str(),
+        slot.slot_type.as_str(),
+        slot.database.as_deref().unwrap_or(""),
+    ];
+    let pos = state.wal_lsn;
+    if let (Some(pos), Some(restart)) = (pos, slot.restart_lsn) {
+        out.push(
+            &defs::SLOT_RETAINED_BYTES,
+            &l,
+            pos.bytes_since(restart) as f64,
+        );
+    }
+    out.push(&defs::SLOT_ACTIVE, &l, flag(slot.active));
+    if let Some(ws) = &slot.wal_status {
+        out.one_hot(&defs::SLOT_WAL_STATUS, &l, SLOT_WAL_STATUSES, ws);
+    }
+    if let Some(size) = slot.safe_wal_size {
+        // Negative once the slot's restart_lsn is already past the limit: keep the sign.
+        out.push(&defs::SLOT_SAFE_WAL_SIZE_BYTES, &l, size as f64);
+    }
+    if slot.slot_type == "logical"
+        && let (Some(pos), Some(confirmed)) = (pos, slot.confirmed_flush_lsn)
+    {
+        out.push(
+            &defs::SLOT_CONFIRMED_FLUSH_LAG_BYTES,
+            &l,
+            pos.bytes_since(confirmed) as f64,
+        );
+    }
+    if let Some(a) = slot.xmin_age {
+        out.push(&defs::SLOT_XMIN_AGE, &l, a as f64);
+    }
+    if let Some(a) = slot.catalog_xmin_age {
+        out.push(&defs::SLOT_CATALOG_XMIN_AGE, &l, a as f64);
+    }
+    if let Some(t) = slot.inactive_since {
+        out.push(&defs::SLOT_INACTIVE_SINCE_TIMESTAMP_SECONDS, &l, t);
+    }
+    if let Some(c) = slot.conflicting {
+        out.push(&defs::SLOT_CONFLICTING, &l, flag(c));
+    }
+    let with_reason = |reason: &'_ str| [l[0], l[1], l[2], l[3], l[4], reason].map(str::to_owned);
+    match slot
+        .invalidation_reason
+        .as_deref()
+        .filter(|r| !r.is_empty())
+    {
+        Some(reason) => out.push_owned(&defs::SLOT_INVALIDATED, with_reason(reason), 1.0),
+        None if state.server_version_num >= INVALIDATION_REASON_SINCE => {
+            out.push_owned(&defs::SLOT_INVALIDATED, with_reason(""), 0.0)
+        }
+        // Before PostgreSQL 17 the server does not say: unknown, so absent.
+        None => {}
+    }
+}
+
+/// §4.5: the cross-node view.
+fn cluster_view(out: &mut Families, cluster: &ClusterSnapshot) {
+    let c = [cluster.name.as_str()];
+    let v = &cluster.view;
+    out.push(&defs::CLUSTER_PRIMARIES, &c, f64::from(v.primaries));
+    out.push(&defs::CLUSTER_NODES_UP, &c, f64::from(v.nodes_up));
+    out.push(
+        &defs::CLUSTER_NODES_CONFIGURED,
+        &c,
+        f64::from(v.nodes_configured),
+    );
+    out.push(&defs::CLUSTER_TIMELINES, &c, f64::from(v.timelines));
+    out.push(
+        &defs::CLUSTER_SYSTEM_IDENTIFIERS,
+        &c,
+        f64::from(v.system_identifiers),
+    );
+    for s in &v.standbys {
+        let n = [cluster.name.as_str(), s.node.as_str()];
+        out.push(&defs::STANDBY_STREAMING, &n, flag(s.streaming));
+        if let Some(b) = s.lag_bytes {
+            out.push(&defs::STANDBY_LAG_BYTES, &n, b as f64);
+        }
+        if let Some(secs) = s.lag_seconds {
+            out.push(&defs::STANDBY_LAG_SECONDS, &n, secs);
+        }
+    }
+    if let Some(b) = v.rpo_bytes {
+        out.push(&defs::CLUSTER_RPO_BYTES, &c, b as f64);
+    }
+    out.push(&defs::CLUSTER_FAILOVERS_TOTAL, &c, v.failovers_total as f64);
+    if let Some(t) = v.last_failover_timestamp {
+        out.push(&defs::CLUSTER_LAST_FAILOVER_TIMESTAMP_SECONDS, &c, t);
+    }
+    if let Some(d) = v.last_failover_duration {
+        out.push(&defs::CLUSTER_LAST_FAILOVER_DURATION_SECONDS, &c, d);
+    }
+}
+
+fn flag(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+/// `now − then` in seconds, never negative: `now()` is the statement's start, so a message
+/// received during the statement, or a standby clock slightly ahead (reply_time is stamped by the
+/// standby), would otherwise read as a negative age.
+fn age(now: f64, then: f64) -> f64 {
+    (now - then).max(0.0)
+}
+
+/// Series collected per family during one render.
+#[derive(Default)]
+struct Families {
+    series: HashMap<&'static str, Vec<proto::Metric>>,
+}
+
+impl Families {
+    /// One series; `values` are the label values in the order of `def.labels`.
+    fn push(&mut self, def: &'static Def, values: &[&str], value: f64) {
+        self.push_owned(def, values.iter().map(|v| (*v).to_owned()), value);
+    }
+
+    fn push_owned(
+        &mut self,
+        def: &'static Def,
+        values: impl IntoIterator<Item = String>,
+        value: f64,
+    ) {
+        let labels: Vec<LabelPair> = def
+            .labels
+            .iter()
+            .zip(values)
+            .map(|(name, value)| {
+                let mut pair = LabelPair::default();
+                pair.set_name((*name).to_owned());
+                pair.set_value(value);
+                pair
+            })
+            .collect();
+        debug_assert_eq!(
+            labels.len(),
+            def.labels.len(),
+            "label values of {}",
+            def.name
+        );
+        let mut metric = proto::Metric::from_label(labels);
+        match def.kind {
+            Kind::Gauge => {
+                let mut g = proto::Gauge::default();
+                g.set_value(value);
+                metric.set_gauge(g);
+            }
+            Kind::Counter => {
+                let mut c = proto::Counter::default();
+                c.set_value(value);
+                metric.set_counter(c);
+            }
+        }
+        self.series.entry(def.name).or_default().push(metric);
+    }
+
+    /// node_exporter-style enum: one series per known value, 1 for `current`. A value this
+    /// exporter does not know (a newer PostgreSQL) gets a series of its own rather than making
+    /// every known value read 0 with no hint why.
+    fn one_hot(&mut self, def: &'static Def, base: &[&str], known: &[&str], current: &str) {
+        let mut values: Vec<&str> = base.to_vec();
+        values.push("");
+        let last = values.len() - 1;
+        for value in known {
+            values[last] = value;
+            self.push(def, &values, flag(*value == current));
+        }
+        if !known.contains(&current) {
+            values[last] = current;
+            self.push(def, &values, 1.0);
+        }
+    }
+
+    fn finish(mut self) -> Vec<MetricFamily> {
+        let mut families = Vec::new();
+        for def in defs::ALL {
+            let Some(mut metrics) = self.series.remove(def.name) else {
+                continue;
+            };
+            metrics.sort_by(|a, b| label_values(a).cmp(label_values(b)));
+            // Two series with one label set make Prometheus reject the whole scrape; that can
+            // happen when two walsenders share an application_name. Keep the first.
+            metrics.dedup_by(|a, b| label_values(a).eq(label_values(b)));
+            let mut family = MetricFamily::default();
+            family.set_name(def.name.to_owned());
+            family.set_help(def.help.to_owned());
+            family.set_field_type(match def.kind {
+                Kind::Gauge => MetricType::GAUGE,
+                Kind::Counter => MetricType::COUNTER,
+            });
+            family.set_metric(metrics);
+            families.push(family);
+        }
+        // A family rendered but missing from defs::ALL would vanish silently.
+        debug_assert!(
+            self.series.is_empty(),
+            "families missing from defs::ALL: {:?}",
+            self.series.keys().collect::<Vec<_>>()
+        );
+        families
+    }
+}
+
+fn label_values(m: &proto::Metric) -> impl Iterator<Item = &str> {
+    m.get_label().iter().map(|l| l.value())
+}
+
+#[cfg(test)]
+mod tests;

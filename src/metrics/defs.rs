@@ -1,0 +1,359 @@
+//! The exported metric families: name, type, HELP text and label names of each (SPEC §4).
+//!
+//! This table is the single source for both the rendered families and the collector's
+//! descriptors, so a name or label set can only be changed in one place. Renaming a metric or a
+//! label is a breaking change for dashboards and alert rules (CHANGELOG.md says so).
+
+/// Prometheus type of a family (only the two this exporter emits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+}
+
+/// One metric family: everything about it except its series.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Def {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: Kind,
+    /// Label names, in the order they are written.
+    pub labels: &'static [&'static str],
+}
+
+const CLUSTER: &[&str] = &["cluster"];
+const NODE: &[&str] = &["cluster", "node"];
+const WALSENDER: &[&str] = &["cluster", "node", "standby"];
+const WALSENDER_STAGE: &[&str] = &["cluster", "node", "standby", "stage"];
+const SLOT: &[&str] = &["cluster", "node", "slot", "slot_type", "database"];
+
+const fn gauge(name: &'static str, help: &'static str, labels: &'static [&'static str]) -> Def {
+    Def {
+        name,
+        help,
+        kind: Kind::Gauge,
+        labels,
+    }
+}
+
+const fn counter(name: &'static str, help: &'static str, labels: &'static [&'static str]) -> Def {
+    Def {
+        name,
+        help,
+        kind: Kind::Counter,
+        labels,
+    }
+}
+
+// §4.1 Exporter and node health.
+
+pub const UP: Def = gauge(
+    "pg_replication_up",
+    "1 if the exporter's last poll of the node succeeded, 0 if it failed.",
+    NODE,
+);
+pub const POLL_DURATION_SECONDS: Def = gauge(
+    "pg_replication_poll_duration_seconds",
+    "Seconds the exporter's last poll of the node took, measured by the exporter.",
+    NODE,
+);
+pub const POLL_ERRORS_TOTAL: Def = counter(
+    "pg_replication_poll_errors_total",
+    "Failed polls of the node since the exporter started, by kind of error (connect, auth, tls, timeout, query, privilege).",
+    &["cluster", "node", "kind"],
+);
+pub const LAST_POLL_SUCCESS_TIMESTAMP_SECONDS: Def = gauge(
+    "pg_replication_last_poll_success_timestamp_seconds",
+    "Unix time in seconds of the exporter's last successful poll of the node.",
+    NODE,
+);
+pub const PRIVILEGE_MISSING: Def = gauge(
+    "pg_replication_privilege_missing",
+    "1 when the exporter's role cannot see the replication columns (it needs pg_monitor or pg_read_all_stats), so their series are absent; 0 otherwise.",
+    NODE,
+);
+pub const EXPORTER_BUILD_INFO: Def = gauge(
+    "pg_replication_exporter_build_info",
+    "Always 1; the labels give the exporter's version and source revision.",
+    &["version", "revision"],
+);
+
+// §4.2 Node.
+
+pub const NODE_IS_PRIMARY: Def = gauge(
+    "pg_replication_node_is_primary",
+    "1 if the node is not in recovery (pg_is_in_recovery() is false), 0 if it is a standby.",
+    NODE,
+);
+pub const NODE_INFO: Def = gauge(
+    "pg_replication_node_info",
+    "Always 1; the labels give server_version and the system_identifier from pg_control_system() (empty when unknown).",
+    &["cluster", "node", "server_version", "system_identifier"],
+);
+pub const NODE_TIMELINE_ID: Def = gauge(
+    "pg_replication_node_timeline_id",
+    "Timeline the node is on: the timeline of the current WAL on a primary, the WAL receiver's received_tli (else the last restartpoint's) on a standby.",
+    NODE,
+);
+pub const NODE_WAL_LSN_BYTES: Def = gauge(
+    "pg_replication_node_wal_lsn_bytes",
+    "The node's WAL position in bytes: pg_current_wal_lsn() on a primary, pg_last_wal_replay_lsn() on a standby (use rate() for WAL generation).",
+    NODE,
+);
+pub const NODE_RECEIVE_LSN_BYTES: Def = gauge(
+    "pg_replication_node_receive_lsn_bytes",
+    "Standby: WAL position in bytes received and flushed by the WAL receiver, from pg_last_wal_receive_lsn().",
+    NODE,
+);
+pub const NODE_REPLAY_PAUSED: Def = gauge(
+    "pg_replication_node_replay_paused",
+    "Standby: 1 if WAL replay is paused or a pause was requested, from pg_get_wal_replay_pause_state().",
+    NODE,
+);
+pub const NODE_LAST_REPLAY_TIMESTAMP_SECONDS: Def = gauge(
+    "pg_replication_node_last_replay_timestamp_seconds",
+    "Standby: Unix time in seconds of the commit of the last transaction replayed, from pg_last_xact_replay_timestamp().",
+    NODE,
+);
+pub const WAL_RECEIVER_STATUS: Def = gauge(
+    "pg_replication_wal_receiver_status",
+    "Standby: 1 for the current status of the WAL receiver from pg_stat_wal_receiver, 0 for the others; status \"none\" means no WAL receiver runs.",
+    &["cluster", "node", "status"],
+);
+pub const WAL_RECEIVER_LAST_MESSAGE_AGE_SECONDS: Def = gauge(
+    "pg_replication_wal_receiver_last_message_age_seconds",
+    "Standby: seconds between the server's now() and the last message received from the upstream, from pg_stat_wal_receiver.last_msg_receipt_time.",
+    NODE,
+);
+pub const UPSTREAM_INFO: Def = gauge(
+    "pg_replication_upstream_info",
+    "Standby: always 1; the labels give the upstream host, port and replication slot of the WAL receiver, from pg_stat_wal_receiver (empty when NULL).",
+    &["cluster", "node", "upstream_host", "upstream_port", "slot"],
+);
+pub const SYNC_STANDBYS_REQUIRED: Def = gauge(
+    "pg_replication_sync_standbys_required",
+    "Primary: number of synchronous standbys a commit waits for, parsed from the synchronous_standby_names setting (a plain list is 1, empty is 0).",
+    NODE,
+);
+pub const SYNC_CONFIG_INFO: Def = gauge(
+    "pg_replication_sync_config_info",
+    "Always 1; the labels give the node's synchronous_commit and synchronous_standby_names settings.",
+    &[
+        "cluster",
+        "node",
+        "synchronous_commit",
+        "synchronous_standby_names",
+    ],
+);
+pub const SYNC_STANDBYS_HEALTHY: Def = gauge(
+    "pg_replication_sync_standbys_healthy",
+    "Primary: number of walsenders streaming with sync_state sync or quorum, from pg_stat_replication.",
+    NODE,
+);
+
+// §4.3 Per walsender.
+
+pub const LAG_BYTES: Def = gauge(
+    "pg_replication_lag_bytes",
+    "Bytes between the sending node's position (current LSN on a primary, replay LSN on a cascading standby) and the standby's LSN at each stage, from pg_stat_replication.",
+    WALSENDER_STAGE,
+);
+pub const LAG_SECONDS: Def = gauge(
+    "pg_replication_lag_seconds",
+    "Seconds of lag at each stage, from the write_lag, flush_lag and replay_lag columns of pg_stat_replication; 0 when NULL with no byte lag at that stage.",
+    WALSENDER_STAGE,
+);
+pub const SYNC_STATE: Def = gauge(
+    "pg_replication_sync_state",
+    "1 for the walsender's current sync_state from pg_stat_replication, 0 for the others.",
+    &["cluster", "node", "standby", "sync_state"],
+);
+pub const SYNC_PRIORITY: Def = gauge(
+    "pg_replication_sync_priority",
+    "Priority of the standby for being chosen as synchronous (0 for asynchronous), from pg_stat_replication.sync_priority.",
+    WALSENDER,
+);
+pub const STANDBY_STATE: Def = gauge(
+    "pg_replication_standby_state",
+    "1 for the walsender's current state from pg_stat_replication, 0 for the others.",
+    &["cluster", "node", "standby", "state"],
+);
+pub const STANDBY_REPLY_AGE_SECONDS: Def = gauge(
+    "pg_replication_standby_reply_age_seconds",
+    "Seconds between the sending node's now() and the standby's last reply, from pg_stat_replication.reply_time.",
+    WALSENDER,
+);
+
+// §4.4 Replication slots.
+
+pub const SLOT_RETAINED_BYTES: Def = gauge(
+    "pg_replication_slot_retained_bytes",
+    "Bytes of WAL the slot holds back: the node's position minus restart_lsn from pg_replication_slots.",
+    SLOT,
+);
+pub const SLOT_ACTIVE: Def = gauge(
+    "pg_replication_slot_active",
+    "1 if a process is using the slot, 0 if not, from pg_replication_slots.active.",
+    SLOT,
+);
+pub const SLOT_WAL_STATUS: Def = gauge(
+    "pg_replication_slot_wal_status",
+    "1 for the slot's current wal_status from pg_replication_slots (reserved, extended, unreserved, lost), 0 for the others.",
+    &[
+        "cluster",
+        "node",
+        "slot",
+        "slot_type",
+        "database",
+        "wal_status",
+    ],
+);
+pub const SLOT_SAFE_WAL_SIZE_BYTES: Def = gauge(
+    "pg_replication_slot_safe_wal_size_bytes",
+    "Bytes of WAL that can still be written before the slot's WAL is at risk, from pg_replication_slots.safe_wal_size (negative once past it; absent unless max_slot_wal_keep_size is set).",
+    SLOT,
+);
+pub const SLOT_CONFIRMED_FLUSH_LAG_BYTES: Def = gauge(
+    "pg_replication_slot_confirmed_flush_lag_bytes",
+    "Logical slots: bytes between the node's position and the slot's confirmed_flush_lsn from pg_replication_slots.",
+    SLOT,
+);
+pub const SLOT_XMIN_AGE: Def = gauge(
+    "pg_replication_slot_xmin_age",
+    "Age in transactions of the xmin horizon the slot holds back, age(xmin) from pg_replication_slots.",
+    SLOT,
+);
+pub const SLOT_CATALOG_XMIN_AGE: Def = gauge(
+    "pg_replication_slot_catalog_xmin_age",
+    "Age in transactions of the catalog_xmin horizon the slot holds back, age(catalog_xmin) from pg_replication_slots.",
+    SLOT,
+);
+pub const SLOT_INACTIVE_SINCE_TIMESTAMP_SECONDS: Def = gauge(
+    "pg_replication_slot_inactive_since_timestamp_seconds",
+    "Unix time in seconds since which the slot has been unused, from pg_replication_slots.inactive_since (PostgreSQL 17+).",
+    SLOT,
+);
+pub const SLOT_CONFLICTING: Def = gauge(
+    "pg_replication_slot_conflicting",
+    "1 if the logical slot was invalidated by a recovery conflict, 0 if not, from pg_replication_slots.conflicting (PostgreSQL 16+).",
+    SLOT,
+);
+pub const SLOT_INVALIDATED: Def = gauge(
+    "pg_replication_slot_invalidated",
+    "1 with the reason if the slot is invalidated, 0 with an empty reason if not, from pg_replication_slots.invalidation_reason (PostgreSQL 17+).",
+    &["cluster", "node", "slot", "slot_type", "database", "reason"],
+);
+
+// §4.5 Cluster view.
+
+pub const CLUSTER_PRIMARIES: Def = gauge(
+    "pg_replication_cluster_primaries",
+    "Reachable nodes of the cluster not in recovery, as seen by the exporter (anything but 1 means split brain or no primary).",
+    CLUSTER,
+);
+pub const CLUSTER_NODES_UP: Def = gauge(
+    "pg_replication_cluster_nodes_up",
+    "Configured nodes of the cluster whose last poll by the exporter succeeded.",
+    CLUSTER,
+);
+pub const CLUSTER_NODES_CONFIGURED: Def = gauge(
+    "pg_replication_cluster_nodes_configured",
+    "Nodes of the cluster in the exporter's configuration.",
+    CLUSTER,
+);
+pub const CLUSTER_TIMELINES: Def = gauge(
+    "pg_replication_cluster_timelines",
+    "Distinct timeline IDs among the cluster's reachable nodes (more than 1 means divergence).",
+    CLUSTER,
+);
+pub const CLUSTER_SYSTEM_IDENTIFIERS: Def = gauge(
+    "pg_replication_cluster_system_identifiers",
+    "Distinct system identifiers among the cluster's reachable nodes (more than 1 means a node of another cluster).",
+    CLUSTER,
+);
+pub const STANDBY_STREAMING: Def = gauge(
+    "pg_replication_standby_streaming",
+    "1 if an upstream lists the standby as streaming in pg_stat_replication (or, when no reachable upstream lists it, its own WAL receiver streams), else 0.",
+    NODE,
+);
+pub const STANDBY_LAG_BYTES: Def = gauge(
+    "pg_replication_standby_lag_bytes",
+    "Bytes between the primary's current LSN and the standby's replay LSN, each read from the node itself.",
+    NODE,
+);
+pub const STANDBY_LAG_SECONDS: Def = gauge(
+    "pg_replication_standby_lag_seconds",
+    "Seconds since the primary's position was where the standby's replay LSN is now, interpolated from the exporter's history of the primary's LSN; 0 when caught up.",
+    NODE,
+);
+pub const CLUSTER_RPO_BYTES: Def = gauge(
+    "pg_replication_cluster_rpo_bytes",
+    "Bytes of WAL on the primary not yet flushed by the most advanced standby: what a failover now would lose.",
+    CLUSTER,
+);
+pub const CLUSTER_FAILOVERS_TOTAL: Def = counter(
+    "pg_replication_cluster_failovers_total",
+    "Times the exporter saw the primary change or its timeline rise since the exporter started.",
+    CLUSTER,
+);
+pub const CLUSTER_LAST_FAILOVER_TIMESTAMP_SECONDS: Def = gauge(
+    "pg_replication_cluster_last_failover_timestamp_seconds",
+    "Unix time in seconds when the exporter last saw the primary change.",
+    CLUSTER,
+);
+pub const CLUSTER_LAST_FAILOVER_DURATION_SECONDS: Def = gauge(
+    "pg_replication_cluster_last_failover_duration_seconds",
+    "Seconds the cluster had no writable primary during the last failover the exporter saw (observed RTO).",
+    CLUSTER,
+);
+
+/// Every family, sorted by name (the order they are rendered in).
+pub const ALL: &[&Def] = &[
+    &CLUSTER_FAILOVERS_TOTAL,
+    &CLUSTER_LAST_FAILOVER_DURATION_SECONDS,
+    &CLUSTER_LAST_FAILOVER_TIMESTAMP_SECONDS,
+    &CLUSTER_NODES_CONFIGURED,
+    &CLUSTER_NODES_UP,
+    &CLUSTER_PRIMARIES,
+    &CLUSTER_RPO_BYTES,
+    &CLUSTER_SYSTEM_IDENTIFIERS,
+    &CLUSTER_TIMELINES,
+    &EXPORTER_BUILD_INFO,
+    &LAG_BYTES,
+    &LAG_SECONDS,
+    &LAST_POLL_SUCCESS_TIMESTAMP_SECONDS,
+    &NODE_INFO,
+    &NODE_IS_PRIMARY,
+    &NODE_LAST_REPLAY_TIMESTAMP_SECONDS,
+    &NODE_RECEIVE_LSN_BYTES,
+    &NODE_REPLAY_PAUSED,
+    &NODE_TIMELINE_ID,
+    &NODE_WAL_LSN_BYTES,
+    &POLL_DURATION_SECONDS,
+    &POLL_ERRORS_TOTAL,
+    &PRIVILEGE_MISSING,
+    &SLOT_ACTIVE,
+    &SLOT_CATALOG_XMIN_AGE,
+    &SLOT_CONFIRMED_FLUSH_LAG_BYTES,
+    &SLOT_CONFLICTING,
+    &SLOT_INACTIVE_SINCE_TIMESTAMP_SECONDS,
+    &SLOT_INVALIDATED,
+    &SLOT_RETAINED_BYTES,
+    &SLOT_SAFE_WAL_SIZE_BYTES,
+    &SLOT_WAL_STATUS,
+    &SLOT_XMIN_AGE,
+    &STANDBY_LAG_BYTES,
+    &STANDBY_LAG_SECONDS,
+    &STANDBY_REPLY_AGE_SECONDS,
+    &STANDBY_STATE,
+    &STANDBY_STREAMING,
+    &SYNC_CONFIG_INFO,
+    &SYNC_PRIORITY,
+    &SYNC_STANDBYS_HEALTHY,
+    &SYNC_STANDBYS_REQUIRED,
+    &SYNC_STATE,
+    &UP,
+    &UPSTREAM_INFO,
+    &WAL_RECEIVER_LAST_MESSAGE_AGE_SECONDS,
+    &WAL_RECEIVER_STATUS,
+];

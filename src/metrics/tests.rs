@@ -1,0 +1,1091 @@
+//! Tests of the renderer: the golden file of a rich snapshot (also linted by `promtool`), and
+//! focused cases for NULL handling, lag rules, label mapping, enums and escaping.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, RwLock};
+
+use prometheus::core::Collector;
+use prometheus::proto::MetricFamily;
+
+use super::*;
+use crate::lsn::Lsn;
+use crate::model::{ClusterView, Settings, StandbyView, WalReceiver};
+
+const BUILD: BuildInfo = BuildInfo {
+    version: "0.1.0",
+    revision: "abc1234",
+};
+
+/// The primary's current LSN in the fixture.
+const POS: u64 = 0x5_0000_0000;
+const NOW: f64 = 1_700_000_000.0;
+const KIB: u64 = 1024;
+
+fn lsn(v: u64) -> Option<Lsn> {
+    Some(Lsn(v))
+}
+
+fn settings(commit: &str, names: &str) -> Settings {
+    Settings {
+        synchronous_commit: commit.into(),
+        synchronous_standby_names: names.into(),
+        max_slot_wal_keep_size: "1GB".into(),
+        ..Settings::default()
+    }
+}
+
+fn up_node(name: &str, state: NodeState) -> NodeReport {
+    NodeReport {
+        up: true,
+        poll_duration: Some(0.0042),
+        last_success: Some(NOW + 0.5),
+        state: Some(state),
+        ..NodeReport::new(name, name)
+    }
+}
+
+fn primary_state() -> NodeState {
+    NodeState {
+        server_version_num: 170_002,
+        server_version: "17.2 (Debian 17.2-1.pgdg120+1)".into(),
+        system_identifier: Some("7301234567890123456".into()),
+        in_recovery: false,
+        timeline_id: Some(3),
+        wal_lsn: lsn(POS),
+        server_now: NOW,
+        settings: settings("on", r#"ANY 1 ("node_b", "node c")"#),
+        walsenders: vec![
+            Walsender {
+                application_name: "node_b".into(),
+                state: Some("streaming".into()),
+                sent_lsn: lsn(POS),
+                write_lsn: lsn(POS - 4 * KIB),
+                flush_lsn: lsn(POS - 8 * KIB),
+                replay_lsn: lsn(POS - 16 * KIB),
+                write_lag: Some(0.001),
+                flush_lag: Some(0.002),
+                replay_lag: Some(0.5),
+                sync_priority: Some(1),
+                sync_state: Some("quorum".into()),
+                reply_time: Some(NOW - 0.25),
+            },
+            // pg_receivewal: no replay position, and NULL lags once idle.
+            Walsender {
+                application_name: "pg_receivewal".into(),
+                state: Some("streaming".into()),
+                sent_lsn: lsn(POS),
+                write_lsn: lsn(POS),
+                flush_lsn: lsn(POS - 64 * KIB),
+                replay_lsn: None,
+                write_lag: None,
+                flush_lag: None,
+                replay_lag: None,
+                sync_priority: Some(0),
+                sync_state: Some("async".into()),
+                reply_time: Some(NOW - 10.0),
+            },
+        ],
+        slots: vec![
+            Slot {
+                slot_name: "node_b".into(),
+                slot_type: "physical".into(),
+                database: None,
+                active: true,
+                restart_lsn: lsn(POS - 16 * KIB),
+                confirmed_flush_lsn: None,
+                wal_status: Some("reserved".into()),
+                safe_wal_size: Some(1 << 30),
+                xmin_age: Some(12),
+                catalog_xmin_age: None,
+                inactive_since: None,
+                conflicting: None,
+                invalidation_reason: None,
+            },
+            Slot {
+                slot_name: "cdc".into(),
+                slot_type: "logical".into(),
+                database: Some("app".into()),
+                active: false,
+                restart_lsn: lsn(POS - 1024 * KIB),
+                confirmed_flush_lsn: lsn(POS - 512 * KIB),
+                wal_status: Some("extended".into()),
+                safe_wal_size: Some((1 << 30) - 1024 * 1024),
+                xmin_age: None,
+                catalog_xmin_age: Some(345),
+                inactive_since: Some(NOW - 3600.0),
+                conflicting: Some(false),
+                invalidation_reason: None,
+            },
+            Slot {
+                slot_name: "laggard".into(),
+                slot_type: "physical".into(),
+                database: None,
+                active: false,
+                restart_lsn: lsn(POS - (1 << 30) - 16 * 1024 * KIB),
+                confirmed_flush_lsn: None,
+                wal_status: Some("unreserved".into()),
+                safe_wal_size: Some(-16 * 1024 * 1024),
+                xmin_age: None,
+                catalog_xmin_age: None,
+                inactive_since: Some(NOW - 7200.0),
+                conflicting: None,
+                invalidation_reason: None,
+            },
+            Slot {
+                slot_name: "old_replica".into(),
+                slot_type: "physical".into(),
+                database: None,
+                active: false,
+                restart_lsn: None,
+                confirmed_flush_lsn: None,
+                wal_status: Some("lost".into()),
+                safe_wal_size: None,
+                xmin_age: None,
+                catalog_xmin_age: None,
+                inactive_since: Some(NOW - 86400.0),
+                conflicting: None,
+                invalidation_reason: Some("wal_removed".into()),
+            },
+        ],
+        ..NodeState::default()
+    }
+}
+
+/// node_b: a standby of node_a that feeds node_c (cascading).
+fn cascading_state() -> NodeState {
+    let replay = POS - 16 * KIB;
+    NodeState {
+        server_version_num: 170_002,
+        server_version: "17.2 (Debian 17.2-1.pgdg120+1)".into(),
+        system_identifier: Some("7301234567890123456".into()),
+        in_recovery: true,
+        timeline_id: Some(3),
+        wal_lsn: lsn(replay),
+        receive_lsn: lsn(POS - 8 * KIB),
+        replay_lsn: lsn(replay),
+        replay_paused: Some(false),
+        last_replay_timestamp: Some(NOW - 0.375),
+        server_now: NOW + 0.125,
+        wal_receiver: Some(WalReceiver {
+            status: Some("streaming".into()),
+            received_tli: Some(3),
+            written_lsn: lsn(POS - 4 * KIB),
+            flushed_lsn: lsn(POS - 8 * KIB),
+            last_msg_receipt_time: Some(NOW + 0.0625),
+            latest_end_lsn: lsn(POS),
+            slot_name: Some("node_b".into()),
+            sender_host: Some("10.0.0.11".into()),
+            sender_port: Some(5432),
+        }),
+        walsenders: vec![Walsender {
+            // Upper case on purpose: matched to node_c case-insensitively.
+            application_name: "NODE_C".into(),
+            state: Some("streaming".into()),
+            sent_lsn: lsn(replay),
+            write_lsn: lsn(replay),
+            flush_lsn: lsn(replay),
+            replay_lsn: lsn(replay - 2 * KIB),
+            write_lag: None,
+            flush_lag: None,
+            replay_lag: Some(1.25),
+            sync_priority: Some(0),
+            sync_state: Some("async".into()),
+            reply_time: Some(NOW - 1.0),
+        }],
+        slots: vec![Slot {
+            slot_name: "node_c".into(),
+            slot_type: "physical".into(),
+            database: None,
+            active: true,
+            restart_lsn: lsn(replay - 2 * KIB),
+            wal_status: Some("reserved".into()),
+            ..Slot::default()
+        }],
+        settings: settings("on", ""),
+        ..NodeState::default()
+    }
+}
+
+/// node_c: a standby of node_b polled by a role without pg_monitor: its WAL receiver row and its
+/// walsender row (to node_d) are there, with every detail hidden.
+fn hidden_state() -> NodeState {
+    NodeState {
+        server_version_num: 150_008,
+        server_version: "15.8".into(),
+        system_identifier: None,
+        in_recovery: true,
+        timeline_id: Some(3),
+        wal_lsn: lsn(POS - 18 * KIB),
+        receive_lsn: lsn(POS - 16 * KIB),
+        replay_lsn: lsn(POS - 18 * KIB),
+        replay_paused: Some(false),
+        last_replay_timestamp: None,
+        server_now: NOW + 0.25,
+        wal_receiver: Some(WalReceiver::default()),
+        walsenders: vec![Walsender {
+            application_name: "node_d".into(),
+            ..Walsender::default()
+        }],
+        slots: vec![Slot {
+            slot_name: "spare".into(),
+            slot_type: "physical".into(),
+            ..Slot::default()
+        }],
+        settings: settings("on", ""),
+        privilege_missing: true,
+    }
+}
+
+fn down_node() -> NodeReport {
+    let mut n = NodeReport::new("node_d", "node_d");
+    n.poll_duration = Some(0.8);
+    n.errors_total.insert(ErrorKind::Timeout, 5);
+    n.errors_total.insert(ErrorKind::Connect, 1);
+    n.last_error = Some("poll node_d: timed out after 800ms".into());
+    n
+}
+
+fn rich_snapshot() -> Snapshot {
+    let mut node_a = up_node("node_a", primary_state());
+    node_a.errors_total.insert(ErrorKind::Connect, 2);
+    Snapshot {
+        clusters: vec![ClusterSnapshot {
+            name: "main".into(),
+            nodes: vec![
+                node_a,
+                up_node("node_b", cascading_state()),
+                up_node("node_c", hidden_state()),
+                down_node(),
+            ],
+            view: ClusterView {
+                primaries: 1,
+                nodes_up: 3,
+                nodes_configured: 4,
+                timelines: 1,
+                system_identifiers: 1,
+                standbys: vec![
+                    StandbyView {
+                        node: "node_b".into(),
+                        streaming: true,
+                        lag_bytes: Some(16 * KIB),
+                        lag_seconds: Some(0.5),
+                    },
+                    StandbyView {
+                        node: "node_c".into(),
+                        streaming: true,
+                        lag_bytes: Some(18 * KIB),
+                        lag_seconds: Some(1.75),
+                    },
+                    StandbyView {
+                        node: "node_d".into(),
+                        streaming: false,
+                        lag_bytes: None,
+                        lag_seconds: None,
+                    },
+                ],
+                rpo_bytes: Some(8 * KIB),
+                failovers_total: 2,
+                last_failover_timestamp: Some(NOW - 10_000.0),
+                last_failover_duration: Some(12.5),
+            },
+        }],
+        taken_at: NOW + 0.6,
+    }
+}
+
+/// A one-node cluster around `state`, for focused tests.
+fn single(state: NodeState) -> Snapshot {
+    Snapshot {
+        clusters: vec![ClusterSnapshot {
+            name: "c".into(),
+            nodes: vec![up_node("n", state)],
+            view: ClusterView::default(),
+        }],
+        taken_at: NOW,
+    }
+}
+
+type Series = Vec<(BTreeMap<String, String>, f64)>;
+
+/// The series of one family as (labels, value), empty when the family is absent.
+fn series(fams: &[MetricFamily], name: &str) -> Series {
+    fams.iter()
+        .filter(|f| f.name() == name)
+        .flat_map(|f| f.get_metric().iter().map(move |m| (f.get_field_type(), m)))
+        .map(|(kind, m)| {
+            let labels = m
+                .get_label()
+                .iter()
+                .map(|l| (l.name().to_owned(), l.value().to_owned()))
+                .collect();
+            let v = match kind {
+                MetricType::COUNTER => m.get_counter().get_value(),
+                _ => m.get_gauge().get_value(),
+            };
+            (labels, v)
+        })
+        .collect()
+}
+
+/// The value of the one series of `name` whose labels include `want`, if any.
+fn value(fams: &[MetricFamily], name: &str, want: &[(&str, &str)]) -> Option<f64> {
+    let hits: Vec<f64> = series(fams, name)
+        .into_iter()
+        .filter(|(l, _)| {
+            want.iter()
+                .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, v)| v)
+        .collect();
+    assert!(hits.len() <= 1, "{name} {want:?} matches {hits:?}");
+    hits.first().copied()
+}
+
+fn golden_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/metrics.prom")
+}
+
+#[test]
+fn golden_file_matches_the_rich_snapshot() {
+    let text = render(&rich_snapshot(), &BUILD);
+    let path = golden_path();
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "read {}: {e} (create it with UPDATE_GOLDEN=1 cargo test --lib metrics)",
+            path.display()
+        )
+    });
+    assert!(
+        text == want,
+        "render() differs from {}; review the diff and rerun with UPDATE_GOLDEN=1\n--- got ---\n{text}",
+        path.display()
+    );
+}
+
+/// `promtool check metrics` lints the exposition (counter suffixes, units, HELP). node_exporter
+/// runs it in CI; here it runs on the golden fixture and on hostile label values.
+#[test]
+fn promtool_accepts_the_rendered_metrics() {
+    for snapshot in [rich_snapshot(), hostile_snapshot()] {
+        let text = render(&snapshot, &BUILD);
+        let child = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = child.unwrap_or_else(|e| {
+            panic!("run promtool: {e}; install it (Debian: apt-get install prometheus) or put it on PATH")
+        });
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+            "promtool check metrics: {}\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_rich_snapshot_exercises_every_family() {
+    let fams = families(&rich_snapshot(), &BUILD);
+    let got: Vec<&str> = fams.iter().map(|f| f.name()).collect();
+    let all: Vec<&str> = defs::ALL.iter().map(|d| d.name).collect();
+    assert_eq!(got, all);
+}
+
+#[test]
+fn definitions_are_sorted_unique_and_namespaced_and_series_carry_exactly_their_labels() {
+    let names: Vec<&str> = defs::ALL.iter().map(|d| d.name).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(
+        names, sorted,
+        "defs::ALL must be sorted by name, no duplicates"
+    );
+    for def in defs::ALL {
+        assert!(def.name.starts_with("pg_replication_"), "{}", def.name);
+        assert_eq!(
+            def.kind == defs::Kind::Counter,
+            def.name.ends_with("_total"),
+            "{}",
+            def.name
+        );
+        // Every series carries cluster, except build_info (SPEC §4.1); node-level ones carry node.
+        if def.name != defs::EXPORTER_BUILD_INFO.name {
+            assert_eq!(def.labels[0], "cluster", "{}", def.name);
+        }
+    }
+    for fam in families(&rich_snapshot(), &BUILD) {
+        let def = defs::ALL.iter().find(|d| d.name == fam.name()).unwrap();
+        for m in fam.get_metric() {
+            let got: Vec<&str> = m.get_label().iter().map(|l| l.name()).collect();
+            assert_eq!(got, def.labels, "{}", def.name);
+        }
+    }
+}
+
+#[test]
+fn collector_collect_returns_the_same_families_as_families() {
+    let snapshot = Arc::new(rich_snapshot());
+    let shared: SharedSnapshot = Arc::new(RwLock::new(Arc::clone(&snapshot)));
+    let collector = SnapshotCollector::new(Arc::clone(&shared), BUILD);
+    assert_eq!(collector.collect(), families(&snapshot, &BUILD));
+    assert_eq!(collector.desc().len(), defs::ALL.len());
+
+    // Through a Registry too: its descriptors validate, and gather() (which re-sorts series by
+    // label values) yields exactly our order.
+    let registry = prometheus::Registry::new();
+    registry
+        .register(Box::new(SnapshotCollector::new(Arc::clone(&shared), BUILD)))
+        .unwrap();
+    assert_eq!(registry.gather(), families(&snapshot, &BUILD));
+
+    // A swapped-in snapshot is what the next collect sees.
+    let next = Arc::new(single(primary_state()));
+    *shared.write().unwrap() = Arc::clone(&next);
+    assert_eq!(collector.collect(), families(&next, &BUILD));
+}
+
+#[test]
+fn nullable_values_are_absent_not_zero() {
+    // Every Option in the model set to None, on a standby with a walsender and a slot.
+    let state = NodeState {
+        server_version_num: 170_000,
+        in_recovery: true,
+        server_now: NOW,
+        wal_receiver: Some(WalReceiver {
+            status: Some("streaming".into()),
+            ..WalReceiver::default()
+        }),
+        walsenders: vec![Walsender {
+            application_name: "x".into(),
+            ..Walsender::default()
+        }],
+        slots: vec![Slot {
+            slot_name: "s".into(),
+            slot_type: "logical".into(),
+            ..Slot::default()
+        }],
+        ..NodeState::default()
+    };
+    let mut snapshot = single(state);
+    let node = &mut snapshot.clusters[0].nodes[0];
+    node.poll_duration = None;
+    node.last_success = None;
+    snapshot.clusters[0].view.standbys = vec![StandbyView {
+        node: "n".into(),
+        streaming: false,
+        lag_bytes: None,
+        lag_seconds: None,
+    }];
+    let fams = families(&snapshot, &BUILD);
+    for def in [
+        &defs::POLL_DURATION_SECONDS,
+        &defs::LAST_POLL_SUCCESS_TIMESTAMP_SECONDS,
+        &defs::NODE_TIMELINE_ID,
+        &defs::NODE_WAL_LSN_BYTES,
+        &defs::NODE_RECEIVE_LSN_BYTES,
+        &defs::NODE_REPLAY_PAUSED,
+        &defs::NODE_LAST_REPLAY_TIMESTAMP_SECONDS,
+        &defs::WAL_RECEIVER_LAST_MESSAGE_AGE_SECONDS,
+        &defs::LAG_BYTES,
+        &defs::LAG_SECONDS,
+        &defs::SYNC_STATE,
+        &defs::SYNC_PRIORITY,
+        &defs::STANDBY_STATE,
+        &defs::STANDBY_REPLY_AGE_SECONDS,
+        &defs::SLOT_RETAINED_BYTES,
+        &defs::SLOT_WAL_STATUS,
+        &defs::SLOT_SAFE_WAL_SIZE_BYTES,
+        &defs::SLOT_CONFIRMED_FLUSH_LAG_BYTES,
+        &defs::SLOT_XMIN_AGE,
+        &defs::SLOT_CATALOG_XMIN_AGE,
+        &defs::SLOT_INACTIVE_SINCE_TIMESTAMP_SECONDS,
+        &defs::SLOT_CONFLICTING,
+        &defs::STANDBY_LAG_BYTES,
+        &defs::STANDBY_LAG_SECONDS,
+        &defs::CLUSTER_RPO_BYTES,
+        &defs::CLUSTER_LAST_FAILOVER_TIMESTAMP_SECONDS,
+        &defs::CLUSTER_LAST_FAILOVER_DURATION_SECONDS,
+    ] {
+        assert_eq!(
+            series(&fams, def.name),
+            vec![],
+            "{} should be absent",
+            def.name
+        );
+    }
+    // What is known is still there: the node is up, the slot exists, the standby is not streaming.
+    assert_eq!(value(&fams, defs::UP.name, &[]), Some(1.0));
+    assert_eq!(
+        value(&fams, defs::SLOT_ACTIVE.name, &[("slot", "s")]),
+        Some(0.0)
+    );
+    assert_eq!(value(&fams, defs::STANDBY_STREAMING.name, &[]), Some(0.0));
+    // system_identifier NULL → empty label, the info series stays.
+    assert_eq!(
+        value(&fams, defs::NODE_INFO.name, &[("system_identifier", "")]),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn a_down_node_has_only_health_series() {
+    let fams = families(&rich_snapshot(), &BUILD);
+    let node_d: Vec<&str> = fams
+        .iter()
+        .filter(|f| {
+            f.get_metric().iter().any(|m| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == "node" && l.value() == "node_d")
+            })
+        })
+        .map(|f| f.name())
+        .collect();
+    assert_eq!(
+        node_d,
+        [
+            defs::POLL_DURATION_SECONDS.name,
+            defs::POLL_ERRORS_TOTAL.name,
+            defs::STANDBY_STREAMING.name,
+            defs::UP.name,
+        ]
+    );
+    assert_eq!(
+        value(&fams, defs::UP.name, &[("node", "node_d")]),
+        Some(0.0)
+    );
+    let errors = |kind| {
+        value(
+            &fams,
+            defs::POLL_ERRORS_TOTAL.name,
+            &[("node", "node_d"), ("kind", kind)],
+        )
+    };
+    assert_eq!(errors("timeout"), Some(5.0));
+    assert_eq!(errors("connect"), Some(1.0));
+    assert_eq!(errors("privilege"), Some(0.0));
+    assert_eq!(series(&fams, defs::POLL_ERRORS_TOTAL.name).len(), 4 * 6);
+}
+
+fn one_walsender(ws: Walsender, sender: u64) -> Vec<MetricFamily> {
+    families(
+        &single(NodeState {
+            wal_lsn: lsn(sender),
+            server_now: NOW,
+            walsenders: vec![ws],
+            ..NodeState::default()
+        }),
+        &BUILD,
+    )
+}
+
+#[test]
+fn lag_seconds_null_is_zero_only_when_that_stage_has_no_byte_lag() {
+    let fams = one_walsender(
+        Walsender {
+            application_name: "s".into(),
+            sent_lsn: lsn(1000),
+            write_lsn: lsn(1000),
+            flush_lsn: lsn(900),
+            replay_lsn: lsn(800),
+            write_lag: None,
+            flush_lag: None,
+            replay_lag: Some(2.5),
+            ..Walsender::default()
+        },
+        1000,
+    );
+    let secs = |stage| value(&fams, defs::LAG_SECONDS.name, &[("stage", stage)]);
+    assert_eq!(secs("write"), Some(0.0), "NULL lag, 0 bytes: caught up");
+    assert_eq!(secs("flush"), None, "NULL lag, 100 bytes behind: unknown");
+    assert_eq!(secs("replay"), Some(2.5));
+    assert_eq!(secs("sent"), None, "there is no sent_lag column");
+    let bytes = |stage| value(&fams, defs::LAG_BYTES.name, &[("stage", stage)]);
+    assert_eq!(
+        [
+            bytes("sent"),
+            bytes("write"),
+            bytes("flush"),
+            bytes("replay")
+        ],
+        [Some(0.0), Some(0.0), Some(100.0), Some(200.0)]
+    );
+
+    // A NULL stage LSN leaves both byte and time lag of that stage absent, not 0.
+    let fams = one_walsender(
+        Walsender {
+            application_name: "s".into(),
+            write_lsn: None,
+            write_lag: None,
+            ..Walsender::default()
+        },
+        1000,
+    );
+    assert_eq!(
+        value(&fams, defs::LAG_BYTES.name, &[("stage", "write")]),
+        None
+    );
+    assert_eq!(
+        value(&fams, defs::LAG_SECONDS.name, &[("stage", "write")]),
+        None
+    );
+}
+
+#[test]
+fn lag_bytes_saturate_when_the_standby_reports_a_position_ahead_of_the_sender() {
+    let fams = one_walsender(
+        Walsender {
+            application_name: "s".into(),
+            sent_lsn: lsn(1500),
+            write_lsn: lsn(1200),
+            flush_lsn: lsn(1000),
+            replay_lsn: lsn(400),
+            ..Walsender::default()
+        },
+        1000,
+    );
+    let bytes = |stage| value(&fams, defs::LAG_BYTES.name, &[("stage", stage)]);
+    assert_eq!(bytes("sent"), Some(0.0));
+    assert_eq!(bytes("write"), Some(0.0));
+    assert_eq!(bytes("flush"), Some(0.0));
+    assert_eq!(bytes("replay"), Some(600.0));
+}
+
+#[test]
+fn lag_is_absent_when_the_sender_position_is_unknown() {
+    let fams = families(
+        &single(NodeState {
+            wal_lsn: None,
+            walsenders: vec![Walsender {
+                application_name: "s".into(),
+                sent_lsn: lsn(1),
+                write_lsn: lsn(1),
+                ..Walsender::default()
+            }],
+            ..NodeState::default()
+        }),
+        &BUILD,
+    );
+    assert_eq!(series(&fams, defs::LAG_BYTES.name), vec![]);
+    assert_eq!(series(&fams, defs::LAG_SECONDS.name), vec![]);
+}
+
+#[test]
+fn cascading_standby_lag_is_measured_from_its_replay_position() {
+    let fams = families(&rich_snapshot(), &BUILD);
+    let from_b = |stage| {
+        value(
+            &fams,
+            defs::LAG_BYTES.name,
+            &[("node", "node_b"), ("standby", "node_c"), ("stage", stage)],
+        )
+    };
+    assert_eq!(from_b("flush"), Some(0.0));
+    assert_eq!(from_b("replay"), Some(2048.0));
+}
+
+#[test]
+fn standby_label_maps_application_name_to_the_node_name_case_insensitively() {
+    let ws = |app: &str| Walsender {
+        application_name: app.into(),
+        sync_priority: Some(1),
+        ..Walsender::default()
+    };
+    let mut snapshot = single(NodeState {
+        walsenders: vec![ws("PATRONI-B"), ws("barman"), ws("node_b")],
+        ..NodeState::default()
+    });
+    let cluster = &mut snapshot.clusters[0];
+    cluster.nodes.push(NodeReport::new("node_b", "patroni-b"));
+    // Another cluster's node with that application_name must not be used.
+    snapshot.clusters.push(ClusterSnapshot {
+        name: "other".into(),
+        nodes: vec![NodeReport::new("elsewhere", "barman")],
+        view: ClusterView::default(),
+    });
+    let fams = families(&snapshot, &BUILD);
+    let labels: Vec<String> = series(&fams, defs::SYNC_PRIORITY.name)
+        .into_iter()
+        .map(|(l, _)| l["standby"].clone())
+        .collect();
+    // "node_b" raw and "PATRONI-B" mapped collide: one series, never two with one label set.
+    assert_eq!(labels, ["barman", "node_b"]);
+}
+
+#[test]
+fn enums_are_one_hot_over_every_known_value() {
+    let fams = one_walsender(
+        Walsender {
+            application_name: "s".into(),
+            state: Some("catchup".into()),
+            sync_state: Some("potential".into()),
+            ..Walsender::default()
+        },
+        0,
+    );
+    let hot = |name: &str, label: &str| -> Vec<(String, f64)> {
+        series(&fams, name)
+            .into_iter()
+            .map(|(l, v)| (l[label].clone(), v))
+            .collect()
+    };
+    let expect = |pairs: &[(&str, f64)]| -> Vec<(String, f64)> {
+        pairs.iter().map(|(s, v)| ((*s).to_owned(), *v)).collect()
+    };
+    assert_eq!(
+        hot(defs::SYNC_STATE.name, "sync_state"),
+        expect(&[
+            ("async", 0.0),
+            ("potential", 1.0),
+            ("quorum", 0.0),
+            ("sync", 0.0)
+        ])
+    );
+    assert_eq!(
+        hot(defs::STANDBY_STATE.name, "state"),
+        expect(&[
+            ("backup", 0.0),
+            ("catchup", 1.0),
+            ("startup", 0.0),
+            ("stopping", 0.0),
+            ("streaming", 0.0)
+        ])
+    );
+
+    // A standby without a WAL receiver: status "none".
+    let standby = |wr: Option<WalReceiver>| {
+        families(
+            &single(NodeState {
+                in_recovery: true,
+                wal_receiver: wr,
+                ..NodeState::default()
+            }),
+            &BUILD,
+        )
+    };
+    let fams = standby(None);
+    let statuses = series(&fams, defs::WAL_RECEIVER_STATUS.name);
+    assert_eq!(statuses.len(), 7);
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|(_, v)| *v == 1.0)
+            .map(|(l, _)| l["status"].as_str())
+            .collect::<Vec<_>>(),
+        ["none"]
+    );
+    assert_eq!(series(&fams, defs::UPSTREAM_INFO.name), vec![]);
+
+    // A value from a newer PostgreSQL gets its own series instead of all-zero.
+    let fams = standby(Some(WalReceiver {
+        status: Some("resting".into()),
+        ..WalReceiver::default()
+    }));
+    let statuses = series(&fams, defs::WAL_RECEIVER_STATUS.name);
+    assert_eq!(statuses.len(), 8);
+    assert_eq!(
+        value(
+            &fams,
+            defs::WAL_RECEIVER_STATUS.name,
+            &[("status", "resting")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&fams, defs::WAL_RECEIVER_STATUS.name, &[("status", "none")]),
+        Some(0.0)
+    );
+
+    // Primaries export no receiver status at all.
+    let fams = families(&single(NodeState::default()), &BUILD);
+    assert_eq!(series(&fams, defs::WAL_RECEIVER_STATUS.name), vec![]);
+}
+
+#[test]
+fn missing_privilege_leaves_walsender_and_receiver_details_absent() {
+    let fams = families(&rich_snapshot(), &BUILD);
+    let node_c = [("node", "node_c")];
+    assert_eq!(
+        value(&fams, defs::PRIVILEGE_MISSING.name, &node_c),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&fams, defs::PRIVILEGE_MISSING.name, &[("node", "node_a")]),
+        Some(0.0)
+    );
+    for def in [
+        &defs::LAG_BYTES,
+        &defs::LAG_SECONDS,
+        &defs::SYNC_STATE,
+        &defs::SYNC_PRIORITY,
+        &defs::STANDBY_STATE,
+        &defs::STANDBY_REPLY_AGE_SECONDS,
+        // The receiver row exists but its status is hidden.
+        &defs::WAL_RECEIVER_STATUS,
+        &defs::UPSTREAM_INFO,
+        &defs::WAL_RECEIVER_LAST_MESSAGE_AGE_SECONDS,
+    ] {
+        let leaked: Series = series(&fams, def.name)
+            .into_iter()
+            .filter(|(l, _)| l["node"] == "node_c")
+            .collect();
+        assert_eq!(leaked, vec![], "{} for a hidden row", def.name);
+    }
+    // What the role can see is still reported.
+    assert!(value(&fams, defs::NODE_WAL_LSN_BYTES.name, &node_c).is_some());
+
+    // On a primary: the healthy sync count is unknown, not 0.
+    let mut state = primary_state();
+    state.privilege_missing = true;
+    for ws in &mut state.walsenders {
+        *ws = Walsender {
+            application_name: ws.application_name.clone(),
+            ..Walsender::default()
+        };
+    }
+    let fams = families(&single(state), &BUILD);
+    assert_eq!(series(&fams, defs::SYNC_STANDBYS_HEALTHY.name), vec![]);
+    assert_eq!(series(&fams, defs::LAG_BYTES.name), vec![]);
+    assert_eq!(
+        value(&fams, defs::SYNC_STANDBYS_REQUIRED.name, &[]),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn sync_standbys_healthy_counts_streaming_sync_and_quorum_walsenders() {
+    let ws = |state: &str, sync: &str| Walsender {
+        application_name: format!("{state}-{sync}"),
+        state: Some(state.into()),
+        sync_state: Some(sync.into()),
+        ..Walsender::default()
+    };
+    let mut state = primary_state();
+    state.walsenders = vec![
+        ws("streaming", "sync"),
+        ws("streaming", "quorum"),
+        ws("catchup", "sync"),
+        ws("streaming", "potential"),
+        ws("streaming", "async"),
+    ];
+    let fams = families(&single(state.clone()), &BUILD);
+    assert_eq!(
+        value(&fams, defs::SYNC_STANDBYS_HEALTHY.name, &[]),
+        Some(2.0)
+    );
+
+    // Unreadable synchronous_standby_names: the requirement is unknown, so absent.
+    state.settings.synchronous_standby_names = "ANY 2 (a, b".into();
+    let fams = families(&single(state), &BUILD);
+    assert_eq!(series(&fams, defs::SYNC_STANDBYS_REQUIRED.name), vec![]);
+    assert_eq!(
+        value(
+            &fams,
+            defs::SYNC_CONFIG_INFO.name,
+            &[("synchronous_standby_names", "ANY 2 (a, b")]
+        ),
+        Some(1.0)
+    );
+
+    // Standbys export neither.
+    let fams = families(&single(cascading_state()), &BUILD);
+    assert_eq!(series(&fams, defs::SYNC_STANDBYS_HEALTHY.name), vec![]);
+    assert_eq!(series(&fams, defs::SYNC_STANDBYS_REQUIRED.name), vec![]);
+}
+
+#[test]
+fn standby_only_values_are_not_exported_by_a_promoted_primary() {
+    // After promotion PostgreSQL still returns the last receive LSN and replay timestamp.
+    let state = NodeState {
+        in_recovery: false,
+        receive_lsn: lsn(5),
+        replay_paused: Some(false),
+        last_replay_timestamp: Some(NOW - 60.0),
+        ..NodeState::default()
+    };
+    let fams = families(&single(state), &BUILD);
+    assert_eq!(value(&fams, defs::NODE_IS_PRIMARY.name, &[]), Some(1.0));
+    for def in [
+        &defs::NODE_RECEIVE_LSN_BYTES,
+        &defs::NODE_REPLAY_PAUSED,
+        &defs::NODE_LAST_REPLAY_TIMESTAMP_SECONDS,
+    ] {
+        assert_eq!(series(&fams, def.name), vec![], "{}", def.name);
+    }
+}
+
+#[test]
+fn slot_invalidation_is_reported_only_where_the_server_reports_it() {
+    let with = |version: u32, reason: Option<&str>| {
+        let fams = families(
+            &single(NodeState {
+                server_version_num: version,
+                slots: vec![Slot {
+                    slot_name: "s".into(),
+                    slot_type: "physical".into(),
+                    invalidation_reason: reason.map(str::to_owned),
+                    ..Slot::default()
+                }],
+                ..NodeState::default()
+            }),
+            &BUILD,
+        );
+        series(&fams, defs::SLOT_INVALIDATED.name)
+            .into_iter()
+            .map(|(l, v)| (l["reason"].clone(), v))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(with(170_000, None), [(String::new(), 0.0)]);
+    assert_eq!(
+        with(180_001, Some("idle_timeout")),
+        [("idle_timeout".into(), 1.0)]
+    );
+    assert_eq!(with(160_004, None), []);
+}
+
+#[test]
+fn slot_values_follow_the_node_position_and_keep_negative_safe_wal_size() {
+    let fams = families(&rich_snapshot(), &BUILD);
+    let slot = |name: &str, slot: &str| value(&fams, name, &[("node", "node_a"), ("slot", slot)]);
+    assert_eq!(
+        slot(defs::SLOT_SAFE_WAL_SIZE_BYTES.name, "laggard"),
+        Some(-16.0 * 1024.0 * 1024.0)
+    );
+    assert_eq!(
+        slot(defs::SLOT_RETAINED_BYTES.name, "cdc"),
+        Some(1024.0 * 1024.0)
+    );
+    assert_eq!(
+        slot(defs::SLOT_CONFIRMED_FLUSH_LAG_BYTES.name, "cdc"),
+        Some(512.0 * 1024.0)
+    );
+    // Physical slots have no confirmed_flush lag; a lost slot has no restart_lsn.
+    assert_eq!(
+        slot(defs::SLOT_CONFIRMED_FLUSH_LAG_BYTES.name, "node_b"),
+        None
+    );
+    assert_eq!(slot(defs::SLOT_RETAINED_BYTES.name, "old_replica"), None);
+    assert_eq!(
+        value(
+            &fams,
+            defs::SLOT_ACTIVE.name,
+            &[("slot", "cdc"), ("database", "app")]
+        ),
+        Some(0.0)
+    );
+    // A standby's slot is measured from the standby's own (replay) position.
+    assert_eq!(
+        value(&fams, defs::SLOT_RETAINED_BYTES.name, &[("node", "node_b")]),
+        Some(2048.0)
+    );
+}
+
+#[test]
+fn ages_are_measured_on_the_server_clock_and_never_negative() {
+    let fams = one_walsender(
+        Walsender {
+            application_name: "s".into(),
+            // The standby's clock is ahead of the primary's.
+            reply_time: Some(NOW + 3.0),
+            ..Walsender::default()
+        },
+        0,
+    );
+    assert_eq!(
+        value(&fams, defs::STANDBY_REPLY_AGE_SECONDS.name, &[]),
+        Some(0.0)
+    );
+    let fams = families(&rich_snapshot(), &BUILD);
+    let age = value(
+        &fams,
+        defs::STANDBY_REPLY_AGE_SECONDS.name,
+        &[("standby", "pg_receivewal")],
+    );
+    assert_eq!(age, Some(10.0));
+}
+
+fn hostile_snapshot() -> Snapshot {
+    let evil = "we\"ird\\name\nline2 ünï\u{1F418}";
+    let mut state = primary_state();
+    state.walsenders.truncate(1);
+    state.walsenders[0].application_name = evil.into();
+    state.settings.synchronous_standby_names = evil.into();
+    state.server_version = evil.into();
+    state.slots.truncate(1);
+    state.slots[0].slot_name = evil.into();
+    let mut snapshot = single(state);
+    snapshot.clusters[0].name = evil.into();
+    snapshot
+}
+
+#[test]
+fn hostile_label_values_are_escaped() {
+    let text = render(&hostile_snapshot(), &BUILD);
+    let escaped = r#"we\"ird\\name\nline2 ünï🐘"#;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("pg_replication_sync_priority{"))
+        .unwrap();
+    assert_eq!(
+        line,
+        format!(
+            r#"pg_replication_sync_priority{{cluster="{escaped}",node="n",standby="{escaped}"}} 1"#
+        )
+    );
+    // No raw newline or unescaped quote inside any sample line: every line is a comment or
+    // starts with a metric name.
+    for l in text.lines() {
+        assert!(
+            l.starts_with('#') || l.starts_with("pg_replication_"),
+            "{l:?}"
+        );
+    }
+}
+
+#[test]
+fn a_departed_walsender_leaves_no_series() {
+    let mut snapshot = rich_snapshot();
+    let before = families(&snapshot, &BUILD);
+    let receivewal = |fams: &[MetricFamily]| {
+        fams.iter()
+            .flat_map(|f| f.get_metric())
+            .filter(|m| m.get_label().iter().any(|l| l.value() == "pg_receivewal"))
+            .count()
+    };
+    assert!(receivewal(&before) > 0);
+    let walsenders = &mut snapshot.clusters[0].nodes[0]
+        .state
+        .as_mut()
+        .unwrap()
+        .walsenders;
+    walsenders.retain(|ws| ws.application_name != "pg_receivewal");
+    let after = families(&snapshot, &BUILD);
+    assert_eq!(receivewal(&after), 0);
+    // Only its series went: node_b's are unchanged.
+    assert_eq!(
+        series(&before, defs::LAG_BYTES.name)
+            .into_iter()
+            .filter(|(l, _)| l["standby"] != "pg_receivewal")
+            .collect::<Series>(),
+        series(&after, defs::LAG_BYTES.name)
+    );
+}
