@@ -18,7 +18,15 @@
 
 pub mod cluster;
 pub mod config;
+pub mod demo;
+pub mod error;
+pub mod exporter;
+pub mod inspect;
 pub mod lsn;
 pub mod metrics;
 pub mod model;
+pub mod poller;
+pub mod server;
+pub mod sql;
 pub mod syncnames;
+pub mod tls;

@@ -13,7 +13,9 @@ pub struct Lsn(pub u64);
 
 /// Why a text could not be read as an LSN.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid LSN {text:?}: expected two hexadecimal numbers of at most 8 digits like \"16/B374D848\"")]
+#[error(
+    "invalid LSN {text:?}: expected two hexadecimal numbers of at most 8 digits like \"16/B374D848\""
+)]
 pub struct ParseLsnError {
     text: String,
 }
@@ -82,8 +84,19 @@ mod tests {
     #[test]
     fn rejects_garbage() {
         for text in [
-            "", "/", "0/", "/0", "16B374D848", "1/2/3", "G/0", "0/123456789", " 0/1", "0/1 ",
-            "-1/0", "+1/0", "0x1/0",
+            "",
+            "/",
+            "0/",
+            "/0",
+            "16B374D848",
+            "1/2/3",
+            "G/0",
+            "0/123456789",
+            " 0/1",
+            "0/1 ",
+            "-1/0",
+            "+1/0",
+            "0x1/0",
         ] {
             assert!(text.parse::<Lsn>().is_err(), "{text:?} should not parse");
         }

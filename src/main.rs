@@ -1,2 +1,167 @@
-//! CLI entry point (being written).
-fn main() {}
+//! The `pg_replication_exporter` command: flags → logging → configuration → run.
+//! This is the only place `anyhow` lives; a bad configuration exits with status 2.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use pg_replication_exporter::config::{self, Overrides};
+use pg_replication_exporter::{demo, exporter, inspect};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pg_replication_exporter",
+    version,
+    about = "Prometheus exporter for PostgreSQL streaming replication: every node of a cluster, correlated."
+)]
+struct Cli {
+    /// Path to the TOML configuration file.
+    #[arg(
+        long = "config.file",
+        value_name = "FILE",
+        default_value = "pg_replication_exporter.toml",
+        global = true
+    )]
+    config_file: PathBuf,
+    /// Address to listen on for HTTP, overriding web.listen_address (e.g. ":10187").
+    #[arg(long = "web.listen-address", value_name = "ADDR", global = true)]
+    listen_address: Option<String>,
+    /// Path under which to expose metrics, overriding web.telemetry_path.
+    #[arg(long = "web.telemetry-path", value_name = "PATH", global = true)]
+    telemetry_path: Option<String>,
+    /// Exporter-toolkit web configuration (TLS, basic auth), overriding web.config_file.
+    #[arg(long = "web.config.file", value_name = "FILE", global = true)]
+    web_config_file: Option<PathBuf>,
+    /// Only log messages of this level or above.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
+    log_level: LogLevel,
+    /// Log line format.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start a local demo cluster (a primary and two standbys) and export its metrics.
+    Demo,
+    /// Connect to every configured node once and report what needs fixing (exit 1 if anything).
+    Check,
+    /// Show every node's role, state and lag, and the slots, like `patronictl list`.
+    Status {
+        /// Refresh every poll interval.
+        #[arg(long)]
+        watch: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        output: OutputFormat,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+fn init_logging(level: LogLevel, format: LogFormat) {
+    let level = match level {
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Error => tracing::Level::ERROR,
+    };
+    // Our own events at the chosen level; dependencies only from warn, so that debug logging
+    // shows the exporter's decisions rather than every protocol message.
+    let filter =
+        tracing_subscriber::EnvFilter::new(format!("warn,pg_replication_exporter={level}"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Logfmt => builder.with_ansi(false).init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_level, cli.log_format);
+    let overrides = Overrides {
+        listen_address: cli.listen_address.clone(),
+        telemetry_path: cli.telemetry_path.clone(),
+        web_config_file: cli.web_config_file.clone(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pg_replication_exporter: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match cli.command {
+        Some(Command::Demo) => match runtime.block_on(demo::run(overrides)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pg_replication_exporter demo: {e:#}");
+                ExitCode::from(1)
+            }
+        },
+        command => {
+            let config = match config::load(&cli.config_file, &overrides) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("pg_replication_exporter: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match command {
+                Some(Command::Check) => {
+                    return ExitCode::from(runtime.block_on(inspect::run_check(&config)));
+                }
+                Some(Command::Status { watch, output }) => {
+                    let output = match output {
+                        OutputFormat::Table => inspect::Output::Table,
+                        OutputFormat::Json => inspect::Output::Json,
+                    };
+                    return ExitCode::from(
+                        runtime.block_on(inspect::run_status(&config, output, watch)),
+                    );
+                }
+                _ => {}
+            }
+            match runtime.block_on(serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("pg_replication_exporter: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+async fn serve(config: config::Config) -> anyhow::Result<()> {
+    let listener = exporter::bind(config.web.listen_address).await?;
+    exporter::run(config, listener, exporter::shutdown_signal()).await?;
+    Ok(())
+}

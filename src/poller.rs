@@ -1,0 +1,425 @@
+//! Polling: one long-lived connection per node, one poll round per `poll.interval` for all the
+//! nodes of a cluster at once, each node bounded by `poll.timeout`, reconnecting with a capped
+//! exponential backoff. A round's reports go through the pure cluster view into the shared
+//! snapshot; nothing here renders metrics.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::join_all;
+use tokio::task::JoinHandle;
+use tokio_postgres::{Client, NoTls, Statement};
+use tracing::{debug, info, warn};
+
+use crate::cluster::{ClusterHistory, observe};
+use crate::config::{ClusterConfig, NodeConfig, PollConfig, SslMode};
+use crate::error::PollError;
+use crate::metrics::SharedSnapshot;
+use crate::model::{
+    ClusterSnapshot, ClusterView, ErrorKind, NodeReport, NodeState, Snapshot, UnixTime,
+};
+use crate::sql::{self, Band};
+
+/// The application_name the exporter's sessions carry (visible in pg_stat_activity).
+pub const APPLICATION_NAME: &str = "pg_replication_exporter";
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> UnixTime {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The snapshot every cluster task publishes into, and how many clusters finished a round.
+pub struct Store {
+    shared: SharedSnapshot,
+    rounds_done: Vec<AtomicUsize>,
+}
+
+impl Store {
+    /// A store with an empty entry (no node up yet) for every configured cluster.
+    pub fn new(clusters: &[ClusterConfig]) -> Arc<Store> {
+        let snapshot = Snapshot {
+            clusters: clusters
+                .iter()
+                .map(|c| ClusterSnapshot {
+                    name: c.name.clone(),
+                    nodes: c
+                        .nodes
+                        .iter()
+                        .map(|n| NodeReport::new(&n.name, &n.application_name))
+                        .collect(),
+                    view: ClusterView {
+                        nodes_configured: c.nodes.len() as u32,
+                        ..ClusterView::default()
+                    },
+                })
+                .collect(),
+            taken_at: unix_now(),
+        };
+        Arc::new(Store {
+            shared: Arc::new(std::sync::RwLock::new(Arc::new(snapshot))),
+            rounds_done: clusters.iter().map(|_| AtomicUsize::new(0)).collect(),
+        })
+    }
+
+    pub fn shared(&self) -> SharedSnapshot {
+        self.shared.clone()
+    }
+
+    /// The latest snapshot (cheap: an `Arc` clone under a short read lock).
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.shared
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// True once every cluster has completed its first poll round.
+    pub fn ready(&self) -> bool {
+        self.rounds_done
+            .iter()
+            .all(|r| r.load(Ordering::Acquire) > 0)
+    }
+
+    fn publish(&self, index: usize, cluster: ClusterSnapshot, now: UnixTime) {
+        {
+            let mut guard = self.shared.write().unwrap_or_else(|e| e.into_inner());
+            let mut next = Snapshot::clone(&guard);
+            next.clusters[index] = cluster;
+            next.taken_at = now;
+            *guard = Arc::new(next);
+        }
+        self.rounds_done[index].fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Polls the nodes of one cluster forever: one round per interval.
+pub async fn run_cluster(
+    index: usize,
+    cluster: ClusterConfig,
+    poll: PollConfig,
+    store: Arc<Store>,
+) {
+    let mut pollers: Vec<NodePoller> = cluster
+        .nodes
+        .iter()
+        .map(|n| NodePoller::new(&cluster.name, n.clone(), &poll))
+        .collect();
+    let mut history = ClusterHistory::new(poll.lag_history, poll.interval);
+    let mut ticker = tokio::time::interval(poll.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let reports = poll_round(&mut pollers, poll.timeout).await;
+        let now = unix_now();
+        let view = observe(&mut history, now, &reports);
+        store.publish(
+            index,
+            ClusterSnapshot {
+                name: cluster.name.clone(),
+                nodes: reports,
+                view,
+            },
+            now,
+        );
+    }
+}
+
+/// Polls every node concurrently, each bounded by `timeout`; returns every node's report.
+pub async fn poll_round(pollers: &mut [NodePoller], timeout: Duration) -> Vec<NodeReport> {
+    join_all(pollers.iter_mut().map(|p| p.poll(timeout))).await;
+    pollers.iter().map(|p| p.report.clone()).collect()
+}
+
+/// A live session: the client, its connection task, and the statement prepared for its major.
+struct Session {
+    client: Client,
+    statement: Statement,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What was last logged for a node, so that logs come on change, not every poll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Health {
+    Unknown,
+    Up,
+    Down(ErrorKind),
+}
+
+/// One node: its connection, its backoff and its report.
+pub struct NodePoller {
+    cluster: String,
+    cfg: NodeConfig,
+    session: Option<Session>,
+    /// Consecutive failed attempts, and when the next attempt may start.
+    failures: u32,
+    next_attempt: Option<Instant>,
+    interval: Duration,
+    timeout: Duration,
+    backoff_max: Duration,
+    health: Health,
+    privilege_logged: bool,
+    pub report: NodeReport,
+}
+
+impl NodePoller {
+    pub fn new(cluster: &str, cfg: NodeConfig, poll: &PollConfig) -> Self {
+        NodePoller {
+            cluster: cluster.to_string(),
+            report: NodeReport::new(&cfg.name, &cfg.application_name),
+            cfg,
+            session: None,
+            failures: 0,
+            next_attempt: None,
+            interval: poll.interval,
+            timeout: poll.timeout,
+            backoff_max: poll.backoff_max,
+            health: Health::Unknown,
+            privilege_logged: false,
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!(
+            "{} (host={} port={})",
+            self.cfg.name, self.cfg.host, self.cfg.port
+        )
+    }
+
+    /// One poll, bounded by `timeout`. While backing off after failures it does nothing (the
+    /// node stays down); a timed-out session is dropped because its state is unknown.
+    pub async fn poll(&mut self, timeout: Duration) {
+        let started = Instant::now();
+        if self.next_attempt.is_some_and(|t| started < t) {
+            return;
+        }
+        let result = match tokio::time::timeout(timeout, self.try_poll()).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.session = None;
+                Err(PollError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "poll {}: no answer within {}",
+                        self.endpoint(),
+                        humantime::format_duration(timeout)
+                    ),
+                ))
+            }
+        };
+        self.report.poll_duration = Some(started.elapsed().as_secs_f64());
+        match result {
+            Ok(state) => self.succeeded(state),
+            Err(e) => self.failed(e, started),
+        }
+    }
+
+    fn succeeded(&mut self, state: NodeState) {
+        self.failures = 0;
+        self.next_attempt = None;
+        if state.privilege_missing {
+            *self
+                .report
+                .errors_total
+                .entry(ErrorKind::Privilege)
+                .or_default() += 1;
+            if !self.privilege_logged {
+                warn!(
+                    cluster = %self.cluster, node = %self.cfg.name, user = %self.cfg.user,
+                    "the role cannot see replication columns (lag, positions, states are hidden and reported as absent); fix: GRANT pg_monitor TO {}",
+                    quote_ident(&self.cfg.user)
+                );
+                self.privilege_logged = true;
+            }
+        } else {
+            self.privilege_logged = false;
+        }
+        if self.health != Health::Up {
+            info!(cluster = %self.cluster, node = %self.cfg.name, version = %state.server_version,
+                  primary = !state.in_recovery, "node is up");
+            self.health = Health::Up;
+        }
+        self.report.up = true;
+        self.report.last_success = Some(unix_now());
+        self.report.last_error = None;
+        self.report.state = Some(state);
+    }
+
+    fn failed(&mut self, e: PollError, started: Instant) {
+        if matches!(
+            e.kind,
+            ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Tls | ErrorKind::Auth
+        ) {
+            self.session = None;
+        }
+        *self.report.errors_total.entry(e.kind).or_default() += 1;
+        if self.health != Health::Down(e.kind) {
+            warn!(cluster = %self.cluster, node = %self.cfg.name, kind = e.kind.as_str(), error = %e, "node is down");
+            self.health = Health::Down(e.kind);
+        } else {
+            debug!(cluster = %self.cluster, node = %self.cfg.name, kind = e.kind.as_str(), error = %e, "poll failed again");
+        }
+        self.failures = self.failures.saturating_add(1);
+        let delay = backoff(self.interval, self.backoff_max, self.failures);
+        // Rounds start every interval: leave half an interval of slack so that a one-interval
+        // backoff means "try again next round".
+        self.next_attempt = Some(started + delay.saturating_sub(self.interval / 2));
+        self.report.up = false;
+        self.report.state = None;
+        self.report.last_error = Some(e.message);
+    }
+
+    async fn try_poll(&mut self) -> Result<NodeState, PollError> {
+        if self.session.is_none() {
+            self.session = Some(self.connect().await?);
+        }
+        let session = self.session.as_ref().expect("session was just set");
+        let context = format!("poll {}", self.endpoint());
+        let row = match session.client.query_one(&session.statement, &[]).await {
+            Ok(row) => row,
+            Err(e) => {
+                let err = PollError::from_query(&context, &e);
+                if session.client.is_closed() {
+                    self.session = None;
+                }
+                return Err(err);
+            }
+        };
+        let bytes: &[u8] = row
+            .try_get(0)
+            .map_err(|e| PollError::new(ErrorKind::Query, format!("{context}: {e}")))?;
+        // Server strings (hosts, names) may carry bytes that are not UTF-8 in a SQL_ASCII
+        // database: replace them rather than failing the whole poll.
+        let text = String::from_utf8_lossy(bytes);
+        sql::decode(&text).map_err(|e| PollError::new(ErrorKind::Query, format!("{context}: {e}")))
+    }
+
+    async fn connect(&self) -> Result<Session, PollError> {
+        let context = format!("connect to {}", self.endpoint());
+        let mut pg = tokio_postgres::Config::new();
+        pg.host(&self.cfg.host)
+            .port(self.cfg.port)
+            .user(&self.cfg.user)
+            .dbname(&self.cfg.dbname)
+            .application_name(APPLICATION_NAME)
+            .connect_timeout(self.cfg.connect_timeout)
+            // Read-only and bounded, set in the startup packet: no extra round trip.
+            .options(format!(
+                "-c default_transaction_read_only=on -c statement_timeout={} -c lock_timeout={}",
+                self.timeout.as_millis().max(1),
+                self.timeout.as_millis().max(1)
+            ));
+        if let Some(password) = &self.cfg.password {
+            pg.password(password.expose());
+        }
+        let (client, task) = match self.cfg.sslmode {
+            SslMode::Disable => {
+                pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                let (client, connection) = pg
+                    .connect(NoTls)
+                    .await
+                    .map_err(|e| PollError::from_connect(&context, &e))?;
+                (client, tokio::spawn(drive(connection)))
+            }
+            mode => {
+                pg.ssl_mode(if mode == SslMode::Prefer {
+                    tokio_postgres::config::SslMode::Prefer
+                } else {
+                    tokio_postgres::config::SslMode::Require
+                });
+                let tls = crate::tls::connector(mode, self.cfg.sslrootcert.as_deref())
+                    .map_err(|e| PollError::new(ErrorKind::Tls, format!("{context}: {e}")))?;
+                let (client, connection) = pg
+                    .connect(tls)
+                    .await
+                    .map_err(|e| PollError::from_connect(&context, &e))?;
+                (client, tokio::spawn(drive(connection)))
+            }
+        };
+        let version_row = client
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .map_err(|e| PollError::from_query(&context, &e))?;
+        let version_num = version_row.get::<_, i32>(0) as u32;
+        let band = Band::for_version(version_num)
+            .map_err(|e| PollError::new(ErrorKind::Query, format!("{context}: {e}")))?;
+        if version_num / 10000 > sql::NEWEST_KNOWN / 10000 {
+            warn!(cluster = %self.cluster, node = %self.cfg.name, version_num,
+                  "PostgreSQL major {} is newer than the newest tested ({}); using the newest known query",
+                  version_num / 10000, sql::NEWEST_KNOWN / 10000);
+        }
+        // convert_to: the document as bytes, so that non-UTF-8 bytes can be handled here.
+        let text = format!("SELECT convert_to(({}), 'UTF8')", band.statement());
+        let statement = client
+            .prepare(&text)
+            .await
+            .map_err(|e| PollError::from_query(&context, &e))?;
+        debug!(cluster = %self.cluster, node = %self.cfg.name, version_num, band = ?band, "connected");
+        Ok(Session {
+            client,
+            statement,
+            task,
+        })
+    }
+}
+
+async fn drive<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    // The client notices a broken connection on its next query; nothing to do with the error.
+    let _ = connection.await;
+}
+
+/// Capped exponential backoff: interval, 2×, 4×, … up to `max`.
+pub fn backoff(interval: Duration, max: Duration, failures: u32) -> Duration {
+    let factor = 1u32 << failures.saturating_sub(1).min(16);
+    interval.saturating_mul(factor).min(max.max(interval))
+}
+
+/// A role name as an SQL identifier, for the GRANT hint.
+fn quote_ident(name: &str) -> String {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+    {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let s = Duration::from_secs;
+        let got: Vec<_> = (1..=7).map(|n| backoff(s(1), s(30), n)).collect();
+        assert_eq!(got, [s(1), s(2), s(4), s(8), s(16), s(30), s(30)]);
+        assert_eq!(backoff(s(1), s(30), u32::MAX), s(30));
+        // A cap below the interval never makes the exporter poll faster than its interval.
+        assert_eq!(backoff(s(5), s(1), 3), s(5));
+    }
+
+    #[test]
+    fn grant_hint_quotes_odd_role_names() {
+        assert_eq!(quote_ident("exporter"), "exporter");
+        assert_eq!(quote_ident("Exporter"), "\"Exporter\"");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_ident("1x"), "\"1x\"");
+    }
+}

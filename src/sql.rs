@@ -1,0 +1,209 @@
+//! The one statement the exporter runs on every poll, chosen once per connection for the
+//! server's major version.
+//!
+//! Everything a node knows (role, positions, walsenders, slots, WAL receiver, settings) comes
+//! back as ONE JSON document in ONE row, so a poll is one round trip however many walsenders or
+//! slots the node has, and the shape is deserialized straight into [`crate::model::NodeState`].
+//! The SQL is data: each version band differs only in the fragments below, and every divergence
+//! carries a comment naming the PostgreSQL release that introduced it.
+
+use crate::model::NodeState;
+
+/// The oldest supported major (`wal_status` and `safe_wal_size` appeared in PostgreSQL 13).
+pub const MIN_SUPPORTED: u32 = 130000;
+/// The newest major whose query was tested against a real server; newer ones use it too.
+pub const NEWEST_KNOWN: u32 = 180000;
+
+/// Which query a connection uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Band {
+    /// 13: no `pg_get_wal_replay_pause_state()`, no slot `conflicting` / `inactive_since`.
+    Pg13,
+    /// 14 and 15: `pg_get_wal_replay_pause_state()` (14+).
+    Pg14,
+    /// 16: slot `conflicting` (16+).
+    Pg16,
+    /// 17 and newer: slot `inactive_since` and `invalidation_reason` (17+).
+    Pg17,
+}
+
+/// Why no query fits a server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unsupported PostgreSQL version {major} (server_version_num {version_num}): pg_replication_exporter supports 13 and newer"
+)]
+pub struct Unsupported {
+    pub version_num: u32,
+    pub major: u32,
+}
+
+impl Band {
+    /// The band for a `server_version_num`; newer-than-known majors get the newest band.
+    pub fn for_version(version_num: u32) -> Result<Band, Unsupported> {
+        match version_num {
+            v if v < MIN_SUPPORTED => Err(Unsupported {
+                version_num: v,
+                major: v / 10000,
+            }),
+            v if v < 140000 => Ok(Band::Pg13),
+            v if v < 160000 => Ok(Band::Pg14),
+            v if v < 170000 => Ok(Band::Pg16),
+            _ => Ok(Band::Pg17),
+        }
+    }
+
+    /// The poll statement for this band.
+    pub fn statement(self) -> String {
+        let pause = match self {
+            // pg_get_wal_replay_pause_state() (14+) also reports "pause requested", which
+            // pg_is_wal_replay_paused() folds into "not paused" on 13.
+            Band::Pg13 => "pg_is_wal_replay_paused()",
+            _ => "pg_get_wal_replay_pause_state() <> 'not paused'",
+        };
+        let slot_extra = match self {
+            Band::Pg13 | Band::Pg14 => "",
+            // conflicting: 16+ (logical slots invalidated by recovery conflicts).
+            Band::Pg16 => ", s.conflicting",
+            // inactive_since and invalidation_reason: 17+.
+            Band::Pg17 => {
+                ", s.conflicting, extract(epoch FROM s.inactive_since) AS inactive_since, \
+                 s.invalidation_reason"
+            }
+        };
+        format!(
+            r#"SELECT json_build_object(
+  'server_version_num', current_setting('server_version_num')::int,
+  'server_version', current_setting('server_version'),
+  'system_identifier', (SELECT system_identifier::text FROM pg_control_system()),
+  'in_recovery', pg_is_in_recovery(),
+  -- A standby has no "current timeline" function: the WAL receiver's timeline is the live one,
+  -- the last restartpoint's the fallback. On a primary the timeline leads the WAL file name.
+  'timeline_id', CASE WHEN pg_is_in_recovery()
+      THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver),
+                    (SELECT timeline_id FROM pg_control_checkpoint()))
+      ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
+  'wal_lsn', CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
+  'receive_lsn', pg_last_wal_receive_lsn(),
+  'replay_lsn', pg_last_wal_replay_lsn(),
+  'replay_paused', CASE WHEN pg_is_in_recovery() THEN {pause} END,
+  'last_replay_timestamp', extract(epoch FROM pg_last_xact_replay_timestamp()),
+  'server_now', extract(epoch FROM now()),
+  'wal_receiver', (SELECT row_to_json(r) FROM (
+      SELECT status, received_tli, written_lsn, flushed_lsn,
+             extract(epoch FROM last_msg_receipt_time) AS last_msg_receipt_time,
+             latest_end_lsn, slot_name, sender_host, sender_port
+      FROM pg_stat_wal_receiver) r),
+  -- pg_basebackup's walsenders copy a base backup; they are not standbys.
+  'walsenders', COALESCE((SELECT json_agg(w) FROM (
+      SELECT coalesce(application_name, '') AS application_name, state,
+             sent_lsn, write_lsn, flush_lsn, replay_lsn,
+             extract(epoch FROM write_lag) AS write_lag,
+             extract(epoch FROM flush_lag) AS flush_lag,
+             extract(epoch FROM replay_lag) AS replay_lag,
+             sync_priority, sync_state,
+             extract(epoch FROM reply_time) AS reply_time
+      FROM pg_stat_replication
+      WHERE application_name IS DISTINCT FROM 'pg_basebackup'
+      ORDER BY application_name, pid) w), '[]'),
+  'slots', COALESCE((SELECT json_agg(s) FROM (
+      SELECT s.slot_name, s.slot_type, s.database, s.active,
+             s.restart_lsn, s.confirmed_flush_lsn, s.wal_status, s.safe_wal_size,
+             age(s.xmin) AS xmin_age, age(s.catalog_xmin) AS catalog_xmin_age{slot_extra}
+      FROM pg_replication_slots s ORDER BY s.slot_name) s), '[]'),
+  'settings', json_build_object(
+      'synchronous_commit', current_setting('synchronous_commit'),
+      'synchronous_standby_names', current_setting('synchronous_standby_names'),
+      'wal_level', current_setting('wal_level'),
+      'max_wal_senders', current_setting('max_wal_senders'),
+      'max_replication_slots', current_setting('max_replication_slots'),
+      'hot_standby', current_setting('hot_standby'),
+      'hot_standby_feedback', current_setting('hot_standby_feedback'),
+      'wal_keep_size', current_setting('wal_keep_size'),
+      'max_slot_wal_keep_size', current_setting('max_slot_wal_keep_size')),
+  -- Without pg_read_all_stats (pg_monitor has it) PostgreSQL returns the replication columns
+  -- as NULL; the exporter must say so instead of reading the NULLs as "no lag".
+  'privilege_missing', NOT pg_has_role('pg_read_all_stats', 'USAGE')
+)::text"#
+        )
+    }
+}
+
+/// Why a poll result could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("unexpected poll result: {0}")]
+pub struct DecodeError(#[from] serde_json::Error);
+
+/// Reads the JSON document the poll statement returns.
+pub fn decode(json: &str) -> Result<NodeState, DecodeError> {
+    Ok(serde_json::from_str(json)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lsn::Lsn;
+
+    #[test]
+    fn bands_follow_the_majors() {
+        let cases = [
+            (120022, None),
+            (130000, Some(Band::Pg13)),
+            (130018, Some(Band::Pg13)),
+            (140015, Some(Band::Pg14)),
+            (150018, Some(Band::Pg14)),
+            (160009, Some(Band::Pg16)),
+            (170005, Some(Band::Pg17)),
+            (180001, Some(Band::Pg17)),
+            (190000, Some(Band::Pg17)),
+        ];
+        for (v, want) in cases {
+            assert_eq!(Band::for_version(v).ok(), want, "{v}");
+        }
+        let err = Band::for_version(120022).unwrap_err().to_string();
+        assert!(err.contains("unsupported PostgreSQL version 12"), "{err}");
+    }
+
+    #[test]
+    fn version_specific_columns_only_where_the_server_has_them() {
+        let s13 = Band::Pg13.statement();
+        assert!(s13.contains("pg_is_wal_replay_paused()"));
+        assert!(!s13.contains("conflicting"));
+        let s16 = Band::Pg16.statement();
+        assert!(s16.contains("s.conflicting") && !s16.contains("inactive_since"));
+        let s17 = Band::Pg17.statement();
+        assert!(s17.contains("inactive_since") && s17.contains("invalidation_reason"));
+    }
+
+    #[test]
+    fn decodes_a_standby_document_with_nulls() {
+        let json = r#"{"server_version_num":150018,"server_version":"15.18","system_identifier":"7310000000000000001",
+            "in_recovery":true,"timeline_id":2,"wal_lsn":"0/3000148","receive_lsn":"0/3000148","replay_lsn":"0/3000148",
+            "replay_paused":false,"last_replay_timestamp":null,"server_now":1700000000.5,
+            "wal_receiver":{"status":"streaming","received_tli":2,"written_lsn":"0/3000148","flushed_lsn":"0/3000148",
+              "last_msg_receipt_time":1700000000.25,"latest_end_lsn":"0/3000148","slot_name":"standby1","sender_host":"127.0.0.1","sender_port":5432},
+            "walsenders":[{"application_name":"cascade","state":"streaming","sent_lsn":"0/3000148","write_lsn":null,
+              "flush_lsn":null,"replay_lsn":null,"write_lag":null,"flush_lag":null,"replay_lag":0.001,"sync_priority":0,
+              "sync_state":"async","reply_time":1700000000.1}],
+            "slots":[],
+            "settings":{"synchronous_commit":"on","synchronous_standby_names":"","wal_level":"replica","max_wal_senders":"10",
+              "max_replication_slots":"10","hot_standby":"on","hot_standby_feedback":"off","wal_keep_size":"0","max_slot_wal_keep_size":"-1"},
+            "privilege_missing":false}"#;
+        let state = decode(json).unwrap();
+        assert!(state.in_recovery);
+        assert_eq!(state.replay_lsn, Some(Lsn(0x3000148)));
+        assert_eq!(state.last_replay_timestamp, None);
+        assert_eq!(state.walsenders[0].write_lsn, None);
+        assert_eq!(state.walsenders[0].replay_lag, Some(0.001));
+        assert_eq!(state.wal_receiver.unwrap().sender_port, Some(5432));
+    }
+
+    #[test]
+    fn a_malformed_lsn_is_a_decode_error_not_a_zero() {
+        let json = r#"{"server_version_num":150018,"server_version":"15","in_recovery":false,"wal_lsn":"garbage",
+            "server_now":1.0,"settings":{"synchronous_commit":"on","synchronous_standby_names":"","wal_level":"replica",
+            "max_wal_senders":"10","max_replication_slots":"10","hot_standby":"on","hot_standby_feedback":"off",
+            "wal_keep_size":"0","max_slot_wal_keep_size":"-1"},"privilege_missing":false}"#;
+        let err = decode(json).unwrap_err().to_string();
+        assert!(err.contains("invalid LSN"), "{err}");
+    }
+}
