@@ -1097,18 +1097,12 @@ fn resolve_node(
         }
     };
     let node = resolve_conn(take_conn!(raw), prefix, cx)?;
-    let dsn_from = |value| Sourced {
-        value,
-        key: key("dsn"),
-    };
     let user = node
         .user
-        .or(dsn.user.map(dsn_from))
-        .or(cluster.user.as_ref().map(|f| Sourced {
-            value: f.value.clone(),
-            key: f.key.clone(),
-        }))
-        .map_or_else(|| DEFAULT_USER.to_owned(), |f| f.value);
+        .map(|f| f.value)
+        .or(dsn.user)
+        .or(cluster.user.as_ref().map(|f| f.value.clone()))
+        .unwrap_or_else(|| DEFAULT_USER.to_owned());
     let dbname = node
         .dbname
         .map(|f| f.value)
