@@ -111,7 +111,7 @@ async fn write_load(client: tokio_postgres::Client) {
     loop {
         tick.tick().await;
         n += 1;
-        let sql = if n % 5 == 0 {
+        let sql = if n.is_multiple_of(5) {
             "INSERT INTO demo_load (payload) SELECT repeat('x', 64) FROM generate_series(1, 100)"
         } else {
             "INSERT INTO demo_load (payload) VALUES ('tick')"

@@ -15,7 +15,7 @@ use crate::server::{AppState, app};
 /// This build's version and git revision.
 pub const BUILD: BuildInfo = BuildInfo {
     version: env!("CARGO_PKG_VERSION"),
-    revision: env!("PG_REPLICATION_EXPORTER_REVISION"),
+    revision: env!("BUILD_GIT_REVISION"),
 };
 
 /// Why the exporter could not serve.
