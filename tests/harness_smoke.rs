@@ -157,3 +157,69 @@ fn cluster_lags_freezes_crashes_and_promotes() {
         t0.elapsed()
     );
 }
+
+/// A failed wait must name what it waited for and dump the replication views and logs, and the
+/// cluster must still be torn down (servers gone, directory removed) by the unwinding panic,
+/// even with a SIGSTOPped node. Also covers the builder's logical-slot, no-slot and conf options.
+#[test]
+fn failed_wait_dumps_state_and_teardown_survives_the_panic() {
+    let mut seen = None;
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let c = Cluster::builder()
+            .standbys(1)
+            .slots(false)
+            .logical_slot("harness_slot")
+            .conf("wal_sender_timeout = 5s")
+            .start();
+        let (primary, s1) = (c.primary(), c.standby(1));
+        assert_eq!(primary.scalar::<String>("SHOW wal_level"), "logical");
+        assert_eq!(primary.scalar::<String>("SHOW wal_sender_timeout"), "5s");
+        let slots: String = primary.scalar(
+            "SELECT string_agg(slot_name || ':' || slot_type || ':' || coalesce(plugin, ''), ',') \
+             FROM pg_replication_slots",
+        );
+        assert_eq!(slots, "harness_slot:logical:test_decoding");
+        assert_eq!(s1.scalar::<String>("SHOW primary_slot_name"), "");
+        c.wait_for_catchup(s1);
+        let pids: Vec<i32> = c
+            .nodes()
+            .iter()
+            .filter_map(|n| n.postmaster_pid())
+            .collect();
+        seen = Some((pids, c.dir().to_path_buf()));
+        s1.sigstop();
+        c.wait_for(
+            "something that never happens",
+            Duration::from_millis(300),
+            || false,
+        );
+    }))
+    .expect_err("the wait should have failed");
+    eprintln!("(the panic printed above is the one this test expects)");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    for part in [
+        "timed out after 300ms waiting for something that never happens",
+        "===== primary (port",
+        "pg_stat_replication:",
+        "\"application_name\":\"standby1\"",
+        "pg_replication_slots:",
+        "===== standby1 (port",
+        "SIGSTOPped: not queried",
+        "--- last 30 lines of",
+        "database system is ready to accept",
+    ] {
+        assert!(message.contains(part), "dump lacks {part:?}:\n{message}");
+    }
+    let (pids, dir) = seen.expect("cluster started");
+    assert_eq!(pids.len(), 2);
+    for pid in pids {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
+                || std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .unwrap_or_default()
+                    .is_empty(),
+            "postmaster {pid} still running after the panic"
+        );
+    }
+    assert!(!dir.exists(), "{} not removed", dir.display());
+}

@@ -907,8 +907,7 @@ impl Node {
              wal_retrieve_retry_interval = 1s\n\
              password_encryption = 'scram-sha-256'\n\
              logging_collector = off\n\
-             log_line_prefix = '%m [%p] %q%a '\n\
-             log_replication_commands = on\n",
+             log_line_prefix = '%m [%p] %q%a '\n",
             conf_str(&self.socket_dir.to_string_lossy())
         );
         for line in &opts.conf {
