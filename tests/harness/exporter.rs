@@ -1,0 +1,222 @@
+//! The exporter under test as a child process: config written to a temp file, a free port,
+//! output to a log file, ready when `GET /ready` answers 200, killed on Drop; and scraping its
+//! `/metrics` into a parsed [`Scrape`].
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use super::http::{self, Response};
+use super::os;
+use super::scrape::Scrape;
+
+/// How long the exporter may take to answer /ready with 200.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Exporter {
+    child: Option<Child>,
+    addr: SocketAddr,
+    log: PathBuf,
+    config: PathBuf,
+    metrics_path: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Exporter {
+    /// Start the exporter with this TOML config and wait until it is ready.
+    pub fn start(toml: &str) -> Exporter {
+        Self::start_with(toml, &[], &[])
+    }
+
+    /// Like [`Exporter::start`], with extra command-line flags and environment variables. A
+    /// `--web.telemetry-path=...` flag is honoured by [`Exporter::scrape`].
+    pub fn start_with(toml: &str, args: &[&str], env: &[(&str, &str)]) -> Exporter {
+        let dir = tempfile::Builder::new()
+            .prefix("exporter.")
+            .tempdir()
+            .expect("exporter temp dir");
+        let config = dir.path().join("config.toml");
+        fs::write(&config, toml).expect("write exporter config");
+        let log = dir.path().join("exporter.log");
+        let out = fs::File::create(&log).expect("create exporter log");
+        let port = os::free_ports(1)[0];
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let metrics_path = args
+            .iter()
+            .find_map(|a| a.strip_prefix("--web.telemetry-path="))
+            .unwrap_or("/metrics")
+            .to_string();
+        let child = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("dup log fd"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn the pg_replication_exporter binary");
+        let mut exporter = Exporter {
+            child: Some(child),
+            addr,
+            log,
+            config,
+            metrics_path,
+            _dir: dir,
+        };
+        exporter.wait_ready();
+        exporter
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "the exporter exited ({status}) before it was ready\n--- exporter log ---\n{}",
+                    self.log_text()
+                );
+            }
+            let last = match self.get("/ready") {
+                Ok(r) if r.status == 200 => return,
+                Ok(r) => format!("{} {}", r.status, r.text().trim()),
+                Err(e) => e,
+            };
+            if Instant::now() >= deadline {
+                panic!(
+                    "the exporter was not ready within {READY_TIMEOUT:?} (last /ready: {last})\n\
+                     --- exporter log ---\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Everything the exporter printed so far.
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(no log: {e})"))
+    }
+
+    pub fn get(&self, path: &str) -> Result<Response, String> {
+        http::get(self.addr, path, &[])
+    }
+
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Result<Response, String> {
+        http::get(self.addr, path, headers)
+    }
+
+    /// GET the telemetry path and parse it; panics (with the exporter log) on a non-200 answer
+    /// or an invalid page.
+    pub fn scrape(&self) -> Scrape {
+        let r = self.get(&self.metrics_path).unwrap_or_else(|e| {
+            panic!(
+                "scrape failed: {e}\n--- exporter log ---\n{}",
+                self.log_text()
+            )
+        });
+        if r.status != 200 {
+            panic!(
+                "scrape answered {}: {}\n--- exporter log ---\n{}",
+                r.status,
+                r.text(),
+                self.log_text()
+            );
+        }
+        Scrape::parse(&r.text()).unwrap_or_else(|e| {
+            panic!("invalid exposition format: {e}\n--- page ---\n{}", r.text())
+        })
+    }
+
+    /// Re-scrape every 200 ms until `pred` holds for a scrape, and return that scrape; on
+    /// timeout panic with `what`, the last page and the exporter log.
+    pub fn wait_scrape(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut pred: impl FnMut(&Scrape) -> bool,
+    ) -> Scrape {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.scrape();
+            if pred(&s) {
+                return s;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}\n--- last scrape ---\n{}\n\
+                     --- exporter log (last 50 lines) ---\n{}",
+                    s.text,
+                    os::tail(&self.log, 50)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Re-scrape until the single sample `name{labels}` exists and `pred(value)` holds; return
+    /// that value.
+    pub fn wait_metric(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        pred: impl Fn(f64) -> bool,
+        timeout: Duration,
+    ) -> f64 {
+        let what = format!("{name}{labels:?} to satisfy the predicate");
+        let s = self.wait_scrape(&what, timeout, |s| s.get(name, labels).is_some_and(&pred));
+        s.get(name, labels).unwrap()
+    }
+
+    /// SIGTERM, then wait up to 10 s for the exit (SIGKILL after that). For shutdown tests.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("exporter already stopped");
+        os::signal(child.id() as i32, libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for the exporter") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let status = child.wait().expect("wait for the exporter");
+                panic!(
+                    "the exporter ignored SIGTERM for 10 s (killed: {status})\n--- log ---\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

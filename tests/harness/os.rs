@@ -1,0 +1,179 @@
+//! Operating-system helpers of the harness: which account runs the servers, free loopback ports,
+//! signals, process trees read from `/proc`, random secrets and log tails.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A numeric account (uid, gid).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The account that owns the servers' files and runs initdb, pg_ctl and postgres: the `postgres`
+/// user when the tests run as root (initdb refuses root), `None` (the current user) otherwise.
+pub fn server_account() -> Option<Account> {
+    static ACCOUNT: OnceLock<Option<Account>> = OnceLock::new();
+    *ACCOUNT.get_or_init(|| {
+        if !is_root() {
+            return None;
+        }
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let account = passwd.lines().find_map(|line| {
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() < 4 || f[0] != "postgres" {
+                return None;
+            }
+            Some(Account {
+                uid: f[2].parse().ok()?,
+                gid: f[3].parse().ok()?,
+            })
+        });
+        Some(account.unwrap_or_else(|| {
+            panic!(
+                "the tests run as root but there is no `postgres` user to run PostgreSQL as \
+                 (initdb refuses root): apt-get install postgresql-15 creates it, or \
+                 `useradd --system --user-group postgres`"
+            )
+        }))
+    })
+}
+
+/// Give `path` to the server account (a no-op when not root). Symlinks are not followed.
+pub fn give_to_server(path: &Path) {
+    if let Some(a) = server_account() {
+        std::os::unix::fs::lchown(path, Some(a.uid), Some(a.gid))
+            .unwrap_or_else(|e| panic!("chown {} to postgres: {e}", path.display()));
+    }
+}
+
+/// `n` distinct free TCP ports on 127.0.0.1, taken from the OS. The listeners are held until all
+/// are picked so that one call never returns the same port twice.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local_addr").port())
+        .collect()
+}
+
+/// Send `sig` to `pid`; false if the process does not exist.
+pub fn signal(pid: i32, sig: libc::c_int) -> bool {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid, sig) == 0 }
+}
+
+/// State letter and parent pid of a process, from /proc/<pid>/stat.
+pub fn proc_stat(pid: i32) -> Option<(char, i32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name in parentheses may itself contain spaces and parentheses.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+/// True while the process exists and is not a zombie (an orphaned postmaster may stay a zombie
+/// in a container whose init does not reap).
+pub fn alive(pid: i32) -> bool {
+    matches!(proc_stat(pid), Some((state, _)) if state != 'Z' && state != 'X')
+}
+
+/// True while /proc/<pid> exists, zombies included.
+pub fn exists(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Every live descendant of `pid` (children first, then grandchildren, ...).
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(p) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if let Some((state, ppid)) = proc_stat(p)
+                && state != 'Z'
+            {
+                children.entry(ppid).or_default().push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut queue = VecDeque::from([pid]);
+    while let Some(p) = queue.pop_front() {
+        for &c in children.get(&p).map(Vec::as_slice).unwrap_or(&[]) {
+            out.push(c);
+            queue.push_back(c);
+        }
+    }
+    out
+}
+
+/// Wait until none of `pids` is alive; false on timeout.
+pub fn wait_gone(pids: &[i32], timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if pids.iter().all(|&p| !alive(p)) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `n` random bytes from the kernel, hex-encoded (passwords of the test roles).
+pub fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .expect("read /dev/urandom");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The last `n` lines of a text file (lossy UTF-8), or a note why there are none.
+pub fn tail(path: &Path, n: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        }
+        Err(e) => format!("(cannot read {}: {e})", path.display()),
+    }
+}
+
+/// Poll `f` every 100 ms until it returns true (true) or `timeout` passes (false). `f` runs at
+/// least once, and once more at the deadline.
+pub fn poll_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100).min(deadline - now));
+    }
+}
