@@ -253,7 +253,10 @@ fn resolve_tls(raw: RawTls, base: &Path, file: &Path) -> Result<TlsSettings, Web
     }
     let required = |v: Option<PathBuf>, key: &str| match v {
         Some(p) if !p.as_os_str().is_empty() => Ok(base.join(p)),
-        _ => Err(err(key, "is required when tls_server_config is set".to_owned())),
+        _ => Err(err(
+            key,
+            "is required when tls_server_config is set".to_owned(),
+        )),
     };
     let cert_file = required(raw.cert_file, "cert_file")?;
     let key_file = required(raw.key_file, "key_file")?;
@@ -333,10 +336,7 @@ fn resolve_tls(raw: RawTls, base: &Path, file: &Path) -> Result<TlsSettings, Web
             .filter(|v| rank(v) >= rank(min) && rank(v) <= rank(max))
             .collect();
     if versions.is_empty() {
-        return Err(err(
-            "max_version",
-            "is lower than min_version".to_owned(),
-        ));
+        return Err(err("max_version", "is lower than min_version".to_owned()));
     }
 
     let builder = ServerConfig::builder_with_provider(provider.clone())
@@ -345,7 +345,8 @@ fn resolve_tls(raw: RawTls, base: &Path, file: &Path) -> Result<TlsSettings, Web
     let builder = match roots {
         None => builder.with_no_client_auth(),
         Some(roots) => {
-            let mut verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let mut verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             if client_auth == ClientAuth::VerifyClientCertIfGiven {
                 verifier = verifier.allow_unauthenticated();
             }
@@ -518,11 +519,10 @@ impl BasicAuth {
         let Ok(_permit) = self.verifications.acquire().await else {
             return false;
         };
-        let verified = tokio::task::spawn_blocking(move || {
-            bcrypt::verify(&password, &hash).unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false);
+        let verified =
+            tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
+                .await
+                .unwrap_or(false);
         if verified && known.is_some() {
             self.remember(&user, digest);
         }
@@ -597,10 +597,7 @@ pub async fn require_basic_auth(
 fn unauthorized() -> Response {
     (
         StatusCode::UNAUTHORIZED,
-        [(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"pg_replication_exporter\""),
-        )],
+        [(header::WWW_AUTHENTICATE, format!("Basic realm=\"{REALM}\""))],
         "401 Unauthorized\n",
     )
         .into_response()
@@ -815,9 +812,7 @@ mod tests {
             "cost.yml",
             &format!("basic_auth_users:\n  bob: '{bad_cost}'\n"),
         );
-        assert!(
-            load(&p).unwrap_err().to_string().contains("bcrypt cost 99"),
-        );
+        assert!(load(&p).unwrap_err().to_string().contains("bcrypt cost 99"),);
     }
 
     fn header(user: &str, password: &str) -> HeaderValue {
@@ -839,7 +834,10 @@ mod tests {
                 .check(Some(&HeaderValue::from_static("Bearer abc")))
                 .await
         );
-        assert!(auth.cache.lock().unwrap().is_empty(), "failures are not cached");
+        assert!(
+            auth.cache.lock().unwrap().is_empty(),
+            "failures are not cached"
+        );
         assert!(auth.check(Some(&header("alice", "secret"))).await);
         assert!(auth.check(Some(&header("alice", "secret"))).await);
         let cache = auth.cache.lock().unwrap();
