@@ -1,4 +1,4 @@
-//! Wiring: a poller task per cluster, the HTTP server, and a graceful shutdown.
+//! Wiring: a poller task per cluster, the HTTP(S) server, and a graceful shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::metrics::BuildInfo;
 use crate::poller::{Store, run_cluster};
 use crate::server::{AppState, app};
+use crate::webconfig::{self, TlsListener, WebConfig, WebConfigError};
 
 /// This build's version and git revision.
 pub const BUILD: BuildInfo = BuildInfo {
@@ -31,6 +32,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    WebConfig(#[from] WebConfigError),
 }
 
 /// A bound listener; binding first lets callers learn the port before serving.
@@ -40,9 +43,22 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
         .map_err(|source| ServeError::Listen { addr, source })
 }
 
-/// Polls every configured cluster and serves HTTP on `listener` until `shutdown` completes.
+/// Polls every configured cluster and serves HTTP on `listener` until `shutdown` completes,
+/// with TLS and basic auth as `web.config_file` says (read here; see [`run_with_web`]).
 pub async fn run(
     config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let web = webconfig::load_optional(config.web.config_file.as_deref())?;
+    run_with_web(config, web, listener, shutdown).await
+}
+
+/// [`run`] with a web configuration already loaded, so that `main` can reject a bad one with
+/// the configuration errors' exit status before anything starts.
+pub async fn run_with_web(
+    config: Config,
+    web: WebConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
@@ -65,16 +81,28 @@ pub async fn run(
         source,
     })?;
     info!(address = %addr, telemetry_path = %config.web.telemetry_path,
-          clusters = config.clusters.len(), "listening");
+          clusters = config.clusters.len(), tls = web.tls.is_some(),
+          basic_auth = web.basic_auth.is_some(), "listening");
     let state = AppState {
         store,
         build: Arc::new(BUILD),
         telemetry_path: config.web.telemetry_path.clone(),
+        basic_auth: web.basic_auth.clone(),
     };
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| ServeError::Serve { addr, source });
+    let router = app(state);
+    let result = match &web.tls {
+        Some(tls) => match TlsListener::new(listener, tls.server_config.clone()) {
+            Ok(listener) => axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(|source| ServeError::Serve { addr, source }),
+            Err(source) => Err(ServeError::Serve { addr, source }),
+        },
+        None => axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|source| ServeError::Serve { addr, source }),
+    };
     for task in pollers {
         task.abort();
     }

@@ -30,3 +30,4 @@ pub mod server;
 pub mod sql;
 pub mod syncnames;
 pub mod tls;
+pub mod webconfig;

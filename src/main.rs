@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use pg_replication_exporter::config::{self, Overrides};
-use pg_replication_exporter::{demo, exporter, inspect};
+use pg_replication_exporter::{demo, exporter, inspect, webconfig};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -149,7 +149,14 @@ fn main() -> ExitCode {
                 }
                 _ => {}
             }
-            match runtime.block_on(serve(config)) {
+            let web = match webconfig::load_optional(config.web.config_file.as_deref()) {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("pg_replication_exporter: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match runtime.block_on(serve(config, web)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("pg_replication_exporter: {e:#}");
@@ -160,8 +167,8 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: config::Config) -> anyhow::Result<()> {
+async fn serve(config: config::Config, web: webconfig::WebConfig) -> anyhow::Result<()> {
     let listener = exporter::bind(config.web.listen_address).await?;
-    exporter::run(config, listener, exporter::shutdown_signal()).await?;
+    exporter::run_with_web(config, web, listener, exporter::shutdown_signal()).await?;
     Ok(())
 }

@@ -1,17 +1,20 @@
 //! HTTP: `/metrics` (rendered from the latest snapshot, gzip when asked), `/healthz`, `/ready`
-//! and a landing page. Handlers never talk to PostgreSQL; a scrape costs one render.
+//! and a landing page. Handlers never talk to PostgreSQL; a scrape costs one render. With basic
+//! auth configured (see `webconfig`), every route but `/healthz` asks for credentials.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
+use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
 
 use crate::metrics::{self, BuildInfo};
 use crate::poller::Store;
+use crate::webconfig::{BasicAuth, require_basic_auth};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -19,12 +22,15 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub build: Arc<BuildInfo>,
     pub telemetry_path: String,
+    /// Basic auth users, when the web configuration file has any.
+    pub basic_auth: Option<Arc<BasicAuth>>,
 }
 
 /// The exporter's routes.
 pub fn app(state: AppState) -> Router {
     let path = state.telemetry_path.clone();
-    Router::new()
+    let auth = state.basic_auth.clone();
+    let router = Router::new()
         .route(&path, get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
@@ -35,8 +41,14 @@ pub fn app(state: AppState) -> Router {
                 .no_br()
                 .no_deflate()
                 .no_zstd(),
-        )
-        .with_state(state)
+        );
+    // Outermost, so that a request without credentials costs no handler and no compression,
+    // and unknown paths answer 401 rather than telling which paths exist.
+    let router = match auth {
+        Some(auth) => router.layer(middleware::from_fn_with_state(auth, require_basic_auth)),
+        None => router,
+    };
+    router.with_state(state)
 }
 
 /// The Prometheus text exposition format, version 0.0.4.
