@@ -7,20 +7,6 @@ use std::time::{Duration, Instant};
 
 use harness::{Cluster, Exporter, MIB, Scrape, StopMode, WAIT};
 
-fn exporter_for(c: &Cluster) -> Exporter {
-    let role = c.exporter_role();
-    let e = Exporter::start(&c.exporter_config("pg", role.user(), role.password_file()));
-    for n in c.nodes() {
-        e.wait_metric(
-            "pg_replication_up",
-            &[("node", n.name())],
-            |v| v == 1.0,
-            WAIT,
-        );
-    }
-    e
-}
-
 fn pos(node: &harness::Node, sql: &str) -> u64 {
     let v: f64 = node.scalar(&format!("SELECT (({sql}) - '0/0'::pg_lsn)::float8"));
     v as u64
@@ -30,7 +16,7 @@ fn pos(node: &harness::Node, sql: &str) -> u64 {
 fn standby_time_lag_grows_with_the_clock_and_returns_to_zero() {
     let c = Cluster::builder().standbys(2).start();
     let (primary, s1) = (c.primary(), c.standby(1));
-    let e = exporter_for(&c);
+    let e = Exporter::for_cluster(&c);
     // Idle and caught up: 0, where now() - pg_last_xact_replay_timestamp() would keep growing.
     e.wait_metric(
         "pg_replication_standby_lag_seconds",
@@ -116,7 +102,7 @@ fn standby_time_lag_grows_with_the_clock_and_returns_to_zero() {
 fn split_brain_then_failover_with_observed_rto_and_rpo() {
     let c = Cluster::builder().standbys(2).start();
     let (primary, s1, s2) = (c.primary(), c.standby(1), c.standby(2));
-    let e = exporter_for(&c);
+    let e = Exporter::for_cluster(&c);
 
     // RPO: the primary's position minus the best standby flush position.
     s2.pause_replay(); // replay only: flush keeps up, so the RPO stays near 0
@@ -220,7 +206,7 @@ fn quorum_health_falls_below_required_as_standbys_go_down() {
         .standbys(3)
         .synchronous_standby_names("ANY 2 (standby1, standby2, standby3)")
         .start();
-    let e = exporter_for(&c);
+    let e = Exporter::for_cluster(&c);
     let health = |s: &Scrape| {
         (
             s.get(

@@ -27,20 +27,6 @@ fn bracket<T>(truth: impl Fn() -> T, exporter: &Exporter) -> (T, Scrape, T) {
     (before, scrape, after)
 }
 
-fn exporter_for(c: &Cluster) -> Exporter {
-    let role = c.exporter_role();
-    let e = Exporter::start(&c.exporter_config("pg", role.user(), role.password_file()));
-    for n in c.nodes() {
-        e.wait_metric(
-            "pg_replication_up",
-            &[("node", n.name())],
-            |v| v == 1.0,
-            WAIT,
-        );
-    }
-    e
-}
-
 #[test]
 fn lag_stages_slots_and_standby_side_match_sql_while_replay_is_paused() {
     let c = Cluster::builder()
@@ -52,7 +38,7 @@ fn lag_stages_slots_and_standby_side_match_sql_while_replay_is_paused() {
         .start();
     let (primary, s1, s2) = (c.primary(), c.standby(1), c.standby(2));
     let cascade = c.cascade().unwrap();
-    let e = exporter_for(&c);
+    let e = Exporter::for_cluster(&c);
 
     // Caught up and idle: every lag stage is 0 bytes, and lag_seconds is 0, not absent, once
     // PostgreSQL has cleared the lag intervals of the idle walsenders.
@@ -368,7 +354,7 @@ fn sync_state_and_priority_follow_synchronous_standby_names() {
         .standbys(2)
         .synchronous_standby_names("ANY 1 (standby1, standby2)")
         .start();
-    let e = exporter_for(&c);
+    let e = Exporter::for_cluster(&c);
     let state = |s: &Scrape, standby: &str, value: &str| {
         s.get(
             "pg_replication_sync_state",
@@ -504,7 +490,7 @@ fn a_role_without_pg_monitor_is_reported_and_never_reads_as_zero_lag() {
 #[test]
 fn a_stopped_node_is_down_while_the_others_are_served() {
     let c = Cluster::builder().standbys(2).start();
-    let e = exporter_for(&c);
+    let e = Exporter::for_cluster(&c);
     c.standby(2).stop(StopMode::Fast);
     let s = e.wait_scrape("standby2 down", WAIT, |s| {
         s.get("pg_replication_up", &[("node", "standby2")]) == Some(0.0)
