@@ -117,13 +117,25 @@ ds, dn = s1 - s0, n1 - n0
 print(f"{dn if dn >= 0 and abs(dn - ds) <= 20 + 0.1 * ds else ds:.3f}")
 PY
 }
+# For wait_for: the query's single value equals the expected one (evaluated on every try).
+value_is() { # port sql expected
+    [[ $(psql_at "$1" "$2") == "$3" ]]
+}
 newpass() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n'; }
 
 wait_for() { # seconds description command...
     local deadline=$((SECONDS + $1)) what=$2
     shift 2
     until "$@" >/dev/null 2>&1; do
-        ((SECONDS < deadline)) || die "timed out waiting for $what"
+        if ((SECONDS >= deadline)); then
+            # What the primaries saw is usually why: dump it with the failure.
+            for ((k = 1; k <= ${NCLUSTERS:-1}; k++)); do
+                [[ -n ${PORT[$k,primary]:-} ]] || continue
+                echo "bench: pg_stat_replication on c$k:" >&2
+                psql_at "${PORT[$k,primary]}" "SELECT application_name, state, sent_lsn, replay_lsn FROM pg_stat_replication" >&2 || true
+            done
+            die "timed out waiting for $what"
+        fi
         sleep 0.2
     done
 }
@@ -195,7 +207,7 @@ EOF
         start_node "$base/$s" "${PORT[$k,$s]}"
     done
     wait_for 60 "c$k standbys streaming" \
-        test "$(psql_at "$p" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")" = 2
+        value_is "$p" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'" 2
     if ((WRITE_TPS > 0)); then
         echo "INSERT INTO bench_load DEFAULT VALUES;" >"$W/load.sql"
         "$PG_BINDIR/pgbench" -n -h 127.0.0.1 -p "$p" -U postgres -R "$WRITE_TPS" -T 36000 \
@@ -322,11 +334,14 @@ measure_case() { # case
     local cpu_poll od td
     od=$(cpu_delta "$o0" "$o1")
     td=$(cpu_delta "$t0" "$t1")
-    cpu_poll=$(calc "$od / $rounds")
+    # Ratios are per observation of ONE cluster (its three nodes): ours polls every cluster in a
+    # round and serves them all in one scrape, theirs scrapes three processes per cluster.
+    cpu_poll=$(calc "$od / $rounds / $NCLUSTERS")
+    rec "$case" ours cpu_poll_round_ms "$(calc "$od / $rounds")"
     rec "$case" ours cpu_poll_ms "$cpu_poll"
-    rec "$case" ours stmts_obs "$(calc "$calls / $rounds")"
-    rec "$case" ours server_ms_obs "$(calc "($plan + $exec) / $rounds")"
-    rec "$case" ours db_ms_min "$(calc "($plan + $exec) / $rounds * 60")"
+    rec "$case" ours stmts_obs "$(calc "$calls / $rounds / $NCLUSTERS")"
+    rec "$case" ours server_ms_obs "$(calc "($plan + $exec) / $rounds / $NCLUSTERS")"
+    rec "$case" ours db_ms_min "$(calc "($plan + $exec) / $rounds * 60 / $NCLUSTERS")"
     rec "$case" ours stmt_ms "$(pss_ours_primary_stmt_ms)"
     local ours_idle_rate theirs_idle_rate
     ours_idle_rate=$(calc "$od / $IDLE")
@@ -354,8 +369,14 @@ measure_case() { # case
     rec "$case" ours p99_ms "$p99"
     local ours_scrape
     ours_scrape=$(calc "max(0.0, $(cpu_delta "$o0" "$o1") - $ours_idle_rate * $secs) / $req")
-    rec "$case" ours cpu_scrape_ms "$ours_scrape"
-    rec "$case" ours cpu_obs_ms "$(calc "$ours_scrape + $cpu_poll")"
+    rec "$case" ours cpu_scrape_round_ms "$ours_scrape"
+    rec "$case" ours cpu_scrape_ms "$(calc "$ours_scrape / $NCLUSTERS")"
+    rec "$case" ours cpu_obs_ms "$(calc "$ours_scrape / $NCLUSTERS + $cpu_poll")"
+    # The same without gzip: how much of our latency is compression.
+    wrk -t1 -c1 -d"${LAT}s" --latency "$OURS_URL" >"$W/wrk_ours_plain_$case.txt"
+    read -r req p50 p99 secs <<<"$($MEASURE wrk "$W/wrk_ours_plain_$case.txt")"
+    rec "$case" ours p50_plain_ms "$p50"
+    rec "$case" ours p99_plain_ms "$p99"
     local i=0 sum_cpu=0 max50=0 max99=0 idle_each
     idle_each=$(calc "$theirs_idle_rate / $ntheirs")
     for u in "${THEIRS_URLS[@]}"; do
@@ -406,7 +427,7 @@ add_receivers() {
         RECEIVER_PIDS+=($!)
     done
     wait_for 60 "$RECEIVERS pg_receivewal walsenders" \
-        test "$(psql_at "$p" "SELECT count(*) FROM pg_stat_replication WHERE application_name LIKE 'receivewal_%' AND state = 'streaming'")" = "$RECEIVERS"
+        value_is "$p" "SELECT count(*) FROM pg_stat_replication WHERE application_name LIKE 'receivewal_%' AND state = 'streaming'" "$RECEIVERS"
 }
 
 drop_scale() {
@@ -414,7 +435,7 @@ drop_scale() {
     wait "${RECEIVER_PIDS[@]}" 2>/dev/null || true
     RECEIVER_PIDS=()
     wait_for 30 "pg_receivewal walsenders gone" \
-        test "$(psql_at "${PORT[1,primary]}" "SELECT count(*) FROM pg_stat_replication WHERE application_name LIKE 'receivewal_%'")" = 0
+        value_is "${PORT[1,primary]}" "SELECT count(*) FROM pg_stat_replication WHERE application_name LIKE 'receivewal_%'" 0
     psql_at "${PORT[1,primary]}" "SELECT count(pg_drop_replication_slot(slot_name)) FROM pg_replication_slots
         WHERE slot_name LIKE 'bench_slot_%' OR slot_name LIKE 'receivewal_%'" >/dev/null
 }
