@@ -30,19 +30,23 @@ pub struct BuildInfo {
 /// The handle the poller swaps a new snapshot into after each round and the collector reads.
 pub type SharedSnapshot = Arc<RwLock<Arc<Snapshot>>>;
 
+// The enum values below are listed in byte order, the order `/metrics` sorts them into: a node's
+// one-hot series are then pushed already sorted, and `Families::finish` can skip the sort (a
+// fifth of a render with 500 slots).
+
 /// `pg_stat_wal_receiver.status` values, plus `none` for "no receiver runs".
 const WAL_RECEIVER_STATUSES: &[&str] = &[
-    "stopped",
+    "none",
+    "restarting",
     "starting",
+    "stopped",
+    "stopping",
     "streaming",
     "waiting",
-    "restarting",
-    "stopping",
-    "none",
 ];
-const SYNC_STATES: &[&str] = &["async", "potential", "sync", "quorum"];
-const STANDBY_STATES: &[&str] = &["startup", "catchup", "streaming", "backup", "stopping"];
-const SLOT_WAL_STATUSES: &[&str] = &["reserved", "extended", "unreserved", "lost"];
+const SYNC_STATES: &[&str] = &["async", "potential", "quorum", "sync"];
+const STANDBY_STATES: &[&str] = &["backup", "catchup", "startup", "stopping", "streaming"];
+const SLOT_WAL_STATUSES: &[&str] = &["extended", "lost", "reserved", "unreserved"];
 
 /// `pg_replication_slots.invalidation_reason` exists from this `server_version_num` on; before
 /// it, "not invalidated" cannot be told from "not reported".
@@ -272,11 +276,12 @@ fn walsender(
     let sender = state.wal_lsn;
     let bytes = |stage: Option<Lsn>| Some(sender?.bytes_since(stage?));
 
+    // In byte order of the stage label, the order /metrics lists them (see the enums above).
     let stages = [
-        ("sent", ws.sent_lsn, None),
-        ("write", ws.write_lsn, Some(ws.write_lag)),
         ("flush", ws.flush_lsn, Some(ws.flush_lag)),
         ("replay", ws.replay_lsn, Some(ws.replay_lag)),
+        ("sent", ws.sent_lsn, None),
+        ("write", ws.write_lsn, Some(ws.write_lag)),
     ];
     for (stage, lsn, lag) in stages {
         let stage_labels = [labels[0], labels[1], labels[2], stage];
@@ -510,7 +515,11 @@ impl Families {
             let Some(mut metrics) = self.series.remove(def.name) else {
                 continue;
             };
-            metrics.sort_by(|a, b| label_values(a).cmp(label_values(b)));
+            // Series mostly arrive in order already (slots and walsenders come sorted from SQL,
+            // enum values are listed sorted); checking is linear, sorting is not.
+            if !metrics.is_sorted_by(|a, b| label_values(a).le(label_values(b))) {
+                metrics.sort_by(|a, b| label_values(a).cmp(label_values(b)));
+            }
             // Two series with one label set make Prometheus reject the whole scrape; that can
             // happen when two walsenders share an application_name. Keep the first.
             metrics.dedup_by(|a, b| label_values(a).eq(label_values(b)));

@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""Measurement helpers for bench/run.sh: free ports, /proc readings, scrapes, wrk parsing, and
+the final tables. Standard library only, so the benchmark needs nothing beyond python3 and wrk.
+
+Subcommands (all print to stdout):
+  ports N                   N free loopback TCP ports, one a line
+  rss PID...                summed VmRSS of the processes, in KiB
+  cpu PID...                summed CPU of the processes, "stat_ms sched_ms" (see cpu())
+  scrape URL N              N sequential GETs with Accept-Encoding: gzip; fails on a non-200
+  series URL                "samples body_bytes gzip_bytes" of one gzip scrape
+  metric URL NAME MATCH     value of the first sample of NAME whose labels contain MATCH
+  wrk FILE                  "requests p50_ms p99_ms seconds" from wrk --latency output
+  report FILE               the tables, from the "case tool key value" records in FILE
+"""
+
+import gzip
+import http.client
+import os
+import re
+import socket
+import statistics
+import sys
+import urllib.parse
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def ports(n):
+    socks = []
+    try:
+        # Hold every socket open until all are chosen so that the N ports are distinct.
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        for s in socks:
+            print(s.getsockname()[1])
+    finally:
+        for s in socks:
+            s.close()
+
+
+def rss(pids):
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    print(total)
+
+
+def cpu(pids):
+    """Prints "stat_ms sched_ms": utime+stime from /proc/PID/stat (clock ticks, 10 ms on most
+    kernels, dead threads included) and the scheduler's run time summed over the live threads
+    (/proc/PID/task/*/schedstat, nanoseconds), which resolves a poll of a millisecond."""
+    ticks = 0
+    sched_ns = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            # comm (field 2) may contain spaces: split after its closing parenthesis.
+            fields = f.read().rsplit(")", 1)[1].split()
+        # utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
+        ticks += int(fields[11]) + int(fields[12])
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    sched_ns += int(f.read().split()[0])
+            except FileNotFoundError:
+                pass  # the thread exited while we listed them
+    print(f"{ticks * 1000.0 / CLK_TCK:.1f} {sched_ns / 1e6:.3f}")
+
+
+def _get(url):
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    return conn, u.path or "/"
+
+
+def scrape(url, n):
+    conn, path = _get(url)
+    for _ in range(n):
+        conn.request("GET", path, headers={"Accept-Encoding": "gzip"})
+        r = conn.getresponse()
+        r.read()
+        if r.status != 200:
+            sys.exit(f"scrape {url}: HTTP {r.status}")
+    conn.close()
+
+
+def fetch_text(url):
+    conn, path = _get(url)
+    conn.request("GET", path, headers={"Accept-Encoding": "gzip"})
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != 200:
+        sys.exit(f"fetch {url}: HTTP {r.status}")
+    gz_len = len(body)
+    if r.getheader("Content-Encoding") == "gzip":
+        body = gzip.decompress(body)
+    conn.close()
+    return body.decode("utf-8", "replace"), gz_len
+
+
+def series(url):
+    text, gz_len = fetch_text(url)
+    samples = [l for l in text.splitlines() if l and not l.startswith("#")]
+    print(len(samples), len(text.encode()), gz_len)
+
+
+def metric(url, name, match):
+    text, _ = fetch_text(url)
+    for line in text.splitlines():
+        if line.startswith(name + "{") and match in line:
+            print(line.rsplit(" ", 1)[1])
+            return
+    sys.exit(f"{name} with {match} not found at {url}")
+
+
+def _to_ms(v):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", v)
+    if not m:
+        raise ValueError(f"wrk latency {v!r}")
+    x, unit = float(m.group(1)), m.group(2)
+    return x * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(path):
+    text = open(path).read()
+    p50 = re.search(r"^\s+50%\s+(\S+)", text, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", text, re.M)
+    req = re.search(r"^\s+(\d+) requests in ([\d.]+)(\w+)", text, re.M)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if not (p50 and p99 and req) or errors:
+        sys.exit(f"cannot read wrk output {path}:\n{text}")
+    secs = float(req.group(2)) * {"s": 1.0, "ms": 0.001, "m": 60.0}[req.group(3)]
+    print(req.group(1), f"{_to_ms(p50.group(1)):.3f}", f"{_to_ms(p99.group(1)):.3f}", f"{secs:.2f}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+CASES = [
+    ("base", "1 cluster x 3 nodes"),
+    ("slots500", "+500 slots on the primary"),
+    ("walsenders30", "+500 slots, +30 pg_receivewal walsenders"),
+    ("clusters3", "3 clusters x 3 nodes"),
+]
+
+# (key, label, unit, lower-is-better target for ours/theirs or None)
+COMPARE = [
+    ("rss_warm_kb", "RSS after warm-up", "MiB", 0.5),
+    ("rss_load_kb", "RSS after load", "MiB", 0.5),
+    ("cpu_poll_ms", "CPU per poll of a cluster", "ms", None),
+    ("cpu_scrape_ms", "CPU per scrape, per cluster", "ms", None),
+    ("cpu_obs_ms", "CPU per cluster observation (poll + scrape)", "ms", None),
+    ("p50_ms", "/metrics p50 (gzip; theirs: slowest node)", "ms", 0.5),
+    ("p99_ms", "/metrics p99 (gzip; theirs: slowest node)", "ms", None),
+    ("stmts_obs", "SQL statements per cluster observation", "", 0.2),
+    ("server_ms_obs", "server time per cluster observation (plan+exec)", "ms", None),
+    ("db_ms_min", "database time per minute per cluster at defaults", "ms", None),
+    ("series", "series exposed", "", None),
+    ("gz_kb", "/metrics body, gzip", "KiB", None),
+]
+
+
+def load(path):
+    data = {}
+    for line in open(path):
+        parts = line.split()
+        if len(parts) != 4:
+            continue
+        case, tool, key, value = parts
+        data.setdefault(case, {}).setdefault(tool, {})[key] = float(value)
+    return data
+
+
+def fmt(v, unit):
+    if v is None:
+        return "n/a"
+    if unit == "MiB":
+        return f"{v / 1024:.1f}"
+    if unit == "KiB":
+        return f"{v / 1024:.1f}"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3f}" if abs(v) < 1 else f"{v:.2f}"
+
+
+def table(rows, header):
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))
+
+
+def report(path):
+    data = load(path)
+    for case, title in CASES:
+        if case not in data:
+            continue
+        ours = data[case].get("ours", {})
+        theirs = data[case].get("theirs", {})
+        meta = data[case].get("meta", {})
+        print(f"\n### {case}: {title} (their processes: {int(meta.get('theirs_procs', 0))})\n")
+        rows = []
+        for key, label, unit, target in COMPARE:
+            o, t = ours.get(key), theirs.get(key)
+            if o is None and t is None:
+                continue
+            ratio = f"{o / t:.2f}" if o is not None and t else "n/a"
+            goal = f"<= {target}" if target is not None else ""
+            if key == "p99_ms" and case == "slots500":
+                goal = "ours < 2 ms"
+            rows.append([f"{label}{' (' + unit + ')' if unit else ''}", fmt(o, unit), fmt(t, unit), ratio, goal])
+        table(rows, ["metric", "ours", "theirs", "ours/theirs", "target"])
+
+    print("\n### How our costs grow\n")
+    rows = []
+    for case, title in CASES:
+        o = data.get(case, {}).get("ours")
+        if not o:
+            continue
+        rows.append([
+            case,
+            fmt(o.get("poll_ms"), ""),
+            fmt(o.get("stmt_ms"), ""),
+            fmt(o.get("cpu_poll_round_ms"), ""),
+            fmt(o.get("cpu_scrape_round_ms"), ""),
+            fmt(o.get("p50_ms"), ""),
+            fmt(o.get("p99_ms"), ""),
+            fmt(o.get("p50_plain_ms"), ""),
+            fmt(o.get("p99_plain_ms"), ""),
+            fmt(o.get("rss_load_kb"), "MiB"),
+            fmt(o.get("series"), ""),
+        ])
+    table(rows, ["case", "primary poll ms", "primary stmt ms", "CPU/round ms", "CPU/scrape ms",
+                 "p50 ms", "p99 ms", "p50 ms no gzip", "p99 ms no gzip", "RSS MiB", "series"])
+
+    print("\n### How their costs grow\n")
+    rows = []
+    for case, title in CASES:
+        t = data.get(case, {}).get("theirs")
+        if not t:
+            continue
+        rows.append([
+            case,
+            fmt(t.get("stmts_obs"), ""),
+            fmt(t.get("server_ms_obs"), ""),
+            fmt(t.get("cpu_scrape_ms"), ""),
+            fmt(t.get("p50_ms"), ""),
+            fmt(t.get("p99_ms"), ""),
+            fmt(t.get("rss_load_kb"), "MiB"),
+            fmt(t.get("series"), ""),
+        ])
+    table(rows, ["case", "stmts/obs", "server ms/obs", "CPU/obs ms", "p50 ms", "p99 ms",
+                 "RSS MiB", "series"])
+
+
+def main(argv):
+    if len(argv) < 2:
+        sys.exit(__doc__)
+    cmd, args = argv[1], argv[2:]
+    if cmd == "ports":
+        ports(int(args[0]))
+    elif cmd == "rss":
+        rss(args)
+    elif cmd == "cpu":
+        cpu(args)
+    elif cmd == "scrape":
+        scrape(args[0], int(args[1]))
+    elif cmd == "series":
+        series(args[0])
+    elif cmd == "metric":
+        metric(*args)
+    elif cmd == "wrk":
+        wrk(args[0])
+    elif cmd == "report":
+        report(args[0])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

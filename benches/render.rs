@@ -1,0 +1,287 @@
+//! Criterion benches of the pure hot path, on the data sizes `bench/run.sh` measures end to end:
+//! - `render`: `metrics::render` (what every `/metrics` request costs before gzip) on a
+//!   3-node cluster whose primary has 500 replication slots and 30 walsenders;
+//! - `decode`: `sql::decode` of the primary's poll document of that size (the CPU a poll costs
+//!   in the exporter once PostgreSQL has answered);
+//! - `observe`: `cluster::observe` with a full 1 h LSN history (1 s rounds), with a standby
+//!   whose replay position lies at the far end of the window, so the lookup walks it all.
+//!
+//! Run with `cargo bench --bench render`; `-- --profile-time 10 render/500_slots_30_walsenders`
+//! runs one case without analysis, for a profiler.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use pg_replication_exporter::cluster::{ClusterHistory, observe};
+use pg_replication_exporter::lsn::Lsn;
+use pg_replication_exporter::metrics::{self, BuildInfo};
+use pg_replication_exporter::model::{
+    ClusterSnapshot, NodeReport, NodeState, Settings, Slot, Snapshot, WalReceiver, Walsender,
+};
+use pg_replication_exporter::sql;
+
+const BUILD: BuildInfo = BuildInfo {
+    version: "0.1.0",
+    revision: "bench",
+};
+const NOW: f64 = 1_700_000_000.0;
+const SYSID: &str = "7310000000000000001";
+/// The primary's position in the snapshot fixture.
+const POS: u64 = 0x5_0000_0000;
+const SLOTS: usize = 500;
+const WALSENDERS: usize = 30;
+
+fn settings() -> Settings {
+    Settings {
+        synchronous_commit: "on".into(),
+        synchronous_standby_names: "ANY 1 (standby1, standby2)".into(),
+        wal_level: "replica".into(),
+        max_wal_senders: "40".into(),
+        max_replication_slots: "600".into(),
+        hot_standby: "on".into(),
+        hot_standby_feedback: "off".into(),
+        wal_keep_size: "0".into(),
+        max_slot_wal_keep_size: "-1".into(),
+    }
+}
+
+/// A PostgreSQL 15 primary like the one `bench/run.sh` builds: two standbys and 28
+/// `pg_receivewal` walsenders (30 in all), and 500 physical slots besides theirs.
+fn primary_state() -> NodeState {
+    let walsenders = (0..WALSENDERS)
+        .map(|i| {
+            let name = match i {
+                0 => "standby1".to_owned(),
+                1 => "standby2".to_owned(),
+                i => format!("receivewal_{i:02}"),
+            };
+            let behind = i as u64 * 8192;
+            Walsender {
+                application_name: name,
+                state: Some("streaming".into()),
+                sent_lsn: Some(Lsn(POS)),
+                write_lsn: Some(Lsn(POS - behind)),
+                flush_lsn: Some(Lsn(POS - behind)),
+                // pg_receivewal never replays.
+                replay_lsn: (i < 2).then_some(Lsn(POS - behind)),
+                write_lag: Some(0.0004),
+                flush_lag: Some(0.0009),
+                replay_lag: (i < 2).then_some(0.0012),
+                sync_priority: Some(if i < 2 { 1 } else { 0 }),
+                sync_state: Some(if i < 2 { "quorum" } else { "async" }.into()),
+                reply_time: Some(NOW - 0.2),
+            }
+        })
+        .collect();
+    let slots = (0..SLOTS)
+        .map(|i| Slot {
+            slot_name: format!("bench_slot_{i:04}"),
+            slot_type: "physical".into(),
+            database: None,
+            active: false,
+            restart_lsn: Some(Lsn(POS - 16 * 1024 * 1024 - i as u64 * 4096)),
+            confirmed_flush_lsn: None,
+            wal_status: Some("reserved".into()),
+            safe_wal_size: None,
+            xmin_age: None,
+            catalog_xmin_age: None,
+            inactive_since: None,
+            conflicting: None,
+            invalidation_reason: None,
+        })
+        .collect();
+    NodeState {
+        server_version_num: 150_014,
+        server_version: "15.14 (Debian 15.14-0+deb12u1)".into(),
+        system_identifier: Some(SYSID.into()),
+        in_recovery: false,
+        timeline_id: Some(1),
+        wal_lsn: Some(Lsn(POS)),
+        server_now: NOW,
+        walsenders,
+        slots,
+        settings: settings(),
+        ..NodeState::default()
+    }
+}
+
+fn standby_state(slot: &str, replay: u64) -> NodeState {
+    NodeState {
+        server_version_num: 150_014,
+        server_version: "15.14 (Debian 15.14-0+deb12u1)".into(),
+        system_identifier: Some(SYSID.into()),
+        in_recovery: true,
+        timeline_id: Some(1),
+        wal_lsn: Some(Lsn(replay)),
+        receive_lsn: Some(Lsn(replay)),
+        replay_lsn: Some(Lsn(replay)),
+        replay_paused: Some(false),
+        last_replay_timestamp: Some(NOW - 0.5),
+        server_now: NOW,
+        wal_receiver: Some(WalReceiver {
+            status: Some("streaming".into()),
+            received_tli: Some(1),
+            written_lsn: Some(Lsn(replay)),
+            flushed_lsn: Some(Lsn(replay)),
+            last_msg_receipt_time: Some(NOW - 0.1),
+            latest_end_lsn: Some(Lsn(replay)),
+            slot_name: Some(slot.into()),
+            sender_host: Some("127.0.0.1".into()),
+            sender_port: Some(5432),
+        }),
+        settings: settings(),
+        ..NodeState::default()
+    }
+}
+
+fn up(name: &str, state: NodeState) -> NodeReport {
+    NodeReport {
+        up: true,
+        poll_duration: Some(0.004),
+        last_success: Some(NOW),
+        state: Some(state),
+        ..NodeReport::new(name, name)
+    }
+}
+
+fn nodes(primary_lsn: u64, standby_replay: u64) -> Vec<NodeReport> {
+    let mut primary = primary_state();
+    primary.wal_lsn = Some(Lsn(primary_lsn));
+    vec![
+        up("primary", primary),
+        up("standby1", standby_state("standby1", standby_replay)),
+        up("standby2", standby_state("standby2", primary_lsn)),
+    ]
+}
+
+/// The snapshot the exporter would hold for the fixture cluster after a few rounds.
+fn snapshot() -> Snapshot {
+    let reports = nodes(POS, POS - 8192);
+    let mut history = ClusterHistory::new(Duration::from_secs(3600), Duration::from_secs(1));
+    let view = observe(&mut history, NOW, &reports);
+    Snapshot {
+        clusters: vec![ClusterSnapshot {
+            name: "bench".into(),
+            nodes: reports,
+            view,
+        }],
+        taken_at: NOW,
+    }
+}
+
+/// The primary's poll document, as PostgreSQL's `json_build_object` would spell it.
+fn primary_document() -> String {
+    let s = primary_state();
+    let lsn = |l: Option<Lsn>| l.map_or("null".to_owned(), |l| format!("\"{l}\""));
+    let num = |v: Option<f64>| v.map_or("null".to_owned(), |v| v.to_string());
+    let walsenders: Vec<String> = s
+        .walsenders
+        .iter()
+        .map(|w| {
+            format!(
+                r#"{{"application_name":"{}","state":"streaming","sent_lsn":{},"write_lsn":{},"flush_lsn":{},"replay_lsn":{},"write_lag":{},"flush_lag":{},"replay_lag":{},"sync_priority":{},"sync_state":"{}","reply_time":{}}}"#,
+                w.application_name,
+                lsn(w.sent_lsn),
+                lsn(w.write_lsn),
+                lsn(w.flush_lsn),
+                lsn(w.replay_lsn),
+                num(w.write_lag),
+                num(w.flush_lag),
+                num(w.replay_lag),
+                w.sync_priority.unwrap_or(0),
+                w.sync_state.as_deref().unwrap_or(""),
+                num(w.reply_time),
+            )
+        })
+        .collect();
+    let slots: Vec<String> = s
+        .slots
+        .iter()
+        .map(|sl| {
+            format!(
+                r#"{{"slot_name":"{}","slot_type":"physical","database":null,"active":false,"restart_lsn":{},"confirmed_flush_lsn":null,"wal_status":"reserved","safe_wal_size":null,"xmin_age":null,"catalog_xmin_age":null}}"#,
+                sl.slot_name,
+                lsn(sl.restart_lsn),
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"server_version_num":150014,"server_version":"15.14 (Debian 15.14-0+deb12u1)","system_identifier":"{SYSID}","in_recovery":false,"timeline_id":1,"wal_lsn":{pos},"receive_lsn":null,"replay_lsn":null,"replay_paused":null,"last_replay_timestamp":null,"server_now":{NOW},"wal_receiver":null,"walsenders":[{ws}],"slots":[{sl}],"settings":{{"synchronous_commit":"on","synchronous_standby_names":"ANY 1 (standby1, standby2)","wal_level":"replica","max_wal_senders":"40","max_replication_slots":"600","hot_standby":"on","hot_standby_feedback":"off","wal_keep_size":"0","max_slot_wal_keep_size":"-1"}},"privilege_missing":false}}"#,
+        pos = lsn(s.wal_lsn),
+        ws = walsenders.join(","),
+        sl = slots.join(","),
+    )
+}
+
+fn bench_render(c: &mut Criterion) {
+    let snapshot = snapshot();
+    let text = metrics::render(&snapshot, &BUILD);
+    // A fixture that silently lost its slots would make the figure meaningless.
+    let slot_series = text
+        .lines()
+        .filter(|l| l.starts_with("pg_replication_slot_active{"))
+        .count();
+    assert_eq!(slot_series, SLOTS, "slot series in the rendered fixture");
+    let mut group = c.benchmark_group("render");
+    group.bench_function("500_slots_30_walsenders", |b| {
+        b.iter(|| metrics::render(black_box(&snapshot), &BUILD))
+    });
+    group.bench_function("families_500_slots_30_walsenders", |b| {
+        b.iter(|| metrics::families(black_box(&snapshot), &BUILD))
+    });
+    group.finish();
+}
+
+fn bench_decode(c: &mut Criterion) {
+    let doc = primary_document();
+    let decoded = sql::decode(&doc).expect("the fixture document decodes");
+    assert_eq!(decoded, primary_state(), "the document round-trips");
+    c.bench_function("decode/primary_500_slots_30_walsenders", |b| {
+        b.iter(|| sql::decode(black_box(&doc)).expect("decodes"))
+    });
+}
+
+fn bench_observe(c: &mut Criterion) {
+    let interval = Duration::from_secs(1);
+    let mut history = ClusterHistory::new(Duration::from_secs(3600), interval);
+    // An hour of rounds with the primary writing 1 MiB a second.
+    let step = 1024 * 1024;
+    let mut now = NOW;
+    let mut pos = POS;
+    for _ in 0..3600 {
+        observe(&mut history, now, &nodes(pos, pos));
+        now += 1.0;
+        pos += step;
+    }
+    assert!(
+        history.len() >= 3600 && history.len() <= history.capacity(),
+        "history is full: {} of {}",
+        history.len(),
+        history.capacity()
+    );
+    // standby1 replays at the oldest end of the window: its time lag is interpolated from the
+    // first samples, so the lookup covers the whole history.
+    let far_behind = POS + 2 * step;
+    let mut reports = nodes(pos, far_behind);
+    c.bench_function("observe/full_1h_history", |b| {
+        b.iter(|| {
+            // Only the positions move between rounds; updating them in place keeps the fixture's
+            // construction out of the figure.
+            if let Some(primary) = reports[0].state.as_mut() {
+                primary.wal_lsn = Some(Lsn(pos));
+            }
+            let view = observe(&mut history, now, black_box(&reports));
+            now += 1.0;
+            pos += step;
+            view
+        })
+    });
+    assert!(
+        history.len() <= history.capacity(),
+        "the history stays bounded"
+    );
+}
+
+criterion_group!(benches, bench_render, bench_decode, bench_observe);
+criterion_main!(benches);
