@@ -11,7 +11,7 @@ cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 step "cargo test (PostgreSQL from ${PG_BINDIR:-the system})"
-cargo test --all-targets -- --test-threads="${TEST_THREADS:-2}"
+cargo test -- --test-threads="${TEST_THREADS:-2}"
 step "alert rules: promtool check rules / test rules"
 bash scripts/check-alerts.sh
 step "dashboards: @grafana/schema, PromQL parse"

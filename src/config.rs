@@ -205,13 +205,7 @@ pub struct ConfigError {
 impl ConfigError {
     fn new(key: Option<String>, problem: impl Into<String>, origin: Option<String>) -> Self {
         // One line, whatever a library put into its message.
-        let problem = problem
-            .into()
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("; ");
+        let problem = crate::error::one_line(&problem.into());
         ConfigError {
             key,
             problem,

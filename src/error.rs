@@ -82,6 +82,17 @@ fn is_tls(e: &tokio_postgres::Error) -> bool {
     text.contains("TLS") || text.contains("tls")
 }
 
+/// A message folded onto one line: each line trimmed, blank ones dropped, joined with "; ".
+/// Error messages from libraries may span lines; a log line or an exit message must not.
+pub fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The error and its sources as one line, lowercased first letter, without repeating parts.
 pub fn chain(e: &dyn StdError) -> String {
     let mut parts: Vec<String> = vec![e.to_string()];

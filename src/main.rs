@@ -101,7 +101,13 @@ fn init_logging(level: LogLevel, format: LogFormat) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_level, cli.log_format);
+    // The operator commands print their own report: only warnings and errors go to the log
+    // unless a level was asked for explicitly.
+    let level = match (&cli.command, cli.log_level) {
+        (Some(Command::Check | Command::Status { .. }), LogLevel::Info) => LogLevel::Warn,
+        (_, level) => level,
+    };
+    init_logging(level, cli.log_format);
     let overrides = Overrides {
         listen_address: cli.listen_address.clone(),
         telemetry_path: cli.telemetry_path.clone(),

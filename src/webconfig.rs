@@ -120,13 +120,7 @@ pub struct WebConfigError {
 
 impl WebConfigError {
     fn new(key: Option<&str>, problem: impl Into<String>, file: &Path) -> Self {
-        let problem = problem
-            .into()
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("; ");
+        let problem = crate::error::one_line(&problem.into());
         WebConfigError {
             key: key.map(str::to_owned),
             problem,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use super::cluster::{Cluster, WAIT};
 use super::http::{self, Response};
 use super::os;
 use super::scrape::Scrape;
@@ -25,6 +26,22 @@ pub struct Exporter {
 }
 
 impl Exporter {
+    /// The exporter on every node of `c` as cluster "pg" with the pg_monitor role, once every
+    /// node is up.
+    pub fn for_cluster(c: &Cluster) -> Exporter {
+        let role = c.exporter_role();
+        let e = Exporter::start(&c.exporter_config("pg", role.user(), role.password_file()));
+        for n in c.nodes() {
+            e.wait_metric(
+                "pg_replication_up",
+                &[("node", n.name())],
+                |v| v == 1.0,
+                WAIT,
+            );
+        }
+        e
+    }
+
     /// Start the exporter with this TOML config and wait until it is ready.
     pub fn start(toml: &str) -> Exporter {
         Self::start_with(toml, &[], &[])

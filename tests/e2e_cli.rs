@@ -1,0 +1,163 @@
+//! End-to-end tests of the operator commands `check` and `status` on real clusters.
+
+mod harness;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use harness::{Cluster, MIB};
+
+fn run(args: &[&str], config: &str, dir: &Path) -> Output {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"));
+    cmd.args(args)
+        .arg(format!("--config.file={}", path.display()));
+    cmd.output().expect("run pg_replication_exporter")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {}\n--- stdout ---\n{}--- stderr ---\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn check_passes_on_a_healthy_cluster_and_names_the_fix_for_each_problem() {
+    let c = Cluster::builder()
+        .standbys(2)
+        .synchronous_standby_names("ANY 1 (standby1, standby2)")
+        .start();
+    let dir = tempfile::tempdir().unwrap();
+    let role = c.exporter_role();
+    let ok = run(
+        &["check"],
+        &c.exporter_config("pg", role.user(), role.password_file()),
+        dir.path(),
+    );
+    let out = text(&ok);
+    assert_eq!(ok.status.code(), Some(0), "{out}");
+    assert!(out.contains("all checks passed"), "{out}");
+    assert!(
+        out.contains("1 of [standby1, standby2] must confirm"),
+        "the quorum is explained:\n{out}"
+    );
+    assert!(
+        out.contains("streams through replication slot standby1"),
+        "{out}"
+    );
+
+    // Without pg_monitor: exit 1 and the exact GRANT.
+    let nomon = c.nomon_role();
+    let bad = run(
+        &["check"],
+        &c.exporter_config("pg", nomon.user(), nomon.password_file()),
+        dir.path(),
+    );
+    let out = text(&bad);
+    assert_eq!(bad.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!("fix: GRANT pg_monitor TO {};", nomon.user())),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_flags_a_standby_without_a_slot_and_wal_level_minimal() {
+    let c = Cluster::builder().standbys(1).slots(false).start();
+    let dir = tempfile::tempdir().unwrap();
+    let role = c.exporter_role();
+    let o = run(
+        &["check"],
+        &c.exporter_config("pg", role.user(), role.password_file()),
+        dir.path(),
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("standby1") && out.contains("streams without a replication slot"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fix: SELECT pg_create_physical_replication_slot('standby1');"),
+        "{out}"
+    );
+
+    // wal_level = minimal on a lone server (it cannot have standbys).
+    let lone = Cluster::builder()
+        .standbys(0)
+        .conf("wal_level = minimal")
+        .conf("max_wal_senders = 0")
+        .start();
+    let role = lone.exporter_role();
+    let o = run(
+        &["check"],
+        &lone.exporter_config("lone", role.user(), role.password_file()),
+        dir.path(),
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("wal_level = minimal"), "{out}");
+    assert!(
+        out.contains("fix: ALTER SYSTEM SET wal_level = 'replica';"),
+        "{out}"
+    );
+}
+
+#[test]
+fn status_lists_every_node_and_shows_lag_while_replay_is_paused() {
+    let c = Cluster::builder().standbys(2).start();
+    let dir = tempfile::tempdir().unwrap();
+    let role = c.exporter_role();
+    let config = c.exporter_config("pg", role.user(), role.password_file());
+    c.standby(1).pause_replay();
+    c.primary().write_wal(40 * MIB);
+    c.wait_for_catchup(c.standby(2));
+
+    let o = run(&["status", "--output", "json"], &config, dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let json: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    let nodes = json[0]["nodes"].as_array().unwrap();
+    let role_of = |name: &str| {
+        nodes
+            .iter()
+            .find(|n| n["node"] == name)
+            .map(|n| n["role"].clone())
+    };
+    assert_eq!(role_of("primary"), Some("primary".into()));
+    assert_eq!(role_of("standby1"), Some("standby".into()));
+    assert_eq!(role_of("standby2"), Some("standby".into()));
+    let s1 = nodes.iter().find(|n| n["node"] == "standby1").unwrap();
+    assert_eq!(s1["replay_paused"], true);
+    let replay = s1["lag_replay_bytes"].as_u64().unwrap();
+    let truth = c.primary().current_lsn() - c.standby(1).replay_lsn();
+    assert!(
+        replay >= 40 * MIB && replay <= truth,
+        "replay lag {replay}, SQL {truth}"
+    );
+    assert!(
+        json[0]["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["slot"] == "standby1")
+    );
+
+    // The table form shows the same at a glance.
+    let o = run(&["status"], &config, dir.path());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("cluster pg: 1 primary, 3/3 nodes up"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("standby1"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("MiB") && line.contains("yes"),
+        "standby1 row shows the lag and the pause: {line}"
+    );
+    c.standby(1).resume_replay();
+}
