@@ -20,20 +20,6 @@ fn major() -> u32 {
     PgBin::from_env().major()
 }
 
-fn exporter_for(c: &Cluster) -> Exporter {
-    let role = c.exporter_role();
-    let e = Exporter::start(&c.exporter_config("pg", role.user(), role.password_file()));
-    for n in c.nodes() {
-        e.wait_metric(
-            "pg_replication_up",
-            &[("node", n.name())],
-            |v| v == 1.0,
-            WAIT,
-        );
-    }
-    e
-}
-
 /// An LSN expression as bytes (float8 is exact below 2^53 bytes).
 fn lsn(node: &Node, sql: &str) -> u64 {
     let row = node.query_one(&format!("SELECT (({sql}) - '0/0'::pg_lsn)::float8"), &[]);
@@ -75,7 +61,7 @@ fn poll_and_version_specific_columns_match_the_server() {
         .logical_slot("logical1")
         .start();
     let (primary, s1, s2) = (c.primary(), c.standby(1), c.standby(2));
-    let e = exporter_for(&c);
+    let e = Exporter::for_cluster(&c);
     for s in c.standbys() {
         c.wait_for_catchup(s);
     }
@@ -318,7 +304,7 @@ fn a_slot_past_max_slot_wal_keep_size_is_invalidated_for_real() {
         "SELECT pg_create_physical_replication_slot('stale', true)",
         &[],
     );
-    let e = exporter_for(&c);
+    let e = Exporter::for_cluster(&c);
     let s = e.wait_scrape("the stale slot", WAIT, |s| {
         wal_status(s, "stale").as_deref() == Some("reserved")
     });
