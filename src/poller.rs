@@ -350,13 +350,13 @@ impl NodePoller {
             .await
             .map_err(|e| PollError::from_query(&context, &e))?;
         let version_num = version_row.get::<_, i32>(0) as u32;
-        let band = Band::for_version(version_num)
-            .map_err(|e| PollError::new(ErrorKind::Query, format!("{context}: {e}")))?;
-        if version_num / 10000 > sql::NEWEST_KNOWN / 10000 {
+        let choice = choose_band(&context, version_num)?;
+        if choice.newer_than_known {
             warn!(cluster = %self.cluster, node = %self.cfg.name, version_num,
                   "PostgreSQL major {} is newer than the newest tested ({}); using the newest known query",
                   version_num / 10000, sql::NEWEST_KNOWN / 10000);
         }
+        let band = choice.band;
         // convert_to: the document as bytes, so that non-UTF-8 bytes can be handled here.
         let text = format!("SELECT convert_to(({}), 'UTF8')", band.statement());
         let statement = client
@@ -379,6 +379,26 @@ where
 {
     // The client notices a broken connection on its next query; nothing to do with the error.
     let _ = connection.await;
+}
+
+/// The query band a freshly connected server gets, and whether its major is newer than any the
+/// exporter was tested against (it then still gets the newest band, with a warning).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BandChoice {
+    pub band: Band,
+    pub newer_than_known: bool,
+}
+
+/// Picks the band for `server_version_num`; a server older than [`sql::MIN_SUPPORTED`] is a
+/// poll error of kind `query` (the connection works, the exporter cannot read that server), its
+/// message prefixed with `context` ("connect to node_b (host=… port=…)").
+pub fn choose_band(context: &str, version_num: u32) -> Result<BandChoice, PollError> {
+    let band = Band::for_version(version_num)
+        .map_err(|e| PollError::new(ErrorKind::Query, format!("{context}: {e}")))?;
+    Ok(BandChoice {
+        band,
+        newer_than_known: version_num / 10000 > sql::NEWEST_KNOWN / 10000,
+    })
 }
 
 /// Capped exponential backoff: interval, 2×, 4×, … up to `max`.
@@ -413,6 +433,47 @@ mod tests {
         assert_eq!(backoff(s(1), s(30), u32::MAX), s(30));
         // A cap below the interval never makes the exporter poll faster than its interval.
         assert_eq!(backoff(s(5), s(1), 3), s(5));
+    }
+
+    #[test]
+    fn a_newer_major_gets_the_newest_band_with_a_warning() {
+        let ctx = "connect to node_a (host=127.0.0.1 port=5432)";
+        let cases = [
+            (130023, Band::Pg13, false),
+            (150014, Band::Pg14, false),
+            (160014, Band::Pg16, false),
+            (170010, Band::Pg17, false),
+            // The newest tested major itself, any minor: no warning.
+            (sql::NEWEST_KNOWN + 99, Band::Pg17, false),
+            (sql::NEWEST_KNOWN + 10000, Band::Pg17, true),
+            (250001, Band::Pg17, true),
+        ];
+        for (v, band, newer_than_known) in cases {
+            assert_eq!(
+                choose_band(ctx, v).unwrap(),
+                BandChoice {
+                    band,
+                    newer_than_known
+                },
+                "{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_older_major_is_a_clear_query_error() {
+        let ctx = "connect to node_a (host=127.0.0.1 port=5432)";
+        for (v, major) in [(120022, "12"), (sql::MIN_SUPPORTED - 1, "12"), (90624, "9")] {
+            let err = choose_band(ctx, v).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Query, "{v}");
+            assert_eq!(
+                err.message,
+                format!(
+                    "{ctx}: unsupported PostgreSQL version {major} (server_version_num {v}): \
+                     pg_replication_exporter supports 13 and newer"
+                )
+            );
+        }
     }
 
     #[test]

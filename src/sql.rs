@@ -55,8 +55,10 @@ impl Band {
     /// The poll statement for this band.
     pub fn statement(self) -> String {
         let pause = match self {
-            // pg_get_wal_replay_pause_state() (14+) also reports "pause requested", which
-            // pg_is_wal_replay_paused() folds into "not paused" on 13.
+            // pg_get_wal_replay_pause_state() is 14+. On 13 pg_is_wal_replay_paused() reads the
+            // flag pg_wal_replay_pause() sets, so it is true from the request on: "paused or
+            // pause requested" there too (14 kept that and documented it as "pause is
+            // requested").
             Band::Pg13 => "pg_is_wal_replay_paused()",
             _ => "pg_get_wal_replay_pause_state() <> 'not paused'",
         };
