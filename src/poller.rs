@@ -346,10 +346,14 @@ impl NodePoller {
             }
         };
         let version_row = client
-            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .query_one(
+                "SELECT current_setting('server_version_num')::int, current_setting('server_encoding')",
+                &[],
+            )
             .await
             .map_err(|e| PollError::from_query(&context, &e))?;
         let version_num = version_row.get::<_, i32>(0) as u32;
+        let encoding: String = version_row.get(1);
         let choice = choose_band(&context, version_num)?;
         if choice.newer_than_known {
             warn!(cluster = %self.cluster, node = %self.cfg.name, version_num,
@@ -357,8 +361,7 @@ impl NodePoller {
                   version_num / 10000, sql::NEWEST_KNOWN / 10000);
         }
         let band = choice.band;
-        // convert_to: the document as bytes, so that non-UTF-8 bytes can be handled here.
-        let text = format!("SELECT convert_to(({}), 'UTF8')", band.statement());
+        let text = sql::as_bytes(&band.statement(), &encoding);
         let statement = client
             .prepare(&text)
             .await

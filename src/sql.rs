@@ -130,6 +130,19 @@ impl Band {
     }
 }
 
+/// The poll statement returning its document as bytes, so that bytes that are not UTF-8 (a
+/// database renamed from a SQL_ASCII database, say) are replaced by the exporter instead of
+/// failing the whole poll. Text output and `convert_to(…, 'UTF8')` both validate and raise
+/// "invalid byte sequence"; `textsend` passes a UTF8 server's bytes as stored, and on a
+/// SQL_ASCII server only `convert_to(…, 'SQL_ASCII')` passes them unchecked.
+pub fn as_bytes(statement: &str, server_encoding: &str) -> String {
+    if server_encoding.eq_ignore_ascii_case("SQL_ASCII") {
+        format!("SELECT convert_to(({statement}), 'SQL_ASCII')")
+    } else {
+        format!("SELECT textsend(({statement}))")
+    }
+}
+
 /// Why a poll result could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("unexpected poll result: {0}")]

@@ -292,15 +292,9 @@ fn hostile_label_values_stay_valid_and_read_back_exactly() {
 /// A database named with bytes that are not UTF-8 (possible in a SQL_ASCII database, where the
 /// server accepts any byte but NUL), holding a logical slot: its name lands in the slot's
 /// `database` label. The poll must survive it (the exporter decodes lossily) and the page stay
-/// valid.
-///
-/// Fails today: the poll statement wraps the document in `convert_to(…, 'UTF8')`, which
-/// validates and raises "invalid byte sequence for encoding UTF8", so one such name takes the
-/// whole node down (up 0, kind query) from a UTF8 and from a SQL_ASCII database alike. The fix
-/// belongs to src/poller.rs (textsend for UTF8 servers, convert_to(…, 'SQL_ASCII') for SQL_ASCII
-/// ones); remove the `ignore` with it.
+/// valid. Regression: the poll document used to go through `convert_to(…, 'UTF8')`, which
+/// validates, so one such name took the whole node down (up 0, kind query).
 #[test]
-#[ignore = "bug in src/poller.rs: a non-UTF-8 database name fails the whole poll"]
 fn non_utf8_database_name_in_a_slot_label() {
     let c = Cluster::builder()
         .standbys(0)

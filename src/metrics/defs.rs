@@ -107,7 +107,7 @@ pub const NODE_RECEIVE_LSN_BYTES: Def = gauge(
 );
 pub const NODE_REPLAY_PAUSED: Def = gauge(
     "pg_replication_node_replay_paused",
-    "Standby: 1 if WAL replay is paused or a pause was requested, from pg_get_wal_replay_pause_state().",
+    "Standby: 1 if WAL replay is paused or a pause was requested, from pg_get_wal_replay_pause_state() (pg_is_wal_replay_paused() on PostgreSQL 13).",
     NODE,
 );
 pub const NODE_LAST_REPLAY_TIMESTAMP_SECONDS: Def = gauge(
