@@ -285,6 +285,9 @@ fn every_error_kind_from_a_real_cause_logged_once_per_change() {
         |s| expected.iter().all(|(n, k, _)| errors(s, n, k) >= 3.0),
     );
     assert_eq!(up(&s, "primary"), Some(1.0));
+    for d in s.all("pg_replication_poll_duration_seconds") {
+        eprintln!("{d}");
+    }
     let log = e.log_text();
     for (name, kind, says) in expected {
         assert_eq!(up(&s, name), Some(0.0), "{name}");
