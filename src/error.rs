@@ -52,6 +52,12 @@ impl PollError {
     pub fn from_query(context: &str, e: &tokio_postgres::Error) -> Self {
         let kind = match e.code() {
             Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => ErrorKind::Privilege,
+            // Class 08 (connection exception) and 57P (the server ends the session: shutdown,
+            // crash, terminated backend, dropped database, idle timeout) are about the
+            // connection, not the statement.
+            Some(c) if c.code().starts_with("08") || c.code().starts_with("57P") => {
+                ErrorKind::Connect
+            }
             Some(_) => ErrorKind::Query,
             // The connection broke under the query (server restarted, network cut).
             None if e.is_closed() => ErrorKind::Connect,

@@ -279,6 +279,27 @@ impl NodePoller {
     }
 
     async fn try_poll(&mut self) -> Result<NodeState, PollError> {
+        // A session the server closed while it sat idle (a restart between two polls,
+        // pg_terminate_backend, idle_session_timeout, a pooler or firewall dropping idle
+        // connections) says nothing about the node now: replace it within this poll rather than
+        // report the node down for a round.
+        if self.session.as_ref().is_some_and(|s| s.client.is_closed()) {
+            debug!(cluster = %self.cluster, node = %self.cfg.name, "the server closed the idle session; reconnecting");
+            self.session = None;
+        }
+        let reused = self.session.is_some();
+        match self.query_once().await {
+            // The close raced with the query: one more try, on a fresh connection.
+            Err(e) if reused && e.kind == ErrorKind::Connect => {
+                debug!(cluster = %self.cluster, node = %self.cfg.name, error = %e, "the session broke; reconnecting");
+                self.session = None;
+                self.query_once().await
+            }
+            result => result,
+        }
+    }
+
+    async fn query_once(&mut self) -> Result<NodeState, PollError> {
         if self.session.is_none() {
             self.session = Some(self.connect().await?);
         }

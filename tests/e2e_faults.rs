@@ -1,0 +1,595 @@
+//! End-to-end fault tests (SPEC section 6) against the real exporter binary and real PostgreSQL
+//! servers: a node that hangs (SIGSTOP), each error kind produced by a real cause (wrong
+//! password, closed port, unresolvable host, TLS refused, a query the server rejects, a revoked
+//! function, a port that accepts but never answers), one log line per state change, a node
+//! restarted 50 times (no leaked sessions, bounded memory, threads and descriptors), and a node
+//! whose connection slots are all taken.
+
+mod harness;
+
+use std::net::TcpListener;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use harness::{Cluster, Exporter, Scrape, StopMode, WAIT};
+
+/// The harness config's poll settings (see `Cluster::exporter_config`).
+const INTERVAL: Duration = Duration::from_secs(1);
+const TIMEOUT: Duration = Duration::from_millis(800);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Scheduling slack on a shared 2-core machine running several clusters at once.
+const SLACK: Duration = Duration::from_millis(1500);
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn up(s: &Scrape, node: &str) -> Option<f64> {
+    s.get("pg_replication_up", &[("node", node)])
+}
+
+/// A counter that has not been incremented yet is absent; for a difference that is 0.
+fn errors(s: &Scrape, node: &str, kind: &str) -> f64 {
+    s.get(
+        "pg_replication_poll_errors_total",
+        &[("node", node), ("kind", kind)],
+    )
+    .unwrap_or(0.0)
+}
+
+/// The exporter's log lines with this message about this node (`node=<name>` field).
+fn log_lines(exporter: &Exporter, message: &str, node: &str) -> Vec<String> {
+    let field = format!("node={node}");
+    exporter
+        .log_text()
+        .lines()
+        .filter(|l| l.contains(message) && l.split_whitespace().any(|w| w == field))
+        .map(str::to_string)
+        .collect()
+}
+
+/// One `GET /metrics`, timed end to end (connect, render, read).
+fn timed_scrape(e: &Exporter) -> Duration {
+    let t = Instant::now();
+    let r = e.get("/metrics").expect("GET /metrics");
+    assert_eq!(r.status, 200, "{}", r.text());
+    t.elapsed()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// A field of /proc/<pid>/status as its leading number ("VmRSS:  12345 kB" → 12345).
+fn proc_status(pid: u32, field: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read fd dir")
+        .count()
+}
+
+/// Sessions of the exporter on a node, from the server's own bookkeeping.
+fn exporter_sessions(node: &harness::Node) -> i64 {
+    node.scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_replication_exporter'",
+    )
+}
+
+/// A password file (mode 0600) in `dir`.
+fn password_file(dir: &Path, name: &str, password: &str) -> PathBuf {
+    let path = dir.join(name);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, format!("{password}\n").as_bytes()).unwrap();
+    path
+}
+
+const POLL_TOML: &str = "[poll]\ninterval = \"1s\"\ntimeout = \"800ms\"\nbackoff_max = \"2s\"\n\n";
+
+/// SIGSTOP on a standby's postmaster and backends: its poll times out within one interval plus
+/// the timeout, the primary keeps being polled every round, /metrics stays fast, and SIGCONT
+/// brings the node back within the backoff cap plus a round.
+#[test]
+fn a_hung_node_times_out_alone_and_recovers() {
+    let c = Cluster::builder().standbys(1).start();
+    let role = c.exporter_role();
+    let e = Exporter::start(&c.exporter_config("pg", role.user(), role.password_file()));
+    e.wait_scrape("both nodes up", WAIT, |s| {
+        up(s, "primary") == Some(1.0) && up(s, "standby1") == Some(1.0)
+    });
+    let before: Vec<Duration> = (0..20).map(|_| timed_scrape(&e)).collect();
+    let timeouts_before = errors(&e.scrape(), "standby1", "timeout");
+
+    let s1 = c.standby(1);
+    s1.sigstop();
+    let frozen_at = Instant::now();
+    let s = e.wait_scrape("standby1 to time out", WAIT, |s| {
+        up(s, "standby1") == Some(0.0) && errors(s, "standby1", "timeout") > timeouts_before
+    });
+    let detected = frozen_at.elapsed();
+    assert_eq!(
+        up(&s, "primary"),
+        Some(1.0),
+        "the primary went down with it"
+    );
+
+    // While standby1 hangs: the primary's last success advances every round and stays fresh,
+    // and scrapes stay fast.
+    let mut during = Vec::new();
+    let mut seen = Vec::new();
+    let watch_until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < watch_until {
+        during.push(timed_scrape(&e));
+        let s = e.scrape();
+        let now = unix_now();
+        assert_eq!(up(&s, "primary"), Some(1.0));
+        assert_eq!(up(&s, "standby1"), Some(0.0));
+        let last = s
+            .get(
+                "pg_replication_last_poll_success_timestamp_seconds",
+                &[("node", "primary")],
+            )
+            .expect("primary's last success");
+        let age = now - last;
+        assert!(
+            age < (INTERVAL + TIMEOUT + SLACK).as_secs_f64(),
+            "the primary's last success is {age:.2} s old while standby1 hangs"
+        );
+        if seen.last() != Some(&last) {
+            seen.push(last);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let max_gap = seen.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    assert!(
+        seen.len() >= 4 && max_gap < (INTERVAL + SLACK).as_secs_f64(),
+        "the primary's successes while standby1 hangs: {seen:?}"
+    );
+    let timeouts_during = errors(&e.scrape(), "standby1", "timeout");
+
+    s1.sigcont();
+    let thawed_at = Instant::now();
+    e.wait_scrape("standby1 to come back", WAIT, |s| {
+        up(s, "standby1") == Some(1.0)
+    });
+    let recovered = thawed_at.elapsed();
+
+    let (b, d) = (median(before.clone()), median(during.clone()));
+    eprintln!(
+        "hang: detected after {detected:.2?}, recovered {recovered:.2?} after SIGCONT; \
+         {} timeouts counted; /metrics median {b:.2?} (max {:.2?}) before, {d:.2?} (max {:.2?}) \
+         during the hang; primary successes {seen:?}",
+        timeouts_during - timeouts_before,
+        before.iter().max().unwrap(),
+        during.iter().max().unwrap()
+    );
+    assert!(
+        detected <= INTERVAL + TIMEOUT + SLACK,
+        "the hang took {detected:?} to show"
+    );
+    assert!(
+        recovered <= BACKOFF_MAX + INTERVAL + TIMEOUT + SLACK,
+        "standby1 took {recovered:?} to come back after SIGCONT"
+    );
+    assert!(
+        b < Duration::from_millis(100) && d < Duration::from_millis(100),
+        "/metrics median latency {b:?} before, {d:?} during the hang"
+    );
+    let down = log_lines(&e, "node is down", "standby1");
+    assert_eq!(down.len(), 1, "one line per state change: {down:#?}");
+    assert!(
+        down[0].contains("\"timeout\"") && down[0].contains("no answer within 800ms"),
+        "{}",
+        down[0]
+    );
+    assert_eq!(log_lines(&e, "node is up", "standby1").len(), 2);
+    // The timed-out sessions are gone once their backends see the closed sockets.
+    c.wait_for("one exporter session on standby1", WAIT, || {
+        exporter_sessions(s1) == 1
+    });
+}
+
+/// Each error kind from a real cause, each logged once per state change with a message that
+/// says what happened, while the healthy node keeps being polled.
+#[test]
+fn every_error_kind_from_a_real_cause_logged_once_per_change() {
+    let c = Cluster::builder().standbys(1).start();
+    let (primary, s1) = (c.primary(), c.standby(1));
+    let role = c.exporter_role();
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = password_file(dir.path(), "wrong", "not-the-password");
+    // A default the DBA set for the role: a hot standby cannot run serializable transactions,
+    // so every statement of the exporter there fails with SQLSTATE 0A000.
+    primary.batch_execute(&format!(
+        "CREATE ROLE exporter_serial LOGIN PASSWORD '{pw}' IN ROLE pg_monitor;
+         ALTER ROLE exporter_serial SET default_transaction_isolation = 'serializable';",
+        pw = role.password()
+    ));
+    // A database where the function the poll reads the system identifier from is revoked.
+    primary.batch_execute("CREATE DATABASE noctl");
+    let mut noctl = postgres::Client::connect(
+        &primary.connstr().replace("dbname=postgres", "dbname=noctl"),
+        postgres::NoTls,
+    )
+    .unwrap();
+    noctl
+        .batch_execute("REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC")
+        .unwrap();
+    c.wait_for_catchup(s1);
+    let closed_port = harness_free_port();
+
+    let node = |name: &str, extra: &str| {
+        format!("\n[[cluster.node]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\n{extra}\n")
+    };
+    let mut toml = format!(
+        "{POLL_TOML}[[cluster]]\nname = \"faults\"\nuser = \"{}\"\npassword_file = \"{}\"\n\
+         sslmode = \"disable\"\n",
+        role.user(),
+        role.password_file().display()
+    );
+    let p = primary.port();
+    toml += &node("primary", &format!("port = {p}"));
+    toml += &node(
+        "auth",
+        &format!("port = {p}\npassword_file = \"{}\"", wrong.display()),
+    );
+    toml += &node("refused", &format!("port = {closed_port}"));
+    toml += &format!(
+        "\n[[cluster.node]]\nname = \"nohost\"\nhost = \"no-such-host.invalid\"\nport = {p}\n"
+    );
+    toml += &node("tls", &format!("port = {p}\nsslmode = \"require\""));
+    toml += &node(
+        "query",
+        &format!("port = {}\nuser = \"exporter_serial\"", s1.port()),
+    );
+    toml += &node("privilege", &format!("port = {p}\ndbname = \"noctl\""));
+    let e = Exporter::start(&toml);
+
+    // (node, kind, what the message must say)
+    let expected = [
+        ("auth", "auth", "password authentication failed for user"),
+        ("refused", "connect", "connection refused"),
+        ("nohost", "connect", "failed to lookup address"),
+        ("tls", "tls", "server does not support tls"),
+        (
+            "query",
+            "query",
+            "cannot use serializable mode in a hot standby",
+        ),
+        (
+            "privilege",
+            "privilege",
+            "permission denied for function pg_control_system",
+        ),
+    ];
+    // Several failing attempts each (backoff 1 s, 2 s, 2 s, ...).
+    let s = e.wait_scrape(
+        "3 errors of the right kind on every failing node",
+        WAIT,
+        |s| expected.iter().all(|(n, k, _)| errors(s, n, k) >= 3.0),
+    );
+    assert_eq!(up(&s, "primary"), Some(1.0));
+    for d in s.all("pg_replication_poll_duration_seconds") {
+        eprintln!("{d}");
+    }
+    let log = e.log_text();
+    for (name, kind, says) in expected {
+        assert_eq!(up(&s, name), Some(0.0), "{name}");
+        let kinds: Vec<&str> = s
+            .find("pg_replication_poll_errors_total", &[("node", name)])
+            .iter()
+            .filter(|x| x.value > 0.0)
+            .map(|x| x.label("kind").unwrap())
+            .collect();
+        assert_eq!(kinds, [kind], "{name}: errors by kind");
+        let down = log_lines(&e, "node is down", name);
+        assert_eq!(down.len(), 1, "{name}: one line per state change:\n{log}");
+        assert!(
+            down[0].contains(&format!("kind=\"{kind}\"")) && down[0].to_lowercase().contains(says),
+            "{name}: {}",
+            down[0]
+        );
+        eprintln!("{name}: {}", down[0]);
+    }
+
+    // Down(connect) → Down(timeout) → Down(connect) on the same node, without an "up" between:
+    // a port that accepts connections but never answers, then closed again.
+    let listener = TcpListener::bind(("127.0.0.1", closed_port)).expect("bind the closed port");
+    e.wait_metric(
+        "pg_replication_poll_errors_total",
+        &[("node", "refused"), ("kind", "timeout")],
+        |v| v >= 2.0,
+        WAIT,
+    );
+    drop(listener);
+    let connect_before = errors(&e.scrape(), "refused", "connect");
+    e.wait_metric(
+        "pg_replication_poll_errors_total",
+        &[("node", "refused"), ("kind", "connect")],
+        |v| v >= connect_before + 2.0,
+        WAIT,
+    );
+    let kinds: Vec<String> = log_lines(&e, "node is down", "refused")
+        .iter()
+        .map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("kind="))
+                .unwrap_or("?")
+                .trim_matches('"')
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kinds, ["connect", "timeout", "connect"]);
+
+    // Down → up → down: granting the function back brings the node up, revoking it again takes
+    // it down; each change is one line.
+    noctl
+        .batch_execute("GRANT EXECUTE ON FUNCTION pg_control_system() TO PUBLIC")
+        .unwrap();
+    e.wait_metric(
+        "pg_replication_up",
+        &[("node", "privilege")],
+        |v| v == 1.0,
+        WAIT,
+    );
+    noctl
+        .batch_execute("REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC")
+        .unwrap();
+    e.wait_metric(
+        "pg_replication_up",
+        &[("node", "privilege")],
+        |v| v == 0.0,
+        WAIT,
+    );
+    std::thread::sleep(3 * INTERVAL);
+    assert_eq!(log_lines(&e, "node is down", "privilege").len(), 2);
+    assert_eq!(log_lines(&e, "node is up", "privilege").len(), 1);
+    assert_eq!(log_lines(&e, "node is up", "primary").len(), 1);
+    assert_eq!(log_lines(&e, "node is down", "primary").len(), 0);
+}
+
+fn harness_free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// 50 restarts in a row, alternating fast and immediate stops: the exporter reconnects every
+/// time within the backoff cap, and holds one session, a bounded RSS, thread count and number
+/// of file descriptors at the end.
+#[test]
+fn fifty_restarts_leak_nothing() {
+    let c = Cluster::builder().standbys(0).start();
+    let primary = c.primary();
+    let role = c.exporter_role();
+    let e = Exporter::start(&c.exporter_config("pg", role.user(), role.password_file()));
+    e.wait_metric(
+        "pg_replication_up",
+        &[("node", "primary")],
+        |v| v == 1.0,
+        WAIT,
+    );
+    // Warm up (a few rounds and scrapes) before the baseline.
+    std::thread::sleep(3 * INTERVAL);
+    let _ = e.scrape();
+    let pid = e.pid().unwrap();
+    let (rss0, threads0, fds0) = (
+        proc_status(pid, "VmRSS"),
+        proc_status(pid, "Threads"),
+        open_fds(pid),
+    );
+
+    let started = Instant::now();
+    let mut recoveries = Vec::new();
+    for i in 0..50 {
+        let mode = if i % 2 == 0 {
+            StopMode::Fast
+        } else {
+            StopMode::Immediate
+        };
+        primary.stop(mode);
+        primary.start();
+        // Every fifth restart: how long until the exporter has its session back and says up.
+        if i % 5 == 4 {
+            let back_at = Instant::now();
+            let since = unix_now();
+            e.wait_scrape("the primary up again after a restart", WAIT, |s| {
+                up(s, "primary") == Some(1.0)
+                    && s.get(
+                        "pg_replication_last_poll_success_timestamp_seconds",
+                        &[("node", "primary")],
+                    )
+                    .is_some_and(|t| t >= since)
+            });
+            recoveries.push(back_at.elapsed());
+        }
+    }
+    let restarts_took = started.elapsed();
+    c.wait_for("exactly one exporter session", WAIT, || {
+        exporter_sessions(primary) == 1
+    });
+    // Settled: a couple more rounds on the new session.
+    std::thread::sleep(2 * INTERVAL);
+    assert_eq!(exporter_sessions(primary), 1);
+    let s = e.scrape();
+    assert_eq!(up(&s, "primary"), Some(1.0));
+    let connect_errors = errors(&s, "primary", "connect");
+    let (rss1, threads1, fds1) = (
+        proc_status(pid, "VmRSS"),
+        proc_status(pid, "Threads"),
+        open_fds(pid),
+    );
+    eprintln!(
+        "50 restarts in {restarts_took:.1?}; recoveries {recoveries:.2?}; {connect_errors} \
+         connect errors counted; RSS {rss0} kB → {rss1} kB, threads {threads0} → {threads1}, \
+         fds {fds0} → {fds1}"
+    );
+    assert!(connect_errors >= 1.0, "no restart was noticed");
+    for r in &recoveries {
+        assert!(
+            *r <= BACKOFF_MAX + INTERVAL + TIMEOUT + SLACK,
+            "recovery took {r:?} (backoff cap {BACKOFF_MAX:?}): {recoveries:?}"
+        );
+    }
+    assert!(
+        rss1 < 2 * rss0 + 10 * 1024,
+        "RSS grew from {rss0} kB to {rss1} kB over 50 restarts"
+    );
+    assert!(
+        threads1 <= threads0 + 4,
+        "threads grew from {threads0} to {threads1}"
+    );
+    assert!(fds1 <= fds0 + 2, "open fds grew from {fds0} to {fds1}");
+    assert_eq!(log_lines(&e, "node is down", "primary").len() as f64, {
+        // One line per down period; some restarts fall between two polls and go unnoticed.
+        log_lines(&e, "node is up", "primary").len() as f64 - 1.0
+    });
+}
+
+/// Every normal connection slot is taken (by a role without superuser rights): the exporter,
+/// started then, reports a `connect` error with PostgreSQL's reason, and recovers as soon as a
+/// slot is free.
+#[test]
+fn no_free_connection_slot_is_a_connect_error_until_one_frees() {
+    // 6 slots, 3 reserved for superusers: 3 for everybody else. Walsenders have their own.
+    let c = Cluster::builder()
+        .standbys(0)
+        .conf("max_connections = 6")
+        .conf("superuser_reserved_connections = 3")
+        .start();
+    let primary = c.primary();
+    let role = c.exporter_role();
+    let toml = c.exporter_config("pg", role.user(), role.password_file());
+    let mut first = Exporter::start(&toml);
+    first.wait_metric(
+        "pg_replication_up",
+        &[("node", "primary")],
+        |v| v == 1.0,
+        WAIT,
+    );
+    first.stop();
+    c.wait_for("the first exporter's session to end", WAIT, || {
+        exporter_sessions(primary) == 0
+    });
+
+    let nomon = c.nomon_role();
+    let mut held: Vec<postgres::Client> = (0..3)
+        .map(|i| {
+            primary
+                .conn_as(nomon.user(), nomon.password())
+                .unwrap_or_else(|e| panic!("slot {i}: {}", harness::pg_error(&e)))
+        })
+        .collect();
+    let refused = primary
+        .conn_as(nomon.user(), nomon.password())
+        .err()
+        .expect("a fourth normal connection was accepted");
+    assert_eq!(
+        refused.code(),
+        Some(&postgres::error::SqlState::TOO_MANY_CONNECTIONS)
+    );
+
+    let e = Exporter::start(&toml);
+    let s = e.wait_scrape("connect errors while the slots are taken", WAIT, |s| {
+        errors(s, "primary", "connect") >= 2.0
+    });
+    assert_eq!(up(&s, "primary"), Some(0.0));
+    let down = log_lines(&e, "node is down", "primary");
+    assert_eq!(down.len(), 1, "{down:#?}");
+    assert!(
+        down[0].contains("kind=\"connect\"")
+            && down[0].contains("remaining connection slots are reserved"),
+        "{}",
+        down[0]
+    );
+
+    let freed_at = Instant::now();
+    held.pop();
+    e.wait_metric(
+        "pg_replication_up",
+        &[("node", "primary")],
+        |v| v == 1.0,
+        WAIT,
+    );
+    let recovered = freed_at.elapsed();
+    eprintln!(
+        "slots full: {}; recovered {recovered:.2?} after a slot freed",
+        down[0]
+    );
+    assert!(recovered <= BACKOFF_MAX + INTERVAL + TIMEOUT + SLACK);
+    assert_eq!(exporter_sessions(primary), 1);
+    assert_eq!(log_lines(&e, "node is up", "primary").len(), 1);
+    drop(held);
+}
+
+/// Regression: a session the server closed while it sat idle between two polls (a restart
+/// between polls, `pg_terminate_backend`, `idle_session_timeout`, a pooler or firewall dropping
+/// idle connections) made the next poll fail with a `connect` error and `up` 0 for a round,
+/// although the node answered a new connection at once. The node stays up; the session is
+/// replaced within the same poll.
+#[test]
+fn a_session_closed_while_idle_is_replaced_without_a_false_down() {
+    let c = Cluster::builder().standbys(0).start();
+    let primary = c.primary();
+    let role = c.exporter_role();
+    let e = Exporter::start(&c.exporter_config("pg", role.user(), role.password_file()));
+    e.wait_metric(
+        "pg_replication_up",
+        &[("node", "primary")],
+        |v| v == 1.0,
+        WAIT,
+    );
+    let session_pid = |node: &harness::Node| -> Option<i32> {
+        node.query_opt(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'pg_replication_exporter'",
+            &[],
+        )
+        .map(|r| r.get(0))
+    };
+    for round in 0..5 {
+        let old = session_pid(primary).expect("the exporter's session");
+        let killed: bool = primary.scalar(&format!("SELECT pg_terminate_backend({old})"));
+        assert!(killed);
+        c.wait_for("a new exporter session", WAIT, || {
+            session_pid(primary).is_some_and(|p| p != old)
+        });
+        // Two more rounds on the new session.
+        let since = unix_now();
+        e.wait_scrape("two polls after the new session", WAIT, |s| {
+            s.get(
+                "pg_replication_last_poll_success_timestamp_seconds",
+                &[("node", "primary")],
+            )
+            .is_some_and(|t| t >= since + INTERVAL.as_secs_f64())
+        });
+        let s = e.scrape();
+        assert_eq!(up(&s, "primary"), Some(1.0), "round {round}");
+        let errs: Vec<String> = s
+            .find("pg_replication_poll_errors_total", &[("node", "primary")])
+            .iter()
+            .filter(|x| x.value > 0.0)
+            .map(|x| x.to_string())
+            .collect();
+        assert!(
+            errs.is_empty(),
+            "round {round}: a killed idle session counted as errors {errs:?}\n{}",
+            e.log_text()
+        );
+    }
+    assert_eq!(log_lines(&e, "node is down", "primary").len(), 0);
+}
