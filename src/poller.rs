@@ -334,10 +334,14 @@ impl NodePoller {
             .application_name(APPLICATION_NAME)
             .connect_timeout(self.cfg.connect_timeout)
             // Read-only and bounded, set in the startup packet: no extra round trip.
+            // Startup options win over role and database settings. Besides read-only and the
+            // timeouts: search_path = pg_catalog, so that no function of a writable schema can
+            // stand in for a catalog function the poll calls; and read committed, because a
+            // cluster-wide default of serializable makes every query on a hot standby fail.
             .options(format!(
-                "-c default_transaction_read_only=on -c statement_timeout={} -c lock_timeout={}",
-                self.timeout.as_millis().max(1),
-                self.timeout.as_millis().max(1)
+                "-c default_transaction_read_only=on -c statement_timeout={ms} -c lock_timeout={ms} \
+                 -c search_path=pg_catalog -c default_transaction_isolation=read\\ committed",
+                ms = self.timeout.as_millis().max(1),
             ));
         if let Some(password) = &self.cfg.password {
             pg.password(password.expose());

@@ -209,18 +209,29 @@ fn a_hung_node_times_out_alone_and_recovers() {
 /// says what happened, while the healthy node keeps being polled.
 #[test]
 fn every_error_kind_from_a_real_cause_logged_once_per_change() {
-    let c = Cluster::builder().standbys(1).start();
+    let c = Cluster::builder()
+        .standbys(1)
+        .conf("max_replication_slots = 1100")
+        .start();
     let (primary, s1) = (c.primary(), c.standby(1));
     let role = c.exporter_role();
     let dir = tempfile::tempdir().unwrap();
     let wrong = password_file(dir.path(), "wrong", "not-the-password");
-    // A default the DBA set for the role: a hot standby cannot run serializable transactions,
-    // so every statement of the exporter there fails with SQLSTATE 0A000.
+    // Limits a DBA set for the role, on a primary with a thousand slots: the poll's sort of the
+    // slots needs a temporary file, which temp_file_limit = 0 forbids (SQLSTATE 53400). (A
+    // role default of serializable, which fails every query on a hot standby, is overridden by
+    // the exporter's startup options and must not cause an error: see the "serializable" node.)
     primary.batch_execute(&format!(
-        "CREATE ROLE exporter_serial LOGIN PASSWORD '{pw}' IN ROLE pg_monitor;
+        "CREATE ROLE exporter_limited LOGIN PASSWORD '{pw}' IN ROLE pg_monitor;
+         ALTER ROLE exporter_limited SET work_mem = '64kB';
+         ALTER ROLE exporter_limited SET temp_file_limit = 0;
+         CREATE ROLE exporter_serial LOGIN PASSWORD '{pw}' IN ROLE pg_monitor;
          ALTER ROLE exporter_serial SET default_transaction_isolation = 'serializable';",
         pw = role.password()
     ));
+    primary.batch_execute(
+        "SELECT count(pg_create_physical_replication_slot('bulk_' || g)) FROM generate_series(1, 1000) g",
+    );
     // A database where the function the poll reads the system identifier from is revoked.
     primary.batch_execute("CREATE DATABASE noctl");
     let mut noctl = postgres::Client::connect(
@@ -254,8 +265,9 @@ fn every_error_kind_from_a_real_cause_logged_once_per_change() {
         "\n[[cluster.node]]\nname = \"nohost\"\nhost = \"no-such-host.invalid\"\nport = {p}\n"
     );
     toml += &node("tls", &format!("port = {p}\nsslmode = \"require\""));
+    toml += &node("query", &format!("port = {p}\nuser = \"exporter_limited\""));
     toml += &node(
-        "query",
+        "serializable",
         &format!("port = {}\nuser = \"exporter_serial\"", s1.port()),
     );
     toml += &node("privilege", &format!("port = {p}\ndbname = \"noctl\""));
@@ -270,7 +282,7 @@ fn every_error_kind_from_a_real_cause_logged_once_per_change() {
         (
             "query",
             "query",
-            "cannot use serializable mode in a hot standby",
+            "temporary file size exceeds temp_file_limit",
         ),
         (
             "privilege",
@@ -285,6 +297,11 @@ fn every_error_kind_from_a_real_cause_logged_once_per_change() {
         |s| expected.iter().all(|(n, k, _)| errors(s, n, k) >= 3.0),
     );
     assert_eq!(up(&s, "primary"), Some(1.0));
+    assert_eq!(
+        up(&s, "serializable"),
+        Some(1.0),
+        "a serializable default must not break the poll"
+    );
     for d in s.all("pg_replication_poll_duration_seconds") {
         eprintln!("{d}");
     }
