@@ -88,6 +88,7 @@ pub async fn run_with_web(
         build: Arc::new(BUILD),
         telemetry_path: config.web.telemetry_path.clone(),
         basic_auth: web.basic_auth.clone(),
+        pages: Arc::default(),
     };
     let router = app(state);
     let result = match &web.tls {
