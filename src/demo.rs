@@ -14,8 +14,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use tokio::process::Command;
 use tokio_postgres::NoTls;
 
-use crate::config::{ClusterConfig, Config, NodeConfig, Overrides, PollConfig, SslMode, WebConfig};
-use crate::exporter;
+use pg_replication_exporter::config::{
+    self, ClusterConfig, Config, NodeConfig, Overrides, PollConfig, SslMode, WebConfig,
+};
+use pg_replication_exporter::exporter;
 
 const DEMO_LISTEN: &str = "127.0.0.1:10187";
 const INSTALL_HINT: &str = "no PostgreSQL server binaries found (initdb, pg_ctl, postgres): install them \
@@ -70,7 +72,7 @@ async fn demo(cluster: &mut DemoCluster, overrides: Overrides) -> Result<()> {
         .listen_address
         .clone()
         .unwrap_or_else(|| DEMO_LISTEN.to_string());
-    let listen_address = crate::config::parse_listen_address(&listen)
+    let listen_address = config::parse_listen_address(&listen)
         .map_err(|e| anyhow!("--web.listen-address {listen:?}: {e}"))?;
     let config = cluster.exporter_config(
         listen_address,

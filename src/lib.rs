@@ -18,7 +18,6 @@
 
 pub mod cluster;
 pub mod config;
-pub mod demo;
 pub mod error;
 pub mod exporter;
 pub mod inspect;

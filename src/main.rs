@@ -1,12 +1,15 @@
 //! The `pg_replication_exporter` command: flags → logging → configuration → run.
-//! This is the only place `anyhow` lives; a bad configuration exits with status 2.
+//! This binary (with its `demo` module) is the only place `anyhow` lives; a bad configuration
+//! exits with status 2.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use pg_replication_exporter::config::{self, Overrides};
-use pg_replication_exporter::{demo, exporter, inspect, webconfig};
+use pg_replication_exporter::{exporter, inspect, webconfig};
+
+mod demo;
 
 #[derive(Parser, Debug)]
 #[command(
