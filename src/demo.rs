@@ -46,8 +46,9 @@ pub async fn run(overrides: Overrides) -> Result<()> {
 
 async fn demo(cluster: &mut DemoCluster, overrides: Overrides) -> Result<()> {
     println!(
-        "Starting a demo cluster with PostgreSQL from {} …",
-        cluster.bindir.display()
+        "Starting a demo cluster with PostgreSQL from {} in {} …",
+        cluster.bindir.display(),
+        cluster.root.display()
     );
     cluster.start_primary().await?;
     for name in ["standby1", "standby2"] {
