@@ -10,6 +10,8 @@ step() { printf '\n==> %s (%ss)\n' "$*" "$(( $(date +%s) - start ))"; }
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 
+step "Debian packages (scripts/deps.sh)"
+bash scripts/deps.sh
 step "cargo fmt --check"
 cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings"

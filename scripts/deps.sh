@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite needs when they are missing: PostgreSQL 15 server
+# (+ contrib), Prometheus and promtool, Alertmanager, npm. Needs root (apt-get); otherwise it
+# names what is missing and fails.
+set -euo pipefail
+need=()
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
+dpkg -s postgresql-contrib >/dev/null 2>&1 || need+=(postgresql-contrib)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+command -v npm >/dev/null || need+=(npm)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "deps: missing ${need[*]}: run as root, or apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+echo "deps: installing ${need[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# The packages may start system services on well-known ports; the tests run their own servers.
+for svc in prometheus prometheus-alertmanager postgresql; do
+  if command -v service >/dev/null && service "$svc" status >/dev/null 2>&1; then
+    service "$svc" stop >/dev/null 2>&1 || true
+  fi
+done
