@@ -108,11 +108,7 @@ const POLL_TOML: &str = "[poll]\ninterval = \"1s\"\ntimeout = \"800ms\"\nbackoff
 #[test]
 fn a_hung_node_times_out_alone_and_recovers() {
     let c = Cluster::builder().standbys(1).start();
-    let role = c.exporter_role();
-    let e = Exporter::start(&c.exporter_config("pg", role.user(), role.password_file()));
-    e.wait_scrape("both nodes up", WAIT, |s| {
-        up(s, "primary") == Some(1.0) && up(s, "standby1") == Some(1.0)
-    });
+    let e = Exporter::for_cluster(&c);
     let before: Vec<Duration> = (0..20).map(|_| timed_scrape(&e)).collect();
     let timeouts_before = errors(&e.scrape(), "standby1", "timeout");
 
@@ -393,14 +389,7 @@ fn harness_free_port() -> u16 {
 fn fifty_restarts_leak_nothing() {
     let c = Cluster::builder().standbys(0).start();
     let primary = c.primary();
-    let role = c.exporter_role();
-    let e = Exporter::start(&c.exporter_config("pg", role.user(), role.password_file()));
-    e.wait_metric(
-        "pg_replication_up",
-        &[("node", "primary")],
-        |v| v == 1.0,
-        WAIT,
-    );
+    let e = Exporter::for_cluster(&c);
     // Warm up (a few rounds and scrapes) before the baseline.
     std::thread::sleep(3 * INTERVAL);
     let _ = e.scrape();
@@ -563,14 +552,7 @@ fn no_free_connection_slot_is_a_connect_error_until_one_frees() {
 fn a_session_closed_while_idle_is_replaced_without_a_false_down() {
     let c = Cluster::builder().standbys(0).start();
     let primary = c.primary();
-    let role = c.exporter_role();
-    let e = Exporter::start(&c.exporter_config("pg", role.user(), role.password_file()));
-    e.wait_metric(
-        "pg_replication_up",
-        &[("node", "primary")],
-        |v| v == 1.0,
-        WAIT,
-    );
+    let e = Exporter::for_cluster(&c);
     let session_pid = |node: &harness::Node| -> Option<i32> {
         node.query_opt(
             "SELECT pid FROM pg_stat_activity WHERE application_name = 'pg_replication_exporter'",
