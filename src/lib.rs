@@ -21,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod exporter;
 pub mod inspect;
+pub mod logfmt;
 pub mod lsn;
 pub mod metrics;
 pub mod model;

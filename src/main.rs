@@ -98,7 +98,9 @@ fn init_logging(level: LogLevel, format: LogFormat) {
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Logfmt => builder.with_ansi(false).init(),
+        LogFormat::Logfmt => builder
+            .event_format(pg_replication_exporter::logfmt::Logfmt)
+            .init(),
     }
 }
 
