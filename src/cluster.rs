@@ -30,6 +30,8 @@
 //! Only with exactly one reachable primary; otherwise absent (there is no "the primary" to
 //! measure against). A node whose system identifier differs from the primary's is another
 //! cluster: its LSNs are not comparable, so its lags are absent and it never counts for the RPO.
+//! The same holds for a standby on another timeline whose position is past the primary's (an
+//! old primary restarted in recovery without pg_rewind): it is diverged, not caught up.
 //! - **lag_bytes** = primary's `pg_current_wal_lsn()` − the standby's own replay LSN, read from
 //!   the standby (so it works when the primary no longer lists it); 0 when the standby's
 //!   (slightly later) reading is ahead; absent when the standby is down or the value is NULL.
@@ -282,6 +284,7 @@ pub fn observe(history: &mut ClusterHistory, now: UnixTime, nodes: &[NodeReport]
         if let Some((_, primary)) = single
             && same_system(primary, own)
             && let Some(current) = primary.wal_lsn
+            && !diverged(primary, own, current)
         {
             if let Some(replay) = own.and_then(|s| s.replay_lsn) {
                 view.lag_bytes = Some(current.bytes_since(replay));
@@ -339,6 +342,22 @@ fn same_system(primary: &NodeState, standby: Option<&NodeState>) -> bool {
         (Some(a), Some(Some(b))) => a == b,
         _ => true,
     }
+}
+
+/// A standby on another (older) timeline that holds WAL past the primary's current position:
+/// an old primary restarted in recovery without pg_rewind. Its positions are from another WAL
+/// history, so reading them as "caught up" (lag 0, RPO 0) would be a lie; its lag and RPO share
+/// are left unknown. A sibling still replaying the old timeline below the switch point is an
+/// honest ancestor and is measured as usual; so is a standby whose timeline is unknown.
+fn diverged(primary: &NodeState, standby: Option<&NodeState>, current: Lsn) -> bool {
+    let Some(s) = standby else { return false };
+    let other_timeline =
+        matches!((primary.timeline_id, s.timeline_id), (Some(a), Some(b)) if a != b);
+    let ahead = [s.receive_lsn, s.replay_lsn]
+        .into_iter()
+        .flatten()
+        .any(|p| p > current);
+    other_timeline && ahead
 }
 
 /// See "Streaming" in the module doc.
@@ -511,6 +530,33 @@ mod tests {
         // Exactly on a sample: the primary passed 2000 at t = 110.
         let v = rounds(&mut h, &[(121.0, 3000)], 2000);
         assert_eq!(sb(&v, "b").lag_seconds, Some(11.0));
+    }
+
+    #[test]
+    fn a_standby_on_another_timeline_is_not_measured_against_the_primary() {
+        // The old primary, back in recovery on timeline 1 without pg_rewind, holds WAL the new
+        // primary (timeline 2) never had: its position past the primary's is not "caught up".
+        let mut h = history();
+        let nodes = [
+            primary("b", 2, 5000, vec![]),
+            standby("a", 1, 6000),
+            standby("c", 2, 4000),
+        ];
+        observe(&mut h, 1.0, &nodes);
+        let v = observe(&mut h, 2.0, &nodes);
+        assert_eq!(sb(&v, "a").lag_bytes, None);
+        assert_eq!(sb(&v, "a").lag_seconds, None);
+        assert_eq!(sb(&v, "c").lag_bytes, Some(1000));
+        // Only c's position counts toward the RPO, not a's (ahead on a foreign history).
+        assert_eq!(v.rpo_bytes, Some(1000));
+        assert_eq!(v.timelines, 2);
+        // A standby whose timeline is unknown (no receiver running) is still compared.
+        let nodes = [
+            primary("b", 2, 5000, vec![]),
+            with_state(standby("c", 2, 4500), |s| s.timeline_id = None),
+        ];
+        let v = observe(&mut h, 3.0, &nodes);
+        assert_eq!(sb(&v, "c").lag_bytes, Some(500));
     }
 
     #[test]

@@ -1027,10 +1027,10 @@ fn resolve_cluster(
                 ),
             ));
         }
-        if nodes
-            .iter()
-            .any(|n| n.application_name == resolved.application_name)
-        {
+        if nodes.iter().any(|n| {
+            n.application_name
+                .eq_ignore_ascii_case(&resolved.application_name)
+        }) {
             // Two nodes listed under one application_name could not be told apart upstream.
             let key = if explicit_app_name {
                 format!("{node_prefix}.application_name")
@@ -1472,7 +1472,7 @@ mod tests {
             ("port out of range", format!("{NODE}port = 70000\n"), format!("cluster[0].node[0].port: port 70000 is out of range 1-65535 {IN}")),
             ("port zero", format!("{NODE}port = 0\n"), format!("cluster[0].node[0].port: port 0 is out of range 1-65535 {IN}")),
             ("duplicate node name", format!("{NODE}[[cluster.node]]\nname = \"node_b\"\nhost = \"b\"\n[[cluster.node]]\nname = \"node_b\"\nhost = \"c\"\n"), format!("cluster[0].node[2].name: duplicate node name \"node_b\" in cluster \"pg\" {IN}")),
-            ("duplicate application_name", format!("{NODE}[[cluster.node]]\nname = \"node_b\"\nhost = \"b\"\napplication_name = \"node_a\"\n"), format!("cluster[0].node[1].application_name: duplicate application_name \"node_a\" in cluster \"pg\" {IN}")),
+            ("duplicate application_name", format!("{NODE}[[cluster.node]]\nname = \"node_b\"\nhost = \"b\"\napplication_name = \"NODE_A\"\n"), format!("cluster[0].node[1].application_name: duplicate application_name \"NODE_A\" in cluster \"pg\" {IN}")),
             ("duplicate cluster name", format!("{NODE}{NODE}"), format!("cluster[1].name: duplicate cluster name \"pg\" {IN}")),
             ("bad duration", format!("[poll]\ninterval = \"1 parsec\"\n{NODE}"), format!("poll.interval: invalid duration \"1 parsec\": unknown time unit \"parsec\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations) {IN}")),
             ("duration is a number", format!("[poll]\ninterval = 5\n{NODE}"), format!("poll.interval: expected a duration string such as \"1s\" or \"800ms\", found signed int `5` {IN}")),

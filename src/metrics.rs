@@ -276,12 +276,25 @@ fn walsender(
     let sender = state.wal_lsn;
     let bytes = |stage: Option<Lsn>| Some(sender?.bytes_since(stage?));
 
+    // The stages are cumulative (SPEC §4.3: sent <= write <= flush <= replay in lag): a stage
+    // is never ahead of the one before it. Right after a reconnect the walsender resends from
+    // the start of a segment while the standby reports the (later) positions it already has;
+    // those readings are held back to the earlier stage's position. An unknown stage does not
+    // constrain the next one.
+    let held = |earlier: Option<Lsn>, lsn: Option<Lsn>| match (earlier, lsn) {
+        (Some(e), Some(l)) => Some(e.min(l)),
+        (_, l) => l,
+    };
+    let sent = ws.sent_lsn;
+    let write = held(sent, ws.write_lsn);
+    let flush = held(write.or(sent), ws.flush_lsn);
+    let replay = held(flush.or(write).or(sent), ws.replay_lsn);
     // In byte order of the stage label, the order /metrics lists them (see the enums above).
     let stages = [
-        ("flush", ws.flush_lsn, Some(ws.flush_lag)),
-        ("replay", ws.replay_lsn, Some(ws.replay_lag)),
-        ("sent", ws.sent_lsn, None),
-        ("write", ws.write_lsn, Some(ws.write_lag)),
+        ("flush", flush, Some(ws.flush_lag)),
+        ("replay", replay, Some(ws.replay_lag)),
+        ("sent", sent, None),
+        ("write", write, Some(ws.write_lag)),
     ];
     for (stage, lsn, lag) in stages {
         let stage_labels = [labels[0], labels[1], labels[2], stage];

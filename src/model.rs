@@ -59,7 +59,7 @@ pub struct NodeState {
     /// `pg_is_in_recovery()`.
     pub in_recovery: bool,
     /// Primary: the timeline of `pg_current_wal_lsn()`; standby: the WAL receiver's
-    /// `received_tli`, else the last restartpoint's timeline.
+    /// `received_tli` (unknown while no receiver runs or it is hidden).
     pub timeline_id: Option<u32>,
     /// The node's own position: `pg_current_wal_lsn()` on a primary, the replay LSN on a standby.
     pub wal_lsn: Option<Lsn>,

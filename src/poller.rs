@@ -138,12 +138,16 @@ pub async fn poll_round(pollers: &mut [NodePoller], timeout: Duration) -> Vec<No
 struct Session {
     client: Client,
     statement: Statement,
-    task: JoinHandle<()>,
+    _task: AbortOnDrop,
 }
 
-impl Drop for Session {
+/// The connection task of a session, aborted when dropped: when a connect or poll is abandoned
+/// (timeout, error) at any step, its socket is closed instead of waiting on a frozen server.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        self.task.abort();
+        self.0.abort();
     }
 }
 
@@ -353,7 +357,7 @@ impl NodePoller {
                     .connect(NoTls)
                     .await
                     .map_err(|e| PollError::from_connect(&context, &e))?;
-                (client, tokio::spawn(drive(connection)))
+                (client, AbortOnDrop(tokio::spawn(drive(connection))))
             }
             mode => {
                 pg.ssl_mode(if mode == SslMode::Prefer {
@@ -367,7 +371,7 @@ impl NodePoller {
                     .connect(tls)
                     .await
                     .map_err(|e| PollError::from_connect(&context, &e))?;
-                (client, tokio::spawn(drive(connection)))
+                (client, AbortOnDrop(tokio::spawn(drive(connection))))
             }
         };
         let version_row = client
@@ -395,7 +399,7 @@ impl NodePoller {
         Ok(Session {
             client,
             statement,
-            task,
+            _task: task,
         })
     }
 }

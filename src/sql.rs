@@ -78,11 +78,12 @@ impl Band {
   'server_version', current_setting('server_version'),
   'system_identifier', (SELECT system_identifier::text FROM pg_control_system()),
   'in_recovery', pg_is_in_recovery(),
-  -- A standby has no "current timeline" function: the WAL receiver's timeline is the live one,
-  -- the last restartpoint's the fallback. On a primary the timeline leads the WAL file name.
+  -- A standby has no "current timeline" function: the WAL receiver's timeline is the live one.
+  -- Without a running (or visible) receiver it is unknown: the last restartpoint's timeline
+  -- can lag a promotion for a checkpoint interval and would fake a timeline divergence.
+  -- On a primary the timeline leads the WAL file name.
   'timeline_id', CASE WHEN pg_is_in_recovery()
-      THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver),
-                    (SELECT timeline_id FROM pg_control_checkpoint()))
+      THEN (SELECT received_tli FROM pg_stat_wal_receiver)
       ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
   'wal_lsn', CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
   'receive_lsn', pg_last_wal_receive_lsn(),
@@ -95,7 +96,9 @@ impl Band {
              extract(epoch FROM last_msg_receipt_time) AS last_msg_receipt_time,
              latest_end_lsn, slot_name, sender_host, sender_port
       FROM pg_stat_wal_receiver) r),
-  -- pg_basebackup's walsenders copy a base backup; they are not standbys.
+  -- pg_basebackup's walsenders copy a base backup; they are not standbys (a renamed one is
+  -- still told by its state). Of two rows of one standby (it reconnected before the old
+  -- walsender timed out), the live one comes first: the renderer keeps the first.
   'walsenders', COALESCE((SELECT json_agg(w) FROM (
       SELECT coalesce(application_name, '') AS application_name, state,
              sent_lsn, write_lsn, flush_lsn, replay_lsn,
@@ -105,8 +108,9 @@ impl Band {
              sync_priority, sync_state,
              extract(epoch FROM reply_time) AS reply_time
       FROM pg_stat_replication
-      WHERE application_name IS DISTINCT FROM 'pg_basebackup'
-      ORDER BY application_name, pid) w), '[]'),
+      WHERE application_name IS DISTINCT FROM 'pg_basebackup' AND state IS DISTINCT FROM 'backup'
+      ORDER BY application_name, state IS DISTINCT FROM 'streaming', backend_start DESC NULLS LAST,
+               pid) w), '[]'),
   'slots', COALESCE((SELECT json_agg(s) FROM (
       SELECT s.slot_name, s.slot_type, s.database, s.active,
              s.restart_lsn, s.confirmed_flush_lsn, s.wal_status, s.safe_wal_size,

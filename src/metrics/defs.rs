@@ -92,7 +92,7 @@ pub const NODE_INFO: Def = gauge(
 );
 pub const NODE_TIMELINE_ID: Def = gauge(
     "pg_replication_node_timeline_id",
-    "Timeline the node is on: the timeline of the current WAL on a primary, the WAL receiver's received_tli (else the last restartpoint's) on a standby.",
+    "Timeline the node is on: the timeline of the current WAL on a primary, the WAL receiver's received_tli on a standby (absent while no receiver runs or it is hidden).",
     NODE,
 );
 pub const NODE_WAL_LSN_BYTES: Def = gauge(

@@ -1089,3 +1089,42 @@ fn a_departed_walsender_leaves_no_series() {
         series(&after, defs::LAG_BYTES.name)
     );
 }
+
+/// Right after a reconnect the walsender resends from the start of a segment (sent behind)
+/// while the standby reports the positions it already has: the stages stay cumulative.
+#[test]
+fn lag_stages_stay_cumulative_when_sent_trails_the_standby() {
+    let fams = one_walsender(
+        Walsender {
+            application_name: "s".into(),
+            sent_lsn: lsn(600),
+            write_lsn: lsn(900),
+            flush_lsn: lsn(800),
+            replay_lsn: lsn(850),
+            ..Walsender::default()
+        },
+        1000,
+    );
+    let bytes = |stage| value(&fams, defs::LAG_BYTES.name, &[("stage", stage)]);
+    assert_eq!(bytes("sent"), Some(400.0));
+    assert_eq!(bytes("write"), Some(400.0));
+    assert_eq!(bytes("flush"), Some(400.0));
+    assert_eq!(bytes("replay"), Some(400.0));
+
+    // An unknown stage does not constrain the next one.
+    let fams = one_walsender(
+        Walsender {
+            application_name: "s".into(),
+            sent_lsn: lsn(1000),
+            write_lsn: None,
+            flush_lsn: lsn(700),
+            replay_lsn: lsn(750),
+            ..Walsender::default()
+        },
+        1000,
+    );
+    let bytes = |stage| value(&fams, defs::LAG_BYTES.name, &[("stage", stage)]);
+    assert_eq!(bytes("write"), None);
+    assert_eq!(bytes("flush"), Some(300.0));
+    assert_eq!(bytes("replay"), Some(300.0));
+}
