@@ -365,8 +365,8 @@ fn streaming(
     node: &NodeReport,
     own: Option<&NodeState>,
     reachable: &[(&NodeReport, &NodeState)],
-) -> bool {
-    let states: Vec<&str> = reachable
+) -> Option<bool> {
+    let rows: Vec<Option<&str>> = reachable
         .iter()
         .filter(|(upstream, _)| upstream.name != node.name)
         .flat_map(|(_, s)| &s.walsenders)
@@ -374,14 +374,22 @@ fn streaming(
             w.application_name
                 .eq_ignore_ascii_case(&node.application_name)
         })
-        .filter_map(|w| w.state.as_deref())
+        .map(|w| w.state.as_deref())
         .collect();
-    if !states.is_empty() {
-        return states.contains(&"streaming");
+    let visible: Vec<&str> = rows.iter().flatten().copied().collect();
+    if !visible.is_empty() {
+        return Some(visible.contains(&"streaming"));
     }
-    own.and_then(|s| s.wal_receiver.as_ref())
-        .and_then(|r| r.status.as_deref())
-        == Some("streaming")
+    let receiver = own.and_then(|s| s.wal_receiver.as_ref());
+    match receiver.map(|r| r.status.as_deref()) {
+        Some(Some(status)) => Some(status == "streaming"),
+        // Every witness is hidden (no pg_monitor): an upstream lists the standby, or its own
+        // receiver runs, but neither may say in which state. Unknown, not "not streaming".
+        Some(None) => None,
+        None if !rows.is_empty() => None,
+        // Nobody lists it and no receiver runs (or the node is down): not streaming.
+        None => Some(false),
+    }
 }
 
 #[cfg(test)]
@@ -512,7 +520,7 @@ mod tests {
         assert_eq!(names(&v), ["b", "c"]);
         for name in ["b", "c"] {
             let s = sb(&v, name);
-            assert!(s.streaming);
+            assert_eq!(s.streaming, Some(true));
             assert_eq!((s.lag_bytes, s.lag_seconds), (Some(0), Some(0.0)));
         }
         assert_eq!(v.rpo_bytes, Some(0));
@@ -560,6 +568,34 @@ mod tests {
     }
 
     #[test]
+    fn streaming_is_unknown_when_every_witness_is_hidden() {
+        // No pg_monitor anywhere: the primary lists b but hides its state, and b's receiver row
+        // hides its status. That is unknown, not "not streaming".
+        let mut h = history();
+        let mut hidden = ws("b", "streaming", 0);
+        hidden.state = None;
+        let b = with_state(standby("b", 1, 1000), |s| {
+            s.wal_receiver.as_mut().unwrap().status = None
+        });
+        let v = observe(
+            &mut h,
+            1.0,
+            &[primary("a", 1, 1000, vec![hidden.clone()]), b],
+        );
+        assert_eq!(sb(&v, "b").streaming, None);
+        // Listed with a hidden state while b itself is down: still unknown.
+        let v = observe(
+            &mut h,
+            2.0,
+            &[primary("a", 1, 1000, vec![hidden]), down("b")],
+        );
+        assert_eq!(sb(&v, "b").streaming, None);
+        // Nobody lists b and it is down: not streaming (a vanished standby stays visible).
+        let v = observe(&mut h, 3.0, &[primary("a", 1, 1000, vec![]), down("b")]);
+        assert_eq!(sb(&v, "b").streaming, Some(false));
+    }
+
+    #[test]
     fn standby_read_after_a_stale_primary_sample_is_not_negative() {
         let mut h = history();
         let v = rounds(&mut h, &[(10.0, 900), (11.0, 1000)], 1040);
@@ -580,7 +616,7 @@ mod tests {
             v = observe(&mut h, f64::from(t), &[primary("a", 1, 1000, vec![]), b]);
             assert_eq!(sb(&v, "b").lag_seconds, Some(0.0), "t={t}");
         }
-        assert!(!sb(&v, "b").streaming);
+        assert_eq!(sb(&v, "b").streaming, Some(false));
         for (t, lsn, want) in [(11.0, 2000, 1.0), (12.0, 2500, 2.0), (20.0, 2600, 10.0)] {
             let b = receiver(standby("b", 1, 1000), "waiting");
             v = observe(&mut h, t, &[primary("a", 1, lsn, vec![]), b]);
@@ -669,7 +705,7 @@ mod tests {
         assert_eq!((v.primaries, v.timelines), (2, 2));
         assert_eq!(names(&v), ["c"], "neither primary is listed as a standby");
         let c = sb(&v, "c");
-        assert!(c.streaming);
+        assert_eq!(c.streaming, Some(true));
         assert_eq!((c.lag_bytes, c.lag_seconds), (None, None));
         assert_eq!(v.rpo_bytes, None);
         assert_eq!(
@@ -728,9 +764,9 @@ mod tests {
         let v = observe(&mut h, 2.0, &[down("a"), standby("b", 1, 1000)]);
         assert_eq!((v.primaries, v.nodes_up, v.nodes_configured), (0, 1, 2));
         assert_eq!(names(&v), ["a", "b"]);
-        assert!(!sb(&v, "a").streaming);
+        assert_eq!(sb(&v, "a").streaming, Some(false));
         // Nobody upstream lists b, so its own receiver decides.
-        assert!(sb(&v, "b").streaming);
+        assert_eq!(sb(&v, "b").streaming, Some(true));
         assert_eq!(
             (sb(&v, "b").lag_bytes, sb(&v, "b").lag_seconds),
             (None, None)
@@ -761,7 +797,11 @@ mod tests {
         assert_eq!(v.system_identifiers, 2);
         let x = sb(&v, "x");
         assert_eq!((x.lag_bytes, x.lag_seconds), (None, None));
-        assert!(x.streaming, "its own receiver streams, from somewhere else");
+        assert_eq!(
+            x.streaming,
+            Some(true),
+            "its own receiver streams, from somewhere else"
+        );
         assert_eq!(
             v.rpo_bytes,
             Some(1000),
@@ -955,7 +995,7 @@ mod tests {
         let v = observe(&mut h, 2.0, &[primary("a", 1, 1100, vec![]), down("b")]);
         assert_eq!(names(&v), ["b"]);
         let b = sb(&v, "b");
-        assert!(!b.streaming);
+        assert_eq!(b.streaming, Some(false));
         assert_eq!((b.lag_bytes, b.lag_seconds), (None, None));
         assert_eq!(
             v.rpo_bytes, None,
@@ -975,8 +1015,9 @@ mod tests {
                 down("b"),
             ],
         );
-        assert!(
+        assert_eq!(
             sb(&v, "b").streaming,
+            Some(true),
             "application_name matched case-insensitively"
         );
         assert_eq!(
@@ -993,7 +1034,7 @@ mod tests {
                 standby("b", 1, 500),
             ],
         );
-        assert!(!sb(&v, "b").streaming);
+        assert_eq!(sb(&v, "b").streaming, Some(false));
         // A row whose state is hidden (no pg_monitor) is no evidence: b's own receiver decides.
         let mut hidden = ws("b", "streaming", 0);
         hidden.state = None;
@@ -1003,7 +1044,7 @@ mod tests {
             3.0,
             &[primary("a", 1, 1000, vec![hidden]), standby("b", 1, 1000)],
         );
-        assert!(sb(&v, "b").streaming);
+        assert_eq!(sb(&v, "b").streaming, Some(true));
         assert_eq!(
             v.rpo_bytes,
             Some(0),
@@ -1025,7 +1066,7 @@ mod tests {
         };
         let v = observe(&mut h, 1.0, &nodes(standby("c", 1, 2600)));
         let c = sb(&v, "c");
-        assert!(c.streaming);
+        assert_eq!(c.streaming, Some(true));
         assert_eq!(
             c.lag_bytes,
             Some(400),
@@ -1038,7 +1079,7 @@ mod tests {
         );
         // c down: its upstream b still lists it streaming.
         let v = observe(&mut h, 2.0, &nodes(down("c")));
-        assert!(sb(&v, "c").streaming);
+        assert_eq!(sb(&v, "c").streaming, Some(true));
         // b lists c in catchup while c's receiver claims streaming: the upstream wins.
         let nodes2 = [
             primary("a", 1, 3000, vec![ws("b", "streaming", 2900)]),
@@ -1048,7 +1089,7 @@ mod tests {
             standby("c", 1, 2000),
         ];
         let v = observe(&mut h, 3.0, &nodes2);
-        assert!(!sb(&v, "c").streaming);
+        assert_eq!(sb(&v, "c").streaming, Some(false));
     }
 
     #[test]

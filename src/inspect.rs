@@ -451,7 +451,7 @@ pub fn cluster_status(cluster: &str, nodes: &[NodeReport], view: &ClusterView) -
                 state: match (state, standby) {
                     (None, _) => "down".into(),
                     (Some(s), _) if !s.in_recovery => "running".into(),
-                    (Some(_), Some(sb)) if sb.streaming => "streaming".into(),
+                    (Some(_), Some(sb)) if sb.streaming == Some(true) => "streaming".into(),
                     (Some(_), _) => "not streaming".into(),
                 },
                 sync_state: upstream.and_then(|(_, w)| w.sync_state.clone()),

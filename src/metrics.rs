@@ -423,7 +423,9 @@ fn cluster_view(out: &mut Families, cluster: &ClusterSnapshot) {
     );
     for s in &v.standbys {
         let n = [cluster.name.as_str(), s.node.as_str()];
-        out.push(&defs::STANDBY_STREAMING, &n, flag(s.streaming));
+        if let Some(streaming) = s.streaming {
+            out.push(&defs::STANDBY_STREAMING, &n, flag(streaming));
+        }
         if let Some(b) = s.lag_bytes {
             out.push(&defs::STANDBY_LAG_BYTES, &n, b as f64);
         }

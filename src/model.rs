@@ -222,7 +222,8 @@ pub struct ClusterView {
 pub struct StandbyView {
     /// Configured node name.
     pub node: String,
-    pub streaming: bool,
+    /// None when every witness is hidden (no pg_monitor on the upstream and on the standby).
+    pub streaming: Option<bool>,
     pub lag_bytes: Option<u64>,
     pub lag_seconds: Option<f64>,
 }

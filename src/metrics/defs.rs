@@ -273,7 +273,7 @@ pub const CLUSTER_SYSTEM_IDENTIFIERS: Def = gauge(
 );
 pub const STANDBY_STREAMING: Def = gauge(
     "pg_replication_standby_streaming",
-    "1 if an upstream lists the standby as streaming in pg_stat_replication (or, when no reachable upstream lists it, its own WAL receiver streams), else 0.",
+    "1 if an upstream lists the standby as streaming in pg_stat_replication (or, when no reachable upstream shows its state, its own WAL receiver streams), else 0; absent when every witness is hidden for lack of pg_monitor.",
     NODE,
 );
 pub const STANDBY_LAG_BYTES: Def = gauge(

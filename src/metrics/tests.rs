@@ -268,19 +268,19 @@ fn rich_snapshot() -> Snapshot {
                 standbys: vec![
                     StandbyView {
                         node: "node_b".into(),
-                        streaming: true,
+                        streaming: Some(true),
                         lag_bytes: Some(16 * KIB),
                         lag_seconds: Some(0.5),
                     },
                     StandbyView {
                         node: "node_c".into(),
-                        streaming: true,
+                        streaming: Some(true),
                         lag_bytes: Some(18 * KIB),
                         lag_seconds: Some(1.75),
                     },
                     StandbyView {
                         node: "node_d".into(),
-                        streaming: false,
+                        streaming: Some(false),
                         lag_bytes: None,
                         lag_seconds: None,
                     },
@@ -491,7 +491,7 @@ fn nullable_values_are_absent_not_zero() {
     node.last_success = None;
     snapshot.clusters[0].view.standbys = vec![StandbyView {
         node: "n".into(),
-        streaming: false,
+        streaming: Some(false),
         lag_bytes: None,
         lag_seconds: None,
     }];
