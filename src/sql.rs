@@ -128,7 +128,10 @@ impl Band {
       'max_slot_wal_keep_size', current_setting('max_slot_wal_keep_size')),
   -- Without pg_read_all_stats (pg_monitor has it) PostgreSQL returns the replication columns
   -- as NULL; the exporter must say so instead of reading the NULLs as "no lag".
-  'privilege_missing', NOT pg_has_role('pg_read_all_stats', 'USAGE')
+  -- 15+ shows them to roles that have the privileges of pg_read_all_stats (USAGE); 13 and 14
+  -- to any member, even a NOINHERIT one (MEMBER).
+  'privilege_missing', NOT pg_has_role('pg_read_all_stats',
+      CASE WHEN current_setting('server_version_num')::int < 150000 THEN 'MEMBER' ELSE 'USAGE' END)
 )::text"#
         )
     }
