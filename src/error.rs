@@ -110,7 +110,7 @@ pub fn chain(e: &dyn StdError) -> String {
         }
         source = s.source();
     }
-    let line = parts.join(": ").replace('\n', " ");
+    let line = one_line(&parts.join(": "));
     let mut chars = line.chars();
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),

@@ -7,11 +7,6 @@ use std::time::{Duration, Instant};
 
 use harness::{Cluster, Exporter, MIB, Scrape, StopMode, WAIT};
 
-fn pos(node: &harness::Node, sql: &str) -> u64 {
-    let v: f64 = node.scalar(&format!("SELECT (({sql}) - '0/0'::pg_lsn)::float8"));
-    v as u64
-}
-
 #[test]
 fn standby_time_lag_grows_with_the_clock_and_returns_to_zero() {
     let c = Cluster::builder().standbys(2).start();
@@ -32,7 +27,7 @@ fn standby_time_lag_grows_with_the_clock_and_returns_to_zero() {
     let behind_since = Instant::now();
 
     // standby_lag_bytes equals SQL truth (primary only moves forward; standby1 is frozen).
-    let truth = || pos(primary, "pg_current_wal_lsn()") - pos(s1, "pg_last_wal_replay_lsn()");
+    let truth = || primary.current_lsn() - s1.replay_lsn();
     let before = truth();
     std::thread::sleep(Duration::from_millis(1500));
     let s = e.scrape();
@@ -112,7 +107,7 @@ fn split_brain_then_failover_with_observed_rto_and_rpo() {
         s.get("pg_replication_cluster_rpo_bytes", &[])
             .is_some_and(|v| v < MIB as f64)
     });
-    let current = pos(primary, "pg_current_wal_lsn()");
+    let current = primary.current_lsn();
     let best_flush: f64 =
         primary.scalar("SELECT (max(flush_lsn) - '0/0'::pg_lsn)::float8 FROM pg_stat_replication");
     let rpo = s.get("pg_replication_cluster_rpo_bytes", &[]).unwrap();

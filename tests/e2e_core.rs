@@ -8,15 +8,9 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{Cluster, Exporter, MIB, Node, Scrape, StopMode, WAIT};
+use harness::{Cluster, Exporter, MIB, Scrape, StopMode, WAIT};
 
 const ROUND: Duration = Duration::from_millis(1500);
-
-/// An LSN expression as bytes (float8 is exact below 2^53 bytes).
-fn lsn(node: &Node, sql: &str) -> Option<u64> {
-    let row = node.query_one(&format!("SELECT (({sql}) - '0/0'::pg_lsn)::float8"), &[]);
-    row.get::<_, Option<f64>>(0).map(|v| v as u64)
-}
 
 /// `(sql before, scrape, sql after)` where the scrape's snapshot is newer than `before`.
 fn bracket<T>(truth: impl Fn() -> T, exporter: &Exporter) -> (T, Scrape, T) {
@@ -37,7 +31,6 @@ fn lag_stages_slots_and_standby_side_match_sql_while_replay_is_paused() {
         .conf("max_slot_wal_keep_size = 4GB")
         .start();
     let (primary, s1, s2) = (c.primary(), c.standby(1), c.standby(2));
-    let cascade = c.cascade().unwrap();
     let e = Exporter::for_cluster(&c);
 
     // Caught up and idle: every lag stage is 0 bytes, and lag_seconds is 0, not absent, once
@@ -85,9 +78,7 @@ fn lag_stages_slots_and_standby_side_match_sql_while_replay_is_paused() {
 
     // Replay lag of the paused standby, exactly: the primary only moves forward, standby1's
     // replay position is frozen.
-    let truth = || {
-        lsn(primary, "pg_current_wal_lsn()").unwrap() - lsn(s1, "pg_last_wal_replay_lsn()").unwrap()
-    };
+    let truth = || primary.current_lsn() - s1.replay_lsn();
     let (before, scrape, after) = bracket(truth, &e);
     let replay = scrape
         .get(
@@ -157,8 +148,8 @@ fn lag_stages_slots_and_standby_side_match_sql_while_replay_is_paused() {
     assert!(replay_seconds > 0.0);
 
     // Standby side of standby1: receive/replay LSN, pause, WAL receiver, upstream.
-    let recv = lsn(s1, "pg_last_wal_receive_lsn()").unwrap();
-    let rep = lsn(s1, "pg_last_wal_replay_lsn()").unwrap();
+    let recv = s1.receive_lsn().unwrap();
+    let rep = s1.replay_lsn();
     let m_recv = scrape
         .get(
             "pg_replication_node_receive_lsn_bytes",
@@ -264,7 +255,6 @@ fn lag_stages_slots_and_standby_side_match_sql_while_replay_is_paused() {
         ),
         Some(1.0)
     );
-    let _ = cascade;
 
     // Slots: retained bytes (bracketed: the primary moves, restart_lsn of the paused-replay
     // slot does not move back), active, wal_status, safe_wal_size, logical confirmed-flush lag.

@@ -88,32 +88,19 @@ impl Exporter {
     }
 
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!(
-                    "the exporter exited ({status}) before it was ready\n--- exporter log ---\n{}",
-                    self.log_text()
-                );
-            }
-            let last = match self.get("/ready") {
-                Ok(r) if r.status == 200 => return,
-                Ok(r) => format!("{} {}", r.status, r.text().trim()),
-                Err(e) => e,
-            };
-            if Instant::now() >= deadline {
-                panic!(
-                    "the exporter was not ready within {READY_TIMEOUT:?} (last /ready: {last})\n\
-                     --- exporter log ---\n{}",
-                    self.log_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let child = self.child.as_mut().expect("the exporter runs");
+        let (addr, log) = (self.addr, self.log.clone());
+        os::wait_ready(
+            "the exporter",
+            child,
+            READY_TIMEOUT,
+            || match http::get(addr, "/ready", &[]) {
+                Ok(r) if r.status == 200 => Ok(()),
+                Ok(r) => Err(format!("/ready {} {}", r.status, r.text().trim())),
+                Err(e) => Err(e),
+            },
+            || os::tail(&log, 200),
+        );
     }
 
     pub fn addr(&self) -> SocketAddr {

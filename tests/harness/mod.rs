@@ -32,6 +32,6 @@ mod scrape;
 pub use cluster::{Builder, Cluster, GIB, MIB, Node, Role, StopMode, WAIT, fmt_lsn, pg_error};
 pub use exporter::{Exporter, READY_TIMEOUT};
 pub use http::{Response, get as http_get};
-pub use os::poll_until;
+pub use os::{poll_until, tail, wait_ready};
 pub use pgbin::PgBin;
 pub use scrape::{Sample, Scrape};

@@ -177,3 +177,34 @@ pub fn poll_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100).min(deadline - now));
     }
 }
+
+/// Wait until `probe` says a child server is ready (`Ok`); panic naming `what`, the last probe
+/// answer and `log()` when the child exits first or `timeout` passes.
+pub fn wait_ready(
+    what: &str,
+    child: &mut std::process::Child,
+    timeout: Duration,
+    mut probe: impl FnMut() -> Result<(), String>,
+    log: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().ok().flatten() {
+            panic!(
+                "{what} exited ({status}) before it was ready\n--- log ---\n{}",
+                log()
+            );
+        }
+        let last = match probe() {
+            Ok(()) => return,
+            Err(last) => last,
+        };
+        if Instant::now() >= deadline {
+            panic!(
+                "{what} was not ready within {timeout:?} (last answer: {last})\n--- log ---\n{}",
+                log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

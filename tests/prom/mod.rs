@@ -134,39 +134,23 @@ impl Daemon {
     }
 
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!(
-                    "{} exited ({status}) before it was ready\n--- log ---\n{}",
-                    self.name,
-                    self.log_tail(40)
-                );
-            }
-            let last = match http(self.addr, "GET", "/-/ready") {
-                Ok((200, _)) => return,
-                Ok((s, body)) => format!("{s} {}", body.trim()),
-                Err(e) => e,
-            };
-            if Instant::now() >= deadline {
-                panic!(
-                    "{} was not ready within {READY_TIMEOUT:?} (last /-/ready: {last})\n--- log ---\n{}",
-                    self.name,
-                    self.log_tail(40)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let child = self.child.as_mut().expect("the server runs");
+        let (name, addr, log) = (self.name, self.addr, self.log.clone());
+        crate::harness::wait_ready(
+            name,
+            child,
+            READY_TIMEOUT,
+            || match http(addr, "GET", "/-/ready") {
+                Ok((200, _)) => Ok(()),
+                Ok((s, body)) => Err(format!("/-/ready {s} {}", body.trim())),
+                Err(e) => Err(e),
+            },
+            || crate::harness::tail(&log, 40),
+        );
     }
 
     fn log_tail(&self, n: usize) -> String {
-        let text = fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(no log: {e})"));
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        crate::harness::tail(&self.log, n)
     }
 }
 
