@@ -13,13 +13,14 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use pg_replication_exporter::cluster::{ClusterHistory, observe};
-use pg_replication_exporter::lsn::Lsn;
-use pg_replication_exporter::metrics::{self, BuildInfo};
-use pg_replication_exporter::model::{
+use pg_replication_exporter::core::cluster::{ClusterHistory, observe};
+use pg_replication_exporter::core::lsn::Lsn;
+use pg_replication_exporter::core::model::{
     ClusterSnapshot, NodeReport, NodeState, Settings, Slot, Snapshot, WalReceiver, Walsender,
 };
-use pg_replication_exporter::sql;
+use pg_replication_exporter::pg::sql;
+use pg_replication_exporter::render;
+use pg_replication_exporter::store::BuildInfo;
 
 const BUILD: BuildInfo = BuildInfo {
     version: "0.1.0",
@@ -166,7 +167,6 @@ fn snapshot() -> Snapshot {
             nodes: reports,
             view,
         }],
-        taken_at: NOW,
     }
 }
 
@@ -216,7 +216,7 @@ fn primary_document() -> String {
 
 fn bench_render(c: &mut Criterion) {
     let snapshot = snapshot();
-    let text = metrics::render(&snapshot, &BUILD);
+    let text = render::render(&snapshot, &BUILD);
     // A fixture that silently lost its slots would make the figure meaningless.
     let slot_series = text
         .lines()
@@ -225,10 +225,10 @@ fn bench_render(c: &mut Criterion) {
     assert_eq!(slot_series, SLOTS, "slot series in the rendered fixture");
     let mut group = c.benchmark_group("render");
     group.bench_function("500_slots_30_walsenders", |b| {
-        b.iter(|| metrics::render(black_box(&snapshot), &BUILD))
+        b.iter(|| render::render(black_box(&snapshot), &BUILD))
     });
     group.bench_function("families_500_slots_30_walsenders", |b| {
-        b.iter(|| metrics::families(black_box(&snapshot), &BUILD))
+        b.iter(|| render::families(black_box(&snapshot), &BUILD))
     });
     group.finish();
 }

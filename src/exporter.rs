@@ -8,10 +8,11 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::config::Config;
-use crate::metrics::BuildInfo;
-use crate::poller::{Store, run_cluster};
-use crate::server::{AppState, app};
-use crate::webconfig::{self, TlsListener, WebConfig, WebConfigError};
+use crate::pg::poller::run_cluster;
+use crate::store::{BuildInfo, Store};
+use crate::web::config::{self as webconfig, WebConfig, WebConfigError};
+use crate::web::listener::TlsListener;
+use crate::web::server::{AppState, app};
 
 /// This build's version and git revision.
 pub const BUILD: BuildInfo = BuildInfo {

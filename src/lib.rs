@@ -1,33 +1,43 @@
 //! pg_replication_exporter: a Prometheus exporter for PostgreSQL streaming replication that
 //! watches every node of a cluster and correlates what they say about each other.
 //!
-//! Data flows one way:
+//! Data flows one way, room to room:
 //!
 //! ```text
-//!  config.rs ──► poller.rs (one task per cluster, one connection per node, sql/ per major)
-//!                   │  NodeState / PollError per node per round
-//!                   ▼
-//!               cluster.rs (PURE: round + LSN history ──► ClusterView)
-//!                   │  Snapshot (immutable, swapped atomically)
-//!                   ▼
-//!               metrics.rs (PURE: Snapshot ──► metric families) ◄── server.rs (GET /metrics)
+//!  config/ ──► pg/poller (one task per cluster, one session per node, pg/sql per major)
+//!                 │  NodeReport per node per round
+//!                 ▼
+//!              core/cluster (PURE: round + LSN history ──► ClusterView)
+//!                 │  ClusterSnapshot, published atomically
+//!                 ▼
+//!              store (the latest immutable Snapshot; the only thing pollers and HTTP share)
+//!                 │
+//!                 ▼
+//!              web/server (GET /metrics) ──► render/ (PURE: Snapshot ──► families ──► page)
+//!
+//!  ops/ (check, status) poll through pg/ once and print through core/ and their own tables.
 //! ```
 //!
-//! Nothing below `metrics.rs` knows about HTTP; `lsn.rs`, `syncnames.rs`, `cluster.rs` and
-//! `metrics.rs` do no I/O.
+//! - [`core`]: pure types and rules (LSN math, the stage-lag rule, `synchronous_standby_names`,
+//!   the cluster view); no I/O.
+//! - [`config`]: TOML + environment + flags → a typed, validated [`config::Config`].
+//! - [`pg`]: everything that talks to PostgreSQL.
+//! - [`store`]: the snapshot the pollers publish and HTTP reads.
+//! - [`render`]: snapshot → metric families → text page; no I/O.
+//! - [`web`]: the axum app, the web configuration file, basic auth, HTTPS.
+//! - [`ops`]: the operator commands `check` and `status`.
+//! - [`exporter`]: the wiring of pollers and HTTP, and graceful shutdown.
+//! - [`logfmt`]: the logfmt log line format.
+//!
+//! New sources of truth (Patroni, front-ends) get a room of their own beside `pg/`, feeding the
+//! same store. `web` never imports a poller; `pg` never imports the renderer.
 
-pub mod cluster;
 pub mod config;
-pub mod error;
+pub mod core;
 pub mod exporter;
-pub mod inspect;
 pub mod logfmt;
-pub mod lsn;
-pub mod metrics;
-pub mod model;
-pub mod poller;
-pub mod server;
-pub mod sql;
-pub mod syncnames;
-pub mod tls;
-pub mod webconfig;
+pub mod ops;
+pub mod pg;
+pub mod render;
+pub mod store;
+pub mod web;

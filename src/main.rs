@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use pg_replication_exporter::config::{self, Overrides};
-use pg_replication_exporter::{exporter, inspect, webconfig};
+use pg_replication_exporter::web::config as webconfig;
+use pg_replication_exporter::{exporter, ops};
 
 mod demo;
 
@@ -147,15 +148,15 @@ fn main() -> ExitCode {
             };
             match command {
                 Some(Command::Check) => {
-                    return ExitCode::from(runtime.block_on(inspect::run_check(&config)));
+                    return ExitCode::from(runtime.block_on(ops::run_check(&config)));
                 }
                 Some(Command::Status { watch, output }) => {
                     let output = match output {
-                        OutputFormat::Table => inspect::Output::Table,
-                        OutputFormat::Json => inspect::Output::Json,
+                        OutputFormat::Table => ops::Output::Table,
+                        OutputFormat::Json => ops::Output::Json,
                     };
                     return ExitCode::from(
-                        runtime.block_on(inspect::run_status(&config, output, watch)),
+                        runtime.block_on(ops::run_status(&config, output, watch)),
                     );
                 }
                 _ => {}

@@ -1,7 +1,7 @@
 //! The README documents every exported metric (the table is the user's reference), and the
 //! bundled alerts and dashboards use only metrics the exporter produces.
 
-use pg_replication_exporter::metrics::defs;
+use pg_replication_exporter::render::defs;
 
 #[test]
 fn readme_metrics_table_lists_every_metric_with_its_type() {

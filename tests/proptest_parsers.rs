@@ -3,8 +3,8 @@
 //! no input panics, rendering round-trips, and `Lsn` accepts exactly the language
 //! `[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}` (checked against a hand-written reference, not a regex).
 
-use pg_replication_exporter::lsn::Lsn;
-use pg_replication_exporter::syncnames::{self, SyncMethod};
+use pg_replication_exporter::core::lsn::Lsn;
+use pg_replication_exporter::core::syncnames::{self, SyncMethod};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 

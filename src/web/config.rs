@@ -19,46 +19,18 @@
 //! without credentials and which reveals nothing but "ok". Hashes are secrets: they never appear
 //! in `Debug` output, errors or logs, and neither do passwords or the `Authorization` header.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
-use tracing::{debug, warn};
 
-/// The realm sent in `WWW-Authenticate`.
-pub const REALM: &str = "pg_replication_exporter";
-/// The one route that basic auth leaves open, for liveness probes.
-pub const UNPROTECTED_PATH: &str = "/healthz";
-/// Successful verifications remembered per user. A bcrypt hash accepts one password (bar the
-/// 72-byte truncation), so a few entries cover a password change on the Prometheus side.
-const CACHE_PER_USER: usize = 4;
-/// bcrypt runs on the blocking pool; this bounds how much CPU a flood of wrong passwords can take.
-const MAX_CONCURRENT_VERIFICATIONS: usize = 2;
-/// A client that has not finished its TLS handshake by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshakes in flight at once; beyond that, accepting waits.
-const MAX_CONCURRENT_HANDSHAKES: usize = 256;
+use super::auth::BasicAuth;
 
 /// The validated web configuration. `Default` is plain HTTP without authentication.
 #[derive(Clone, Default)]
@@ -120,7 +92,7 @@ pub struct WebConfigError {
 
 impl WebConfigError {
     fn new(key: Option<&str>, problem: impl Into<String>, file: &Path) -> Self {
-        let problem = crate::error::one_line(&problem.into());
+        let problem = crate::core::text::one_line(&problem.into());
         WebConfigError {
             key: key.map(str::to_owned),
             problem,
@@ -455,261 +427,6 @@ fn io_message(e: &std::io::Error) -> String {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Basic auth
-
-/// The configured users and a cache of successful verifications. bcrypt is slow on purpose
-/// (~50-100 ms at cost 10); Prometheus sends the same credentials every scrape, so a success is
-/// remembered as SHA-256(user, password, hash) — never the password itself.
-pub struct BasicAuth {
-    users: HashMap<String, String>,
-    /// Per configured user, so the cache is bounded by users × [`CACHE_PER_USER`].
-    cache: Mutex<HashMap<String, VecDeque<[u8; 32]>>>,
-    verifications: Semaphore,
-}
-
-impl fmt::Debug for BasicAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut names: Vec<&str> = self.users.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        f.debug_struct("BasicAuth")
-            .field("users", &names)
-            .finish_non_exhaustive()
-    }
-}
-
-impl BasicAuth {
-    /// `users` maps a user name to its bcrypt hash (already checked by [`load`]).
-    pub fn new(users: HashMap<String, String>) -> Self {
-        BasicAuth {
-            users,
-            cache: Mutex::new(HashMap::new()),
-            verifications: Semaphore::new(MAX_CONCURRENT_VERIFICATIONS),
-        }
-    }
-
-    /// The configured user names, sorted.
-    pub fn user_names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.users.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        names
-    }
-
-    /// Whether an `Authorization` header value carries valid credentials.
-    pub async fn check(self: &Arc<Self>, authorization: Option<&HeaderValue>) -> bool {
-        let Some((user, password)) = authorization.and_then(parse_basic) else {
-            return false;
-        };
-        let known = self.users.get(&user);
-        // An unknown user still costs one bcrypt run, so timing does not tell which users
-        // exist; any configured hash will do since the outcome is discarded.
-        let Some(hash) = known.or_else(|| self.users.values().next()).cloned() else {
-            return false;
-        };
-        let digest = cache_key(&user, &password, &hash);
-        if known.is_some() && self.cached(&user, &digest) {
-            return true;
-        }
-        let Ok(_permit) = self.verifications.acquire().await else {
-            return false;
-        };
-        let verified =
-            tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash).unwrap_or(false))
-                .await
-                .unwrap_or(false);
-        if verified && known.is_some() {
-            self.remember(&user, digest);
-        }
-        verified && known.is_some()
-    }
-
-    fn cached(&self, user: &str, digest: &[u8; 32]) -> bool {
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.get(user).is_some_and(|entries| {
-            // Compare against every entry without stopping early.
-            entries
-                .iter()
-                .fold(subtle::Choice::from(0), |acc, e| acc | e.ct_eq(digest))
-                .into()
-        })
-    }
-
-    fn remember(&self, user: &str, digest: [u8; 32]) {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let entries = cache.entry(user.to_owned()).or_default();
-        if entries.iter().any(|e| bool::from(e.ct_eq(&digest))) {
-            return;
-        }
-        if entries.len() >= CACHE_PER_USER {
-            entries.pop_front();
-        }
-        entries.push_back(digest);
-    }
-}
-
-/// Length-prefixed so that ("ab", "c") and ("a", "bc") differ.
-fn cache_key(user: &str, password: &[u8], hash: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for part in [user.as_bytes(), password, hash.as_bytes()] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part);
-    }
-    h.finalize().into()
-}
-
-/// `Basic base64(user:password)` → (user, password). The scheme is case-insensitive (RFC 7617).
-fn parse_basic(value: &HeaderValue) -> Option<(String, Vec<u8>)> {
-    let value = value.to_str().ok()?.trim();
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let colon = decoded.iter().position(|&b| b == b':')?;
-    let user = String::from_utf8(decoded[..colon].to_vec()).ok()?;
-    Some((user, decoded[colon + 1..].to_vec()))
-}
-
-/// axum middleware: every route but [`UNPROTECTED_PATH`] needs valid credentials.
-pub async fn require_basic_auth(
-    State(auth): State<Arc<BasicAuth>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if request.uri().path() == UNPROTECTED_PATH
-        || auth
-            .check(request.headers().get(header::AUTHORIZATION))
-            .await
-    {
-        return next.run(request).await;
-    }
-    unauthorized()
-}
-
-fn unauthorized() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, format!("Basic realm=\"{REALM}\""))],
-        "401 Unauthorized\n",
-    )
-        .into_response()
-}
-
-// ---------------------------------------------------------------------------------------------
-// HTTPS
-
-/// An axum listener that hands over TLS streams. Handshakes run in their own tasks so that one
-/// slow or silent client cannot hold up the others; failed ones are logged at debug and dropped.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-    acceptor: JoinHandle<()>,
-}
-
-impl TlsListener {
-    /// Serves TLS on an already bound listener (binding first lets callers learn the port).
-    pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<Self> {
-        let local = listener.local_addr()?;
-        let (tx, ready) = mpsc::channel(64);
-        let acceptor = tokio::spawn(accept_loop(listener, TlsAcceptor::from(config), tx));
-        Ok(TlsListener {
-            ready,
-            local,
-            acceptor,
-        })
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        // Graceful shutdown drops the listener: stop taking new connections then.
-        self.acceptor.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(conn) => conn,
-            // The accept loop only ends when aborted, i.e. never while we are polled.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
-) {
-    let handshakes = Arc::new(Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
-    loop {
-        let Ok(permit) = handshakes.clone().acquire_owned().await else {
-            return;
-        };
-        let (stream, peer) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                // Per-connection errors (reset before accept) are harmless; anything else, such
-                // as running out of file descriptors, gets a pause instead of a busy loop.
-                if !matches!(
-                    e.kind(),
-                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
-                ) {
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                continue;
-            }
-        };
-        let acceptor = acceptor.clone();
-        let ready = ready.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(&acceptor, stream)).await {
-                Ok(Ok(tls)) => {
-                    let _ = ready.send((tls, peer)).await;
-                }
-                Ok(Err(e)) => debug!(peer = %peer, error = %e, "tls handshake failed"),
-                Err(_) => debug!(peer = %peer, "tls handshake timed out"),
-            }
-        });
-    }
-}
-
-/// A TLS handshake, except that a plain HTTP request gets a 400 that says what is wrong, as
-/// Go's servers do, instead of a bare TLS alert that curl reports as gibberish.
-async fn handshake(
-    acceptor: &TlsAcceptor,
-    mut stream: TcpStream,
-) -> std::io::Result<TlsStream<TcpStream>> {
-    let mut first = [0u8; 1];
-    let n = stream.peek(&mut first).await?;
-    // A TLS record starts with 0x16 (handshake); an HTTP request with an upper-case method.
-    if n == 1 && first[0].is_ascii_uppercase() {
-        let _ = stream
-            .write_all(
-                b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
-            )
-            .await;
-        let _ = stream.shutdown().await;
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "plain http request on the https port",
-        ));
-    }
-    acceptor.accept(stream).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -807,59 +524,5 @@ mod tests {
             &format!("basic_auth_users:\n  bob: '{bad_cost}'\n"),
         );
         assert!(load(&p).unwrap_err().to_string().contains("bcrypt cost 99"),);
-    }
-
-    fn header(user: &str, password: &str) -> HeaderValue {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        HeaderValue::from_str(&format!("Basic {b64}")).unwrap()
-    }
-
-    #[tokio::test]
-    async fn basic_auth_accepts_only_the_right_password_and_caches_it() {
-        let auth = Arc::new(BasicAuth::new(HashMap::from([(
-            "alice".to_owned(),
-            hash("secret"),
-        )])));
-        assert!(!auth.check(None).await);
-        assert!(!auth.check(Some(&header("alice", "wrong"))).await);
-        assert!(!auth.check(Some(&header("mallory", "secret"))).await);
-        assert!(
-            !auth
-                .check(Some(&HeaderValue::from_static("Bearer abc")))
-                .await
-        );
-        assert!(
-            auth.cache.lock().unwrap().is_empty(),
-            "failures are not cached"
-        );
-        assert!(auth.check(Some(&header("alice", "secret"))).await);
-        assert!(auth.check(Some(&header("alice", "secret"))).await);
-        let cache = auth.cache.lock().unwrap();
-        assert_eq!(cache["alice"].len(), 1);
-        assert_eq!(
-            cache["alice"][0],
-            cache_key("alice", b"secret", &auth.users["alice"])
-        );
-    }
-
-    #[test]
-    fn cache_is_bounded_per_user() {
-        let auth = BasicAuth::new(HashMap::from([("alice".to_owned(), hash("x"))]));
-        for i in 0..10u8 {
-            auth.remember("alice", [i; 32]);
-        }
-        let cache = auth.cache.lock().unwrap();
-        assert_eq!(cache["alice"].len(), CACHE_PER_USER);
-        assert!(!auth_cached(&cache, [0; 32]));
-        assert!(auth_cached(&cache, [9; 32]));
-    }
-
-    fn auth_cached(cache: &HashMap<String, VecDeque<[u8; 32]>>, d: [u8; 32]) -> bool {
-        cache["alice"].contains(&d)
-    }
-
-    #[test]
-    fn cache_key_separates_fields() {
-        assert_ne!(cache_key("ab", b"c", "h"), cache_key("a", b"bc", "h"));
     }
 }

@@ -1,7 +1,8 @@
-//! PURE renderer: an immutable [`Snapshot`] → Prometheus metric families (SPEC §4), and the
-//! [`SnapshotCollector`] that serves them from a shared snapshot handle.
+//! PURE renderer: an immutable [`Snapshot`] → Prometheus metric families (SPEC §4) → the text
+//! page. [`render`] is the one render path: `/metrics`, the benches and the golden file all go
+//! through it.
 //!
-//! Families are rebuilt from the snapshot at every scrape, so a walsender, slot or node that is
+//! Families are built afresh from each snapshot, so a walsender, slot or node that is
 //! gone from the snapshot leaves no stale series behind. A NULL from PostgreSQL (`None` in the
 //! model) leaves its series out; it never becomes 0. Label values are arbitrary server strings;
 //! `prometheus::TextEncoder` escapes them. Names, types, HELP texts and label names live in
@@ -10,25 +11,15 @@
 pub mod defs;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
 
-use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 
-use crate::lsn::Lsn;
-use crate::model::{ClusterSnapshot, ErrorKind, NodeReport, NodeState, Slot, Snapshot, Walsender};
-use crate::syncnames;
+use crate::core::model::{
+    ClusterSnapshot, ErrorKind, NodeReport, NodeState, Slot, Snapshot, Walsender,
+};
+use crate::core::{stage, syncnames};
+use crate::store::BuildInfo;
 use defs::{Def, Kind};
-
-/// Identifies the exporter binary in `pg_replication_exporter_build_info`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BuildInfo {
-    pub version: &'static str,
-    pub revision: &'static str,
-}
-
-/// The handle the poller swaps a new snapshot into after each round and the collector reads.
-pub type SharedSnapshot = Arc<RwLock<Arc<Snapshot>>>;
 
 // The enum values below are listed in byte order, the order `/metrics` sorts them into: a node's
 // one-hot series are then pushed already sorted, and `Families::finish` can skip the sort (a
@@ -88,49 +79,6 @@ pub fn render(snapshot: &Snapshot, build: &BuildInfo) -> String {
         // never builds either.
         .expect("families() yields only named, non-empty families");
     text
-}
-
-/// A [`Collector`] over a shared snapshot handle, so a `prometheus::Registry` can serve it too.
-pub struct SnapshotCollector {
-    shared: SharedSnapshot,
-    build: BuildInfo,
-    descs: Vec<Desc>,
-}
-
-impl SnapshotCollector {
-    pub fn new(shared: SharedSnapshot, build: BuildInfo) -> Self {
-        let descs = defs::ALL
-            .iter()
-            .map(|def| {
-                Desc::new(
-                    def.name.to_owned(),
-                    def.help.to_owned(),
-                    def.labels.iter().map(|l| (*l).to_owned()).collect(),
-                    HashMap::new(),
-                )
-                // Names, HELP and labels are constants checked by a test.
-                .expect("metric definitions are valid")
-            })
-            .collect();
-        SnapshotCollector {
-            shared,
-            build,
-            descs,
-        }
-    }
-}
-
-impl Collector for SnapshotCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        // Hold the lock only to clone the Arc: rendering must not block the next swap. A poisoned
-        // lock still holds a complete snapshot (the writer only swaps an Arc), so serve it.
-        let snapshot = Arc::clone(&self.shared.read().unwrap_or_else(|e| e.into_inner()));
-        families(&snapshot, &self.build)
-    }
 }
 
 /// §4.1: health of every configured node, known or not.
@@ -271,46 +219,21 @@ fn walsender(
 ) {
     let standby = standby_label(cluster, &ws.application_name);
     let labels = [cluster.name.as_str(), node, standby];
-    // Compared with the sender's own position (NodeState::wal_lsn: current LSN on a primary,
-    // replay LSN on a cascading standby), so lag is "how far behind the node that feeds it".
-    let sender = state.wal_lsn;
-    let bytes = |stage: Option<Lsn>| Some(sender?.bytes_since(stage?));
-
-    // The stages are cumulative (SPEC §4.3: sent <= write <= flush <= replay in lag): a stage
-    // is never ahead of the one before it. Right after a reconnect the walsender resends from
-    // the start of a segment while the standby reports the (later) positions it already has;
-    // those readings are held back to the earlier stage's position. An unknown stage does not
-    // constrain the next one.
-    let held = |earlier: Option<Lsn>, lsn: Option<Lsn>| match (earlier, lsn) {
-        (Some(e), Some(l)) => Some(e.min(l)),
-        (_, l) => l,
-    };
-    let sent = ws.sent_lsn;
-    let write = held(sent, ws.write_lsn);
-    let flush = held(write.or(sent), ws.flush_lsn);
-    let replay = held(flush.or(write).or(sent), ws.replay_lsn);
+    // Compared with the sender's own position, held cumulative: the one rule in core::stage.
+    let lag = stage::lag(state.wal_lsn, ws);
     // In byte order of the stage label, the order /metrics lists them (see the enums above).
     let stages = [
-        ("flush", flush, Some(ws.flush_lag)),
-        ("replay", replay, Some(ws.replay_lag)),
-        ("sent", sent, None),
-        ("write", write, Some(ws.write_lag)),
+        ("flush", lag.flush, Some(ws.flush_lag)),
+        ("replay", lag.replay, Some(ws.replay_lag)),
+        ("sent", lag.sent, None),
+        ("write", lag.write, Some(ws.write_lag)),
     ];
-    for (stage, lsn, lag) in stages {
+    for (stage, lag_bytes, interval) in stages {
         let stage_labels = [labels[0], labels[1], labels[2], stage];
-        let lag_bytes = bytes(lsn);
         if let Some(b) = lag_bytes {
             out.push(&defs::LAG_BYTES, &stage_labels, b as f64);
         }
-        // PostgreSQL sets the *_lag columns to NULL once a standby has caught up and the primary
-        // is idle; only an exact byte lag of 0 turns that NULL into a true 0.
-        let seconds = match lag {
-            None => None,
-            Some(Some(s)) => Some(s),
-            Some(None) if lag_bytes == Some(0) => Some(0.0),
-            Some(None) => None,
-        };
-        if let Some(s) = seconds {
+        if let Some(s) = interval.and_then(|i| stage::seconds(i, lag_bytes)) {
             out.push(&defs::LAG_SECONDS, &stage_labels, s);
         }
     }

@@ -6,7 +6,7 @@ use std::fmt;
 
 use tokio_postgres::error::SqlState;
 
-use crate::model::ErrorKind;
+use crate::core::model::ErrorKind;
 
 /// A failed poll of one node. `Display` is one lowercase line with the node and endpoint first,
 /// e.g. `connect to node_b (host=127.0.0.1 port=5433): connection refused`.
@@ -88,19 +88,8 @@ fn is_tls(e: &tokio_postgres::Error) -> bool {
     text.contains("TLS") || text.contains("tls")
 }
 
-/// A message folded onto one line: each line trimmed, blank ones dropped, joined with "; ".
-/// Error messages from libraries may span lines; a log line or an exit message must not.
-pub fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// The error and its sources as one line, lowercased first letter, without repeating parts.
-pub fn chain(e: &dyn StdError) -> String {
+fn chain(e: &dyn StdError) -> String {
     let mut parts: Vec<String> = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {
@@ -110,7 +99,7 @@ pub fn chain(e: &dyn StdError) -> String {
         }
         source = s.source();
     }
-    let line = one_line(&parts.join(": "));
+    let line = crate::core::text::one_line(&parts.join(": "));
     let mut chars = line.chars();
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),

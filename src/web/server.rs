@@ -17,10 +17,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tower_http::compression::CompressionLayer;
 
-use crate::metrics::{self, BuildInfo};
-use crate::model::Snapshot;
-use crate::poller::Store;
-use crate::webconfig::{BasicAuth, require_basic_auth};
+use crate::core::model::Snapshot;
+use crate::render;
+use crate::store::{BuildInfo, Store};
+use crate::web::auth::{BasicAuth, require_basic_auth};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -58,7 +58,7 @@ impl PageCache {
         {
             return page.clone();
         }
-        let plain = Bytes::from(metrics::render(&snapshot, build));
+        let plain = Bytes::from(render::render(&snapshot, build));
         let page = Arc::new(Page {
             snapshot,
             plain,

@@ -3,11 +3,11 @@
 //!
 //! Everything a node knows (role, positions, walsenders, slots, WAL receiver, settings) comes
 //! back as ONE JSON document in ONE row, so a poll is one round trip however many walsenders or
-//! slots the node has, and the shape is deserialized straight into [`crate::model::NodeState`].
+//! slots the node has, and the shape is deserialized straight into [`crate::core::model::NodeState`].
 //! The SQL is data: each version band differs only in the fragments below, and every divergence
 //! carries a comment naming the PostgreSQL release that introduced it.
 
-use crate::model::NodeState;
+use crate::core::model::NodeState;
 
 /// The oldest supported major (`wal_status` and `safe_wal_size` appeared in PostgreSQL 13).
 pub const MIN_SUPPORTED: u32 = 130000;
@@ -163,7 +163,7 @@ pub fn decode(json: &str) -> Result<NodeState, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lsn::Lsn;
+    use crate::core::lsn::Lsn;
 
     #[test]
     fn bands_follow_the_majors() {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::lsn::Lsn;
+use crate::core::lsn::Lsn;
 
 /// Seconds since the Unix epoch, as a float (PostgreSQL timestamps have microsecond precision).
 pub type UnixTime = f64;
@@ -240,6 +240,4 @@ pub struct ClusterSnapshot {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
     pub clusters: Vec<ClusterSnapshot>,
-    /// Exporter clock when the snapshot was taken.
-    pub taken_at: UnixTime,
 }

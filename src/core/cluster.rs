@@ -80,8 +80,8 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
-use crate::lsn::Lsn;
-use crate::model::{ClusterView, NodeReport, NodeState, StandbyView, UnixTime};
+use crate::core::lsn::Lsn;
+use crate::core::model::{ClusterView, NodeReport, NodeState, StandbyView, UnixTime};
 
 /// Hard cap on the LSN history, whatever `lag_history` / `interval` say (16 bytes a sample).
 const MAX_SAMPLES: usize = 100_000;
@@ -395,7 +395,7 @@ fn streaming(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{WalReceiver, Walsender};
+    use crate::core::model::{WalReceiver, Walsender};
 
     const SYSID: &str = "7300000000000000001";
 

@@ -4,7 +4,6 @@
 //! snapshot; nothing here renders metrics.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
@@ -12,14 +11,12 @@ use tokio::task::JoinHandle;
 use tokio_postgres::{Client, NoTls, Statement};
 use tracing::{debug, info, warn};
 
-use crate::cluster::{ClusterHistory, observe};
 use crate::config::{ClusterConfig, NodeConfig, PollConfig, SslMode};
-use crate::error::PollError;
-use crate::metrics::SharedSnapshot;
-use crate::model::{
-    ClusterSnapshot, ClusterView, ErrorKind, NodeReport, NodeState, Snapshot, UnixTime,
-};
-use crate::sql::{self, Band};
+use crate::core::cluster::{ClusterHistory, observe};
+use crate::core::model::{ClusterSnapshot, ErrorKind, NodeReport, NodeState, UnixTime};
+use crate::pg::error::PollError;
+use crate::pg::sql::{self, Band};
+use crate::store::Store;
 
 /// The application_name the exporter's sessions carry (visible in pg_stat_activity).
 pub const APPLICATION_NAME: &str = "pg_replication_exporter";
@@ -30,70 +27,6 @@ pub fn unix_now() -> UnixTime {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
-}
-
-/// The snapshot every cluster task publishes into, and how many clusters finished a round.
-pub struct Store {
-    shared: SharedSnapshot,
-    rounds_done: Vec<AtomicUsize>,
-}
-
-impl Store {
-    /// A store with an empty entry (no node up yet) for every configured cluster.
-    pub fn new(clusters: &[ClusterConfig]) -> Arc<Store> {
-        let snapshot = Snapshot {
-            clusters: clusters
-                .iter()
-                .map(|c| ClusterSnapshot {
-                    name: c.name.clone(),
-                    nodes: c
-                        .nodes
-                        .iter()
-                        .map(|n| NodeReport::new(&n.name, &n.application_name))
-                        .collect(),
-                    view: ClusterView {
-                        nodes_configured: c.nodes.len() as u32,
-                        ..ClusterView::default()
-                    },
-                })
-                .collect(),
-            taken_at: unix_now(),
-        };
-        Arc::new(Store {
-            shared: Arc::new(std::sync::RwLock::new(Arc::new(snapshot))),
-            rounds_done: clusters.iter().map(|_| AtomicUsize::new(0)).collect(),
-        })
-    }
-
-    pub fn shared(&self) -> SharedSnapshot {
-        self.shared.clone()
-    }
-
-    /// The latest snapshot (cheap: an `Arc` clone under a short read lock).
-    pub fn current(&self) -> Arc<Snapshot> {
-        self.shared
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// True once every cluster has completed its first poll round.
-    pub fn ready(&self) -> bool {
-        self.rounds_done
-            .iter()
-            .all(|r| r.load(Ordering::Acquire) > 0)
-    }
-
-    fn publish(&self, index: usize, cluster: ClusterSnapshot, now: UnixTime) {
-        {
-            let mut guard = self.shared.write().unwrap_or_else(|e| e.into_inner());
-            let mut next = Snapshot::clone(&guard);
-            next.clusters[index] = cluster;
-            next.taken_at = now;
-            *guard = Arc::new(next);
-        }
-        self.rounds_done[index].fetch_add(1, Ordering::AcqRel);
-    }
 }
 
 /// Polls the nodes of one cluster forever: one round per interval.
@@ -123,7 +56,6 @@ pub async fn run_cluster(
                 nodes: reports,
                 view,
             },
-            now,
         );
     }
 }
@@ -365,7 +297,7 @@ impl NodePoller {
                 } else {
                     tokio_postgres::config::SslMode::Require
                 });
-                let tls = crate::tls::connector(mode, self.cfg.sslrootcert.as_deref())
+                let tls = crate::pg::tls::connector(mode, self.cfg.sslrootcert.as_deref())
                     .map_err(|e| PollError::new(ErrorKind::Tls, format!("{context}: {e}")))?;
                 let (client, connection) = pg
                     .connect(tls)

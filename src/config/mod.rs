@@ -1,0 +1,303 @@
+//! Configuration: the TOML file, `PG_REPLICATION_EXPORTER_*` environment overrides and command-line
+//! overrides, merged with figment, parsed once into the typed [`Config`] that the rest of the
+//! exporter uses.
+//!
+//! Raw serde structs (`deny_unknown_fields`, every default documented in `examples/config.toml`)
+//! are turned into a [`Config`] whose values are already checked: durations parsed, addresses
+//! parsed, names unique, hosts present, passwords read and TLS files readable. Every failure is a
+//! [`ConfigError`] that prints one lowercase line naming the key and where its value came from
+//! (a file, an environment variable, a flag or a default). Passwords never appear in an error or in
+//! `Debug` output.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+
+mod dsn;
+#[macro_use]
+mod raw;
+mod resolve;
+mod sources;
+#[cfg(test)]
+mod tests;
+
+use dsn::*;
+use raw::*;
+pub use resolve::parse_listen_address;
+use resolve::*;
+use sources::*;
+
+/// `web.listen_address` when nothing sets it: all IPv4 interfaces, port 10187.
+pub const DEFAULT_LISTEN_ADDRESS: &str = ":10187";
+/// `web.telemetry_path` when nothing sets it.
+pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
+/// `poll.interval` when nothing sets it.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// `poll.timeout` when nothing sets it.
+pub const DEFAULT_POLL_TIMEOUT: Duration = Duration::from_millis(800);
+/// `poll.lag_history` when nothing sets it.
+pub const DEFAULT_LAG_HISTORY: Duration = Duration::from_secs(3600);
+/// `poll.backoff_max` when nothing sets it.
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// `user` when neither the node, its dsn nor its cluster sets one.
+/// Role names starting with "pg_" are reserved by PostgreSQL, hence not the program name.
+pub const DEFAULT_USER: &str = "replication_exporter";
+/// `dbname` when neither the node, its dsn nor its cluster sets one.
+pub const DEFAULT_DBNAME: &str = "postgres";
+/// `port` when neither the node nor its dsn sets one.
+pub const DEFAULT_PORT: u16 = 5432;
+/// Prefix of the environment variables that override the file; `__` separates nesting levels.
+pub const ENV_PREFIX: &str = "PG_REPLICATION_EXPORTER_";
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub web: WebConfig,
+    pub poll: PollConfig,
+    pub clusters: Vec<ClusterConfig>,
+}
+
+/// `[web]`: where `/metrics` is served.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    pub listen_address: SocketAddr,
+    /// Starts with "/" and is not one of the built-in endpoints.
+    pub telemetry_path: String,
+    /// exporter-toolkit style web config (TLS, basic auth); read by the server, not here.
+    pub config_file: Option<PathBuf>,
+}
+
+/// `[poll]`: every duration is > 0, `timeout <= interval`, `lag_history` and `backoff_max >= interval`.
+#[derive(Clone, Debug)]
+pub struct PollConfig {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub lag_history: Duration,
+    pub backoff_max: Duration,
+}
+
+/// One `[[cluster]]`: a non-empty, unique name and at least one node.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub name: String,
+    pub nodes: Vec<NodeConfig>,
+}
+
+/// One `[[cluster.node]]`, with the cluster defaults and its dsn already folded in.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// The `node` label; unique within the cluster.
+    pub name: String,
+    /// How upstreams list this node in `pg_stat_replication`; unique within the cluster.
+    pub application_name: String,
+    /// A host name, an IP address, or a Unix socket directory (starting with "/").
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<Password>,
+    pub dbname: String,
+    pub sslmode: SslMode,
+    /// Set (and readable at load time) whenever `sslmode` is verify-ca or verify-full.
+    pub sslrootcert: Option<PathBuf>,
+    pub connect_timeout: Duration,
+}
+
+/// libpq's `sslmode` values that the exporter supports (`allow` is not one of them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    pub const ALL: [SslMode; 5] = [
+        SslMode::Disable,
+        SslMode::Prefer,
+        SslMode::Require,
+        SslMode::VerifyCa,
+        SslMode::VerifyFull,
+    ];
+
+    /// The libpq spelling, e.g. "verify-full".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+
+    /// Whether the server certificate is checked against `sslrootcert`.
+    pub fn verifies(self) -> bool {
+        matches!(self, SslMode::VerifyCa | SslMode::VerifyFull)
+    }
+}
+
+impl fmt::Display for SslMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SslMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SslMode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| format!("invalid sslmode {s:?}, expected one of {}", sslmode_list()))
+    }
+}
+
+fn sslmode_list() -> String {
+    SslMode::ALL.map(SslMode::as_str).join(", ")
+}
+
+/// A database password. Debug and Display print "[redacted]"; only [`Password::expose`] gives
+/// the secret, so it cannot reach a log line or an error by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(secret: String) -> Self {
+        Password(secret)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Command-line flags, which win over both the file and the environment.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--web.listen-address`
+    pub listen_address: Option<String>,
+    /// `--web.telemetry-path`
+    pub telemetry_path: Option<String>,
+    /// `--web.config.file`
+    pub web_config_file: Option<PathBuf>,
+}
+
+/// Why a configuration was rejected. Displays as one lowercase line:
+/// `invalid configuration: <key>: <problem> (<where the value came from>)`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {}", self.detail())]
+pub struct ConfigError {
+    key: Option<String>,
+    problem: String,
+    origin: Option<String>,
+}
+
+impl ConfigError {
+    pub(super) fn new(
+        key: Option<String>,
+        problem: impl Into<String>,
+        origin: Option<String>,
+    ) -> Self {
+        // One line, whatever a library put into its message.
+        let problem = crate::core::text::one_line(&problem.into());
+        ConfigError {
+            key,
+            problem,
+            origin,
+        }
+    }
+
+    /// The offending key, rendered like `cluster[0].node[1].name`, when there is one.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    fn detail(&self) -> String {
+        let mut s = String::new();
+        if let Some(key) = &self.key {
+            s.push_str(key);
+            s.push_str(": ");
+        }
+        s.push_str(&self.problem);
+        if let Some(origin) = &self.origin {
+            s.push_str(" (");
+            s.push_str(origin);
+            s.push(')');
+        }
+        s
+    }
+}
+
+/// Loads the file at `path`, applies `PG_REPLICATION_EXPORTER_*` variables from the process
+/// environment and then `overrides`, and validates the result. A missing file is an error.
+pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+    let toml = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            None,
+            format!(
+                "cannot read configuration file {:?}: {}",
+                path.display().to_string(),
+                io_message(&e)
+            ),
+            None,
+        )
+    })?;
+    // Non-UTF-8 variables cannot be configuration; they are skipped rather than mangled.
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    load_impl(&toml, &path.display().to_string(), &env, overrides)
+}
+
+/// Like [`load`] but with the TOML text and the environment given explicitly (for tests and
+/// callers that already hold them). Errors say "in configuration string" for file values.
+pub fn load_from_str(
+    toml: &str,
+    env: &[(String, String)],
+    overrides: &Overrides,
+) -> Result<Config, ConfigError> {
+    load_impl(toml, "configuration string", env, overrides)
+}
+
+fn load_impl(
+    toml: &str,
+    file_label: &str,
+    env: &[(String, String)],
+    overrides: &Overrides,
+) -> Result<Config, ConfigError> {
+    let env_provider = EnvProvider::new(env);
+    let cx = Ctx {
+        figment: Figment::from(Toml::string(toml))
+            .merge(&env_provider)
+            .merge(FlagProvider(overrides.clone())),
+        file_label: file_label.to_owned(),
+        env_vars: env_provider.vars.clone(),
+        env,
+    };
+    let raw: RawConfig = cx.figment.extract().map_err(|e| cx.figment_error(e))?;
+    resolve(raw, &cx)
+}

@@ -1,0 +1,417 @@
+//! Raw → Config.
+
+use super::*;
+
+/// Endpoints the server always serves, which `telemetry_path` must not shadow.
+pub(super) const RESERVED_PATHS: [&str; 3] = ["/", "/healthz", "/ready"];
+
+pub(super) fn resolve(raw: RawConfig, cx: &Ctx) -> Result<Config, ConfigError> {
+    let web = resolve_web(raw.web, cx)?;
+    let poll = resolve_poll(raw.poll, cx)?;
+    if raw.cluster.is_empty() {
+        return Err(cx.err_missing("cluster", "at least one [[cluster]] table is required"));
+    }
+    let mut clusters: Vec<ClusterConfig> = Vec::with_capacity(raw.cluster.len());
+    for (i, cluster) in raw.cluster.into_iter().enumerate() {
+        let resolved = resolve_cluster(cluster, i, &poll, cx)?;
+        if clusters.iter().any(|c| c.name == resolved.name) {
+            return Err(cx.err(
+                &format!("cluster.{i}.name"),
+                format!("duplicate cluster name {:?}", resolved.name),
+            ));
+        }
+        clusters.push(resolved);
+    }
+    Ok(Config {
+        web,
+        poll,
+        clusters,
+    })
+}
+
+pub(super) fn resolve_web(raw: RawWeb, cx: &Ctx) -> Result<WebConfig, ConfigError> {
+    let listen = raw
+        .listen_address
+        .as_deref()
+        .unwrap_or(DEFAULT_LISTEN_ADDRESS);
+    let listen_address = parse_listen_address(listen).map_err(|why| {
+        cx.err(
+            "web.listen_address",
+            format!("invalid listen address {listen:?}: {why}"),
+        )
+    })?;
+    let telemetry_path = raw
+        .telemetry_path
+        .unwrap_or_else(|| DEFAULT_TELEMETRY_PATH.to_owned());
+    if !telemetry_path.starts_with('/') {
+        return Err(cx.err(
+            "web.telemetry_path",
+            format!("{telemetry_path:?} must start with \"/\""),
+        ));
+    }
+    if RESERVED_PATHS.contains(&telemetry_path.as_str()) {
+        return Err(cx.err(
+            "web.telemetry_path",
+            format!("{telemetry_path:?} is a built-in endpoint"),
+        ));
+    }
+    if raw
+        .config_file
+        .as_ref()
+        .is_some_and(|p| p.as_os_str().is_empty())
+    {
+        return Err(cx.err("web.config_file", "must not be empty"));
+    }
+    Ok(WebConfig {
+        listen_address,
+        telemetry_path,
+        config_file: raw.config_file,
+    })
+}
+
+/// ":10187" (all IPv4 interfaces), "127.0.0.1:9999" or "[::1]:9999". Host names are refused:
+/// resolving them here would make loading the configuration depend on DNS.
+pub fn parse_listen_address(s: &str) -> Result<SocketAddr, String> {
+    if let Some(port) = s.strip_prefix(':') {
+        return port
+            .parse::<u16>()
+            .map(|p| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), p))
+            .map_err(|_| format!("invalid port {port:?}"));
+    }
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let bracketed = s.starts_with('[') && s.ends_with(']');
+    if bracketed || s.parse::<IpAddr>().is_ok() {
+        return Err("missing port, expected ip:port, [ipv6]:port or :port".to_owned());
+    }
+    match s.rsplit_once(':') {
+        Some((_, port)) if port.parse::<u16>().is_err() => Err(format!("invalid port {port:?}")),
+        Some((host, port)) => Err(format!(
+            "{host:?} is not an ip address (host names are not resolved); use e.g. \"127.0.0.1:{port}\" or \":{port}\""
+        )),
+        None => Err("expected ip:port, [ipv6]:port or :port".to_owned()),
+    }
+}
+
+pub(super) fn resolve_poll(raw: RawPoll, cx: &Ctx) -> Result<PollConfig, ConfigError> {
+    let get = |v: Option<RawDuration>, default| v.map_or(default, |d| d.0);
+    let poll = PollConfig {
+        interval: get(raw.interval, DEFAULT_POLL_INTERVAL),
+        timeout: get(raw.timeout, DEFAULT_POLL_TIMEOUT),
+        lag_history: get(raw.lag_history, DEFAULT_LAG_HISTORY),
+        backoff_max: get(raw.backoff_max, DEFAULT_BACKOFF_MAX),
+    };
+    let show = |d: Duration| humantime::format_duration(d).to_string();
+    for (key, d) in [
+        ("poll.interval", poll.interval),
+        ("poll.timeout", poll.timeout),
+        ("poll.lag_history", poll.lag_history),
+        ("poll.backoff_max", poll.backoff_max),
+    ] {
+        if d.is_zero() {
+            return Err(cx.err(key, "must be greater than zero"));
+        }
+    }
+    if poll.timeout > poll.interval {
+        return Err(cx.err(
+            "poll.timeout",
+            format!(
+                "{} must not exceed poll.interval ({})",
+                show(poll.timeout),
+                show(poll.interval)
+            ),
+        ));
+    }
+    for (key, d) in [
+        ("poll.lag_history", poll.lag_history),
+        ("poll.backoff_max", poll.backoff_max),
+    ] {
+        if d < poll.interval {
+            return Err(cx.err(
+                key,
+                format!(
+                    "{} must be at least poll.interval ({})",
+                    show(d),
+                    show(poll.interval)
+                ),
+            ));
+        }
+    }
+    Ok(poll)
+}
+
+/// A resolved setting and the dotted key it was taken from (for error messages).
+pub(super) struct Sourced<T> {
+    pub(super) value: T,
+    pub(super) key: String,
+}
+
+/// Connection settings checked once where they are written, before nodes inherit them.
+#[derive(Default)]
+pub(super) struct Conn {
+    pub(super) user: Option<Sourced<String>>,
+    pub(super) password_file: Option<Password>,
+    pub(super) password_env: Option<Password>,
+    pub(super) dbname: Option<Sourced<String>>,
+    pub(super) sslmode: Option<Sourced<SslMode>>,
+    pub(super) sslrootcert: Option<Sourced<PathBuf>>,
+    pub(super) connect_timeout: Option<Duration>,
+}
+
+pub(super) fn resolve_conn(raw: RawConn, prefix: &str, cx: &Ctx) -> Result<Conn, ConfigError> {
+    let key = |k: &str| format!("{prefix}.{k}");
+    let non_empty = |v: Option<String>, k: &str| -> Result<Option<Sourced<String>>, ConfigError> {
+        match v {
+            Some(s) if s.trim().is_empty() => Err(cx.err(&key(k), "must not be empty")),
+            Some(s) => Ok(Some(Sourced {
+                value: s,
+                key: key(k),
+            })),
+            None => Ok(None),
+        }
+    };
+    let password_file = match raw.password_file {
+        Some(path) => {
+            Some(read_password_file(&path).map_err(|why| cx.err(&key("password_file"), why))?)
+        }
+        None => None,
+    };
+    let password_env = match raw.password_env {
+        Some(name) if name.is_empty() => {
+            return Err(cx.err(&key("password_env"), "must not be empty"));
+        }
+        Some(name) => match cx.env_var(&name) {
+            Some(v) if !v.is_empty() => Some(Password::new(v.to_owned())),
+            Some(_) => {
+                return Err(cx.err(
+                    &key("password_env"),
+                    format!("environment variable {name} is empty"),
+                ));
+            }
+            None => {
+                return Err(cx.err(
+                    &key("password_env"),
+                    format!("environment variable {name} is not set"),
+                ));
+            }
+        },
+        None => None,
+    };
+    if let Some(path) = &raw.sslrootcert {
+        check_readable(path).map_err(|why| cx.err(&key("sslrootcert"), why))?;
+    }
+    if let Some(d) = raw.connect_timeout
+        && d.0.is_zero()
+    {
+        return Err(cx.err(&key("connect_timeout"), "must be greater than zero"));
+    }
+    Ok(Conn {
+        user: non_empty(raw.user, "user")?,
+        password_file,
+        password_env,
+        dbname: non_empty(raw.dbname, "dbname")?,
+        sslmode: raw.sslmode.map(|m| Sourced {
+            value: m,
+            key: key("sslmode"),
+        }),
+        sslrootcert: raw.sslrootcert.map(|p| Sourced {
+            value: p,
+            key: key("sslrootcert"),
+        }),
+        connect_timeout: raw.connect_timeout.map(|d| d.0),
+    })
+}
+
+/// The first line of the file, without its line ending.
+pub(super) fn read_password_file(path: &Path) -> Result<Password, String> {
+    let content = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read {:?}: {}",
+            path.display().to_string(),
+            io_message(&e)
+        )
+    })?;
+    match content.lines().next() {
+        Some(line) if !line.is_empty() => Ok(Password::new(line.to_owned())),
+        _ => Err(format!(
+            "password file {:?} has an empty first line",
+            path.display().to_string()
+        )),
+    }
+}
+
+pub(super) fn check_readable(path: &Path) -> Result<(), String> {
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read {shown:?}: {}", io_message(&e)))?;
+    if meta.is_dir() {
+        return Err(format!("cannot read {shown:?}: is a directory"));
+    }
+    std::fs::File::open(path)
+        .map(drop)
+        .map_err(|e| format!("cannot read {shown:?}: {}", io_message(&e)))
+}
+
+pub(super) fn resolve_cluster(
+    mut raw: RawCluster,
+    i: usize,
+    poll: &PollConfig,
+    cx: &Ctx,
+) -> Result<ClusterConfig, ConfigError> {
+    let prefix = format!("cluster.{i}");
+    if raw.name.trim().is_empty() {
+        return Err(cx.err(&format!("{prefix}.name"), "must not be empty"));
+    }
+    let defaults = resolve_conn(take_conn!(raw), &prefix, cx)?;
+    if raw.node.is_empty() {
+        return Err(cx.err_missing(
+            &format!("{prefix}.node"),
+            format!(
+                "cluster {:?} has no nodes; add at least one [[cluster.node]] table",
+                raw.name
+            ),
+        ));
+    }
+    let mut nodes: Vec<NodeConfig> = Vec::with_capacity(raw.node.len());
+    for (j, node) in raw.node.into_iter().enumerate() {
+        let node_prefix = format!("{prefix}.node.{j}");
+        let explicit_app_name = node.application_name.is_some();
+        let resolved = resolve_node(node, &node_prefix, &defaults, poll, cx)?;
+        if nodes.iter().any(|n| n.name == resolved.name) {
+            return Err(cx.err(
+                &format!("{node_prefix}.name"),
+                format!(
+                    "duplicate node name {:?} in cluster {:?}",
+                    resolved.name, raw.name
+                ),
+            ));
+        }
+        if nodes.iter().any(|n| {
+            n.application_name
+                .eq_ignore_ascii_case(&resolved.application_name)
+        }) {
+            // Two nodes listed under one application_name could not be told apart upstream.
+            let key = if explicit_app_name {
+                format!("{node_prefix}.application_name")
+            } else {
+                format!("{node_prefix}.name")
+            };
+            return Err(cx.err(
+                &key,
+                format!(
+                    "duplicate application_name {:?} in cluster {:?}",
+                    resolved.application_name, raw.name
+                ),
+            ));
+        }
+        nodes.push(resolved);
+    }
+    Ok(ClusterConfig {
+        name: raw.name,
+        nodes,
+    })
+}
+
+pub(super) fn resolve_node(
+    mut raw: RawNode,
+    prefix: &str,
+    cluster: &Conn,
+    poll: &PollConfig,
+    cx: &Ctx,
+) -> Result<NodeConfig, ConfigError> {
+    let key = |k: &str| format!("{prefix}.{k}");
+    if raw.name.trim().is_empty() {
+        return Err(cx.err(&key("name"), "must not be empty"));
+    }
+    let dsn = match &raw.dsn {
+        Some(s) => parse_dsn(s).map_err(|why| cx.err(&key("dsn"), why))?,
+        None => Dsn::default(),
+    };
+    if let Some(path) = &dsn.sslrootcert {
+        check_readable(path).map_err(|why| cx.err(&key("dsn"), format!("sslrootcert: {why}")))?;
+    }
+    let application_name = match raw.application_name {
+        Some(a) if a.trim().is_empty() => {
+            return Err(cx.err(&key("application_name"), "must not be empty"));
+        }
+        Some(a) => a,
+        None => raw.name.clone(),
+    };
+    let host = match (raw.host, dsn.host) {
+        (Some(h), _) if h.trim().is_empty() => {
+            return Err(cx.err(&key("host"), "must not be empty"));
+        }
+        (Some(h), _) => h,
+        (None, Some(h)) => h,
+        (None, None) => {
+            return Err(cx.err_missing(
+                &key("host"),
+                format!("node {:?} needs a host (or a dsn that names one)", raw.name),
+            ));
+        }
+    };
+    let node = resolve_conn(take_conn!(raw), prefix, cx)?;
+    let user = node
+        .user
+        .map(|f| f.value)
+        .or(dsn.user)
+        .or(cluster.user.as_ref().map(|f| f.value.clone()))
+        .unwrap_or_else(|| DEFAULT_USER.to_owned());
+    let dbname = node
+        .dbname
+        .map(|f| f.value)
+        .or(dsn.dbname)
+        .or(cluster.dbname.as_ref().map(|f| f.value.clone()))
+        .unwrap_or_else(|| DEFAULT_DBNAME.to_owned());
+    let sslmode = node
+        .sslmode
+        .or(dsn.sslmode.map(|m| Sourced {
+            value: m,
+            key: key("dsn"),
+        }))
+        .or(cluster.sslmode.as_ref().map(|f| Sourced {
+            value: f.value,
+            key: f.key.clone(),
+        }));
+    let sslrootcert = node
+        .sslrootcert
+        .map(|f| f.value)
+        .or(dsn.sslrootcert)
+        .or(cluster.sslrootcert.as_ref().map(|f| f.value.clone()));
+    if let Some(mode) = &sslmode
+        && mode.value.verifies()
+        && sslrootcert.is_none()
+    {
+        return Err(cx.err(
+            &mode.key,
+            format!(
+                "sslmode {} needs sslrootcert (node {:?})",
+                mode.value, raw.name
+            ),
+        ));
+    }
+    let password = node
+        .password_file
+        .or(node.password_env)
+        .or(dsn.password)
+        .or(cluster.password_file.clone())
+        .or(cluster.password_env.clone());
+    let connect_timeout = node
+        .connect_timeout
+        .or(dsn.connect_timeout)
+        .or(cluster.connect_timeout)
+        .unwrap_or(poll.timeout);
+    Ok(NodeConfig {
+        name: raw.name,
+        application_name,
+        host,
+        port: raw.port.map(|p| p.0).or(dsn.port).unwrap_or(DEFAULT_PORT),
+        user,
+        password,
+        dbname,
+        sslmode: sslmode.map_or(SslMode::Prefer, |f| f.value),
+        sslrootcert,
+        connect_timeout,
+    })
+}

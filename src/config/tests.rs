@@ -1,0 +1,534 @@
+//! Unit tests of configuration loading: every error names its key and source.
+
+use super::*;
+use std::io::Write;
+
+const SECRET: &str = "s3cr3t-Pa55";
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn ok(toml: &str) -> Config {
+    load_from_str(toml, &[], &Overrides::default())
+        .unwrap_or_else(|e| panic!("expected a valid config, got: {e}"))
+}
+
+fn err_with(toml: &str, env: &[(String, String)], overrides: &Overrides) -> String {
+    match load_from_str(toml, env, overrides) {
+        Ok(c) => panic!("expected an error, got {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn err(toml: &str) -> String {
+    err_with(toml, &[], &Overrides::default())
+}
+
+fn temp_file(content: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(content.as_bytes()).unwrap();
+    f
+}
+
+const NODE: &str =
+    "[[cluster]]\nname = \"pg\"\n[[cluster.node]]\nname = \"node_a\"\nhost = \"10.0.0.11\"\n";
+const IN: &str = "(in configuration string)";
+
+#[test]
+fn rejects_bad_configurations_with_one_line_naming_key_and_source() {
+    let cases: Vec<(&str, String, String)> = vec![
+        ("unknown top-level key", format!("typo = 1\n{NODE}"), format!("typo: unknown key {IN}")),
+        ("unknown web key", format!("[web]\nlisten = \":1\"\n{NODE}"), format!("web.listen: unknown key {IN}")),
+        ("unknown poll key", format!("[poll]\nintervall = \"1s\"\n{NODE}"), format!("poll.intervall: unknown key {IN}")),
+        ("unknown cluster key", format!("{NODE}[[cluster]]\nname = \"b\"\nhots = \"x\"\n[[cluster.node]]\nname = \"n\"\nhost = \"h\"\n"), format!("cluster[1].hots: unknown key {IN}")),
+        ("unknown node key", format!("{NODE}typo = true\n"), format!("cluster[0].node[0].typo: unknown key {IN}")),
+        ("password given inline", format!("{NODE}password = \"x\"\n"), format!("cluster[0].node[0].password: unknown key (a password comes from password_file, password_env or dsn) {IN}")),
+        ("port is a string", format!("{NODE}port = \"abc\"\n"), format!("cluster[0].node[0].port: expected a port number between 1 and 65535, found string \"abc\" {IN}")),
+        ("port out of range", format!("{NODE}port = 70000\n"), format!("cluster[0].node[0].port: port 70000 is out of range 1-65535 {IN}")),
+        ("port zero", format!("{NODE}port = 0\n"), format!("cluster[0].node[0].port: port 0 is out of range 1-65535 {IN}")),
+        ("duplicate node name", format!("{NODE}[[cluster.node]]\nname = \"node_b\"\nhost = \"b\"\n[[cluster.node]]\nname = \"node_b\"\nhost = \"c\"\n"), format!("cluster[0].node[2].name: duplicate node name \"node_b\" in cluster \"pg\" {IN}")),
+        ("duplicate application_name", format!("{NODE}[[cluster.node]]\nname = \"node_b\"\nhost = \"b\"\napplication_name = \"NODE_A\"\n"), format!("cluster[0].node[1].application_name: duplicate application_name \"NODE_A\" in cluster \"pg\" {IN}")),
+        ("duplicate cluster name", format!("{NODE}{NODE}"), format!("cluster[1].name: duplicate cluster name \"pg\" {IN}")),
+        ("bad duration", format!("[poll]\ninterval = \"1 parsec\"\n{NODE}"), format!("poll.interval: invalid duration \"1 parsec\": unknown time unit \"parsec\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations) {IN}")),
+        ("duration is a number", format!("[poll]\ninterval = 5\n{NODE}"), format!("poll.interval: expected a duration string such as \"1s\" or \"800ms\", found signed int `5` {IN}")),
+        ("timeout above interval", format!("[poll]\ninterval = \"500ms\"\ntimeout = \"2s\"\n{NODE}"), format!("poll.timeout: 2s must not exceed poll.interval (500ms) {IN}")),
+        ("default timeout above interval", format!("[poll]\ninterval = \"500ms\"\n{NODE}"), "poll.timeout: 800ms must not exceed poll.interval (500ms) (default)".to_owned()),
+        ("zero interval", format!("[poll]\ninterval = \"0s\"\n{NODE}"), format!("poll.interval: must be greater than zero {IN}")),
+        ("default backoff below interval", format!("[poll]\ninterval = \"1m\"\n{NODE}"), "poll.backoff_max: 30s must be at least poll.interval (1m) (default)".to_owned()),
+        ("lag history below interval", format!("[poll]\ninterval = \"10s\"\ntimeout = \"1s\"\nlag_history = \"5s\"\n{NODE}"), format!("poll.lag_history: 5s must be at least poll.interval (10s) {IN}")),
+        ("backoff below interval", format!("[poll]\ninterval = \"1m\"\nbackoff_max = \"30s\"\n{NODE}"), format!("poll.backoff_max: 30s must be at least poll.interval (1m) {IN}")),
+        ("bad sslmode", format!("{NODE}sslmode = \"allow\"\n"), format!("cluster[0].node[0].sslmode: invalid value \"allow\", expected one of disable, prefer, require, verify-ca, verify-full {IN}")),
+        ("verify-full without sslrootcert", "[[cluster]]\nname = \"pg\"\nsslmode = \"verify-full\"\n[[cluster.node]]\nname = \"node_a\"\nhost = \"h\"\n".to_owned(), format!("cluster[0].sslmode: sslmode verify-full needs sslrootcert (node \"node_a\") {IN}")),
+        ("verify-ca in node without sslrootcert", format!("{NODE}sslmode = \"verify-ca\"\n"), format!("cluster[0].node[0].sslmode: sslmode verify-ca needs sslrootcert (node \"node_a\") {IN}")),
+        ("unreadable sslrootcert", format!("{NODE}sslrootcert = \"/nonexistent/ca.pem\"\n"), format!("cluster[0].node[0].sslrootcert: cannot read \"/nonexistent/ca.pem\": No such file or directory {IN}")),
+        ("unreadable password_file", "[[cluster]]\nname = \"pg\"\npassword_file = \"/nope\"\n[[cluster.node]]\nname = \"a\"\nhost = \"h\"\n".to_owned(), format!("cluster[0].password_file: cannot read \"/nope\": No such file or directory {IN}")),
+        ("password_env unset", format!("{NODE}password_env = \"PG_TEST_UNSET_VARIABLE\"\n"), format!("cluster[0].node[0].password_env: environment variable PG_TEST_UNSET_VARIABLE is not set {IN}")),
+        ("cluster without nodes", "[[cluster]]\nname = \"pg\"\n".to_owned(), format!("cluster[0].node: cluster \"pg\" has no nodes; add at least one [[cluster.node]] table {IN}")),
+        ("no cluster", "[poll]\ninterval = \"1s\"\n".to_owned(), format!("cluster: at least one [[cluster]] table is required {IN}")),
+        ("empty file", String::new(), format!("cluster: at least one [[cluster]] table is required {IN}")),
+        ("missing host", "[[cluster]]\nname = \"pg\"\n[[cluster.node]]\nname = \"a\"\n".to_owned(), format!("cluster[0].node[0].host: node \"a\" needs a host (or a dsn that names one) {IN}")),
+        ("missing node name", "[[cluster]]\nname = \"pg\"\n[[cluster.node]]\nhost = \"h\"\n".to_owned(), format!("cluster[0].node[0].name: required key is missing {IN}")),
+        ("missing cluster name", "[[cluster]]\n[[cluster.node]]\nname = \"a\"\nhost = \"h\"\n".to_owned(), format!("cluster[0].name: required key is missing {IN}")),
+        ("empty node name", "[[cluster]]\nname = \"pg\"\n[[cluster.node]]\nname = \"\"\nhost = \"h\"\n".to_owned(), format!("cluster[0].node[0].name: must not be empty {IN}")),
+        ("empty cluster name", "[[cluster]]\nname = \" \"\n[[cluster.node]]\nname = \"a\"\nhost = \"h\"\n".to_owned(), format!("cluster[0].name: must not be empty {IN}")),
+        ("empty host", "[[cluster]]\nname = \"pg\"\n[[cluster.node]]\nname = \"a\"\nhost = \"\"\n".to_owned(), format!("cluster[0].node[0].host: must not be empty {IN}")),
+        ("listen port not a number", format!("[web]\nlisten_address = \":abc\"\n{NODE}"), format!("web.listen_address: invalid listen address \":abc\": invalid port \"abc\" {IN}")),
+        ("listen address without port", format!("[web]\nlisten_address = \"1.2.3.4\"\n{NODE}"), format!("web.listen_address: invalid listen address \"1.2.3.4\": missing port, expected ip:port, [ipv6]:port or :port {IN}")),
+        ("listen address with bad port", format!("[web]\nlisten_address = \"host:port\"\n{NODE}"), format!("web.listen_address: invalid listen address \"host:port\": invalid port \"port\" {IN}")),
+        ("listen address with a host name", format!("[web]\nlisten_address = \"localhost:9\"\n{NODE}"), format!("web.listen_address: invalid listen address \"localhost:9\": \"localhost\" is not an ip address (host names are not resolved); use e.g. \"127.0.0.1:9\" or \":9\" {IN}")),
+        ("telemetry path without slash", format!("[web]\ntelemetry_path = \"metrics\"\n{NODE}"), format!("web.telemetry_path: \"metrics\" must start with \"/\" {IN}")),
+        ("telemetry path shadows an endpoint", format!("[web]\ntelemetry_path = \"/healthz\"\n{NODE}"), format!("web.telemetry_path: \"/healthz\" is a built-in endpoint {IN}")),
+        ("dsn that does not parse", format!("{NODE}dsn = \"host=h password=pw with spaces\"\n"), format!("cluster[0].node[0].dsn: {MALFORMED_DSN} {IN}")),
+        ("dsn with an unsupported option", format!("{NODE}dsn = \"host=h options=-cfoo=bar\"\n"), format!("cluster[0].node[0].dsn: option `options` is not supported in a dsn (supported: host, port, user, password, dbname, sslmode, sslrootcert, connect_timeout) {IN}")),
+        ("dsn with a bad sslmode", format!("{NODE}dsn = \"sslmode=allow\"\n"), format!("cluster[0].node[0].dsn: invalid sslmode \"allow\", expected one of disable, prefer, require, verify-ca, verify-full {IN}")),
+        ("dsn with a bad port", format!("{NODE}dsn = \"port=x\"\n"), format!("cluster[0].node[0].dsn: cannot parse dsn: invalid value for option `port` {IN}")),
+        ("dsn with two hosts", format!("{NODE}dsn = \"postgresql://a,b/db\"\n"), format!("cluster[0].node[0].dsn: dsn names 2 hosts; configure one node per host {IN}")),
+        ("zero connect_timeout", format!("{NODE}connect_timeout = \"0s\"\n"), format!("cluster[0].node[0].connect_timeout: must be greater than zero {IN}")),
+        ("empty user", "[[cluster]]\nname = \"pg\"\nuser = \"\"\n[[cluster.node]]\nname = \"a\"\nhost = \"h\"\n".to_owned(), format!("cluster[0].user: must not be empty {IN}")),
+        ("cluster is a table, not an array", "[cluster]\nname = \"pg\"\n".to_owned(), format!("cluster: expected a sequence, found map {IN}")),
+    ];
+    assert!(cases.len() >= 15);
+    for (what, toml, want) in &cases {
+        let got = err(toml);
+        assert_eq!(
+            got,
+            format!("invalid configuration: {want}"),
+            "case: {what}"
+        );
+        assert!(!got.contains('\n'), "case {what}: not one line: {got}");
+    }
+}
+
+#[test]
+fn errors_name_the_environment_variable_or_flag_that_set_the_value() {
+    let e = err_with(
+        NODE,
+        &env(&[("PG_REPLICATION_EXPORTER_POLL__INTERVAL", "1 parsec")]),
+        &Overrides::default(),
+    );
+    assert!(
+        e.starts_with("invalid configuration: poll.interval: invalid duration \"1 parsec\""),
+        "{e}"
+    );
+    assert!(
+        e.ends_with("(from environment variable PG_REPLICATION_EXPORTER_POLL__INTERVAL)"),
+        "{e}"
+    );
+
+    let e = err_with(
+        NODE,
+        &env(&[("PG_REPLICATION_EXPORTER_POLL__TIMEOUT", "5s")]),
+        &Overrides::default(),
+    );
+    assert_eq!(
+        e,
+        "invalid configuration: poll.timeout: 5s must not exceed poll.interval (1s) (from environment variable PG_REPLICATION_EXPORTER_POLL__TIMEOUT)"
+    );
+
+    let e = err_with(
+        NODE,
+        &env(&[("PG_REPLICATION_EXPORTER_POLL__TYPO", "1s")]),
+        &Overrides::default(),
+    );
+    assert_eq!(
+        e,
+        "invalid configuration: poll.typo: unknown key (from environment variable PG_REPLICATION_EXPORTER_POLL__TYPO)"
+    );
+
+    let overrides = Overrides {
+        listen_address: Some("nope".into()),
+        ..Overrides::default()
+    };
+    let e = err_with(NODE, &[], &overrides);
+    assert_eq!(
+        e,
+        "invalid configuration: web.listen_address: invalid listen address \"nope\": expected ip:port, [ipv6]:port or :port (from flag --web.listen-address)"
+    );
+
+    let overrides = Overrides {
+        telemetry_path: Some("x".into()),
+        ..Overrides::default()
+    };
+    let e = err_with(NODE, &[], &overrides);
+    assert_eq!(
+        e,
+        "invalid configuration: web.telemetry_path: \"x\" must start with \"/\" (from flag --web.telemetry-path)"
+    );
+}
+
+#[test]
+fn errors_from_a_file_name_the_file() {
+    let f = temp_file(&format!("{NODE}typo = 1\n"));
+    let e = load(f.path(), &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!(
+            "invalid configuration: cluster[0].node[0].typo: unknown key (in {})",
+            f.path().display()
+        )
+    );
+
+    let e = load(Path::new("/nonexistent/x.toml"), &Overrides::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "invalid configuration: cannot read configuration file \"/nonexistent/x.toml\": No such file or directory"
+    );
+
+    let f = temp_file(NODE);
+    let c = load(f.path(), &Overrides::default()).unwrap();
+    assert_eq!(c.clusters[0].nodes[0].host, "10.0.0.11");
+}
+
+#[test]
+fn toml_syntax_errors_are_one_line_and_do_not_quote_the_source() {
+    let e = err(&format!(
+        "{NODE}dsn = \"host=h password={SECRET}\nport = 1\n"
+    ));
+    assert!(
+        e.starts_with("invalid configuration: toml parse error at line"),
+        "{e}"
+    );
+    assert!(e.ends_with(IN), "{e}");
+    assert!(!e.contains('\n'), "{e}");
+    assert!(!e.contains(SECRET), "{e}");
+}
+
+#[test]
+fn secrets_never_reach_errors() {
+    // A dsn that fails to parse must not be echoed.
+    let e = err(&format!("{NODE}dsn = \"host=h password={SECRET} junk\"\n"));
+    assert!(!e.contains(SECRET), "{e}");
+    assert!(!e.contains("junk"), "{e}");
+    let e = err(&format!(
+        "{NODE}dsn = \"host=h password={SECRET} port=x\"\n"
+    ));
+    assert!(!e.contains(SECRET), "{e}");
+    // An unrelated error in a config whose dsn holds a password.
+    let e = err(&format!(
+        "{NODE}dsn = \"host=h password={SECRET}\"\n[[cluster.node]]\nname = \"b\"\ntypo = 1\n"
+    ));
+    assert!(e.contains("cluster[0].node[1].typo: unknown key"), "{e}");
+    assert!(!e.contains(SECRET), "{e}");
+    // A dsn of the wrong type is not echoed either.
+    let e = err(&format!("{NODE}dsn = [\"{SECRET}\"]\n"));
+    assert!(e.contains("cluster[0].node[0].dsn"), "{e}");
+    assert!(!e.contains(SECRET), "{e}");
+    // An empty password file is refused without printing anything of it.
+    let f = temp_file("\nsecond line");
+    let e = err(&format!(
+        "{NODE}password_file = {:?}\n",
+        f.path().display().to_string()
+    ));
+    assert!(e.contains("has an empty first line"), "{e}");
+    assert!(!e.contains("second line"), "{e}");
+}
+
+#[test]
+fn debug_output_redacts_passwords() {
+    let f = temp_file(&format!("{SECRET}\n"));
+    let c = ok(&format!(
+        "{NODE}password_file = {:?}\n[[cluster.node]]\nname = \"b\"\ndsn = \"postgresql://u:{SECRET}x@h/db\"\n",
+        f.path().display().to_string()
+    ));
+    let debug = format!("{c:?}");
+    assert!(!debug.contains(SECRET), "{debug}");
+    assert_eq!(debug.matches("[redacted]").count(), 2, "{debug}");
+    let p = c.clusters[0].nodes[0].password.as_ref().unwrap();
+    assert_eq!(p.expose(), SECRET);
+    assert_eq!(p.to_string(), "[redacted]");
+    assert_eq!(
+        c.clusters[0].nodes[1].password.as_ref().unwrap().expose(),
+        format!("{SECRET}x")
+    );
+}
+
+#[test]
+fn defaults_are_applied() {
+    let c = ok(NODE);
+    assert_eq!(c.web.listen_address, "0.0.0.0:10187".parse().unwrap());
+    assert_eq!(
+        c.web.listen_address,
+        parse_listen_address(DEFAULT_LISTEN_ADDRESS).unwrap()
+    );
+    assert_eq!(c.web.telemetry_path, "/metrics");
+    assert_eq!(c.web.config_file, None);
+    assert_eq!(c.poll.interval, Duration::from_secs(1));
+    assert_eq!(c.poll.timeout, Duration::from_millis(800));
+    assert_eq!(c.poll.lag_history, Duration::from_secs(3600));
+    assert_eq!(c.poll.backoff_max, Duration::from_secs(30));
+    let n = &c.clusters[0].nodes[0];
+    assert_eq!(c.clusters[0].name, "pg");
+    assert_eq!(n.name, "node_a");
+    assert_eq!(n.application_name, "node_a");
+    assert_eq!(n.host, "10.0.0.11");
+    assert_eq!(n.port, 5432);
+    assert_eq!(n.user, "replication_exporter");
+    assert!(n.password.is_none());
+    assert_eq!(n.dbname, "postgres");
+    assert_eq!(n.sslmode, SslMode::Prefer);
+    assert_eq!(n.sslrootcert, None);
+    assert_eq!(n.connect_timeout, Duration::from_millis(800));
+}
+
+#[test]
+fn example_file_is_valid_and_matches_the_defaults() {
+    let example = include_str!("../../examples/config.toml");
+    let ca = temp_file("ca");
+    let pw = temp_file("pw\n");
+    // The example names real-looking paths; point them at temp files to load it here.
+    let example = example
+        .replace("/etc/ssl/pg-ca.pem", &ca.path().display().to_string())
+        .replace(
+            "/etc/pg_replication_exporter/password",
+            &pw.path().display().to_string(),
+        );
+    let c = load_from_str(&example, &[], &Overrides::default()).unwrap();
+    assert_eq!(c.web.listen_address.to_string(), "0.0.0.0:10187");
+    assert_eq!(c.poll.timeout, DEFAULT_POLL_TIMEOUT);
+    assert!(!c.clusters.is_empty());
+}
+
+#[test]
+fn env_overrides_file_and_flags_override_env() {
+    let toml = format!(
+        "[web]\nlisten_address = \"127.0.0.1:1\"\ntelemetry_path = \"/a\"\n[poll]\ninterval = \"5s\"\n{NODE}"
+    );
+    let vars = env(&[
+        ("PG_REPLICATION_EXPORTER_POLL__INTERVAL", "2s"),
+        ("PG_REPLICATION_EXPORTER_WEB__LISTEN_ADDRESS", "[::1]:9999"),
+        ("PG_REPLICATION_EXPORTER_WEB__TELEMETRY_PATH", "/b"),
+        ("UNRELATED", "x"),
+    ]);
+    let c = load_from_str(&toml, &vars, &Overrides::default()).unwrap();
+    assert_eq!(c.poll.interval, Duration::from_secs(2));
+    assert_eq!(c.web.listen_address, "[::1]:9999".parse().unwrap());
+    assert_eq!(c.web.telemetry_path, "/b");
+
+    let overrides = Overrides {
+        listen_address: Some(":7777".into()),
+        telemetry_path: None,
+        web_config_file: Some(PathBuf::from("web.yml")),
+    };
+    let c = load_from_str(&toml, &vars, &overrides).unwrap();
+    assert_eq!(c.web.listen_address, "0.0.0.0:7777".parse().unwrap());
+    assert_eq!(c.web.telemetry_path, "/b");
+    assert_eq!(c.web.config_file, Some(PathBuf::from("web.yml")));
+}
+
+#[test]
+fn listen_addresses() {
+    let p = |s| parse_listen_address(s);
+    assert_eq!(p(":10187").unwrap(), "0.0.0.0:10187".parse().unwrap());
+    assert_eq!(p("[::1]:9999").unwrap(), "[::1]:9999".parse().unwrap());
+    assert_eq!(
+        p("127.0.0.1:9999").unwrap(),
+        "127.0.0.1:9999".parse().unwrap()
+    );
+    assert!(p("[::1]").unwrap_err().contains("missing port"));
+    assert!(p(":70000").is_err());
+    assert!(p("").is_err());
+}
+
+#[test]
+fn nodes_inherit_cluster_defaults_and_may_override_them() {
+    let ca = temp_file("ca");
+    let ca2 = temp_file("ca2");
+    let pw = temp_file("cluster-pw\n");
+    let toml = format!(
+        r#"
+        [poll]
+        timeout = "900ms"
+        [[cluster]]
+        name = "pg"
+        user = "exporter"
+        password_file = {pw:?}
+        dbname = "app"
+        sslmode = "verify-full"
+        sslrootcert = {ca:?}
+        connect_timeout = "5s"
+        [[cluster.node]]
+        name = "inherits"
+        host = "a"
+        [[cluster.node]]
+        name = "overrides"
+        host = "b"
+        port = 6432
+        application_name = "member_b"
+        user = "other"
+        password_env = "NODE_PW"
+        dbname = "db2"
+        sslmode = "verify-ca"
+        sslrootcert = {ca2:?}
+        connect_timeout = "2s"
+        "#,
+        pw = pw.path().display().to_string(),
+        ca = ca.path().display().to_string(),
+        ca2 = ca2.path().display().to_string(),
+    );
+    let c = load_from_str(
+        &toml,
+        &env(&[("NODE_PW", "node-pw")]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    let [a, b] = &c.clusters[0].nodes[..] else {
+        panic!("two nodes expected")
+    };
+    assert_eq!(a.user, "exporter");
+    assert_eq!(a.password.as_ref().unwrap().expose(), "cluster-pw");
+    assert_eq!(a.dbname, "app");
+    assert_eq!(a.sslmode, SslMode::VerifyFull);
+    assert_eq!(a.sslrootcert.as_deref(), Some(ca.path()));
+    assert_eq!(a.connect_timeout, Duration::from_secs(5));
+    assert_eq!(a.port, 5432);
+
+    assert_eq!(b.application_name, "member_b");
+    assert_eq!(b.port, 6432);
+    assert_eq!(b.user, "other");
+    assert_eq!(b.password.as_ref().unwrap().expose(), "node-pw");
+    assert_eq!(b.dbname, "db2");
+    assert_eq!(b.sslmode, SslMode::VerifyCa);
+    assert_eq!(b.sslrootcert.as_deref(), Some(ca2.path()));
+    assert_eq!(b.connect_timeout, Duration::from_secs(2));
+}
+
+#[test]
+fn connect_timeout_defaults_to_poll_timeout() {
+    let c = ok(&format!("[poll]\ntimeout = \"300ms\"\n{NODE}"));
+    assert_eq!(
+        c.clusters[0].nodes[0].connect_timeout,
+        Duration::from_millis(300)
+    );
+}
+
+#[test]
+fn dsn_fills_in_what_the_node_leaves_out_and_beats_cluster_defaults() {
+    let ca = temp_file("ca");
+    let toml = format!(
+        r#"
+        [[cluster]]
+        name = "pg"
+        user = "cluster_user"
+        dbname = "cluster_db"
+        sslmode = "disable"
+        [[cluster.node]]
+        name = "kv"
+        dsn = "host=10.0.0.12 port=5433 user=dsn_user password='p w\\'x' dbname=dsn_db sslmode=verify-full sslrootcert={ca} connect_timeout=3"
+        [[cluster.node]]
+        name = "url"
+        dsn = "postgresql://u%40x:pa%2Fss@db.example:6000/mydb?sslmode=require&connect_timeout=4"
+        [[cluster.node]]
+        name = "explicit_wins"
+        host = "explicit"
+        port = 7000
+        user = "explicit_user"
+        dbname = "explicit_db"
+        sslmode = "prefer"
+        dsn = "host=dsnhost port=1 user=u dbname=d sslmode=require"
+        [[cluster.node]]
+        name = "partial"
+        dsn = "host=/var/run/postgresql"
+        "#,
+        ca = ca.path().display()
+    );
+    let c = ok(&toml);
+    let [kv, url, explicit, partial] = &c.clusters[0].nodes[..] else {
+        panic!("four nodes expected")
+    };
+    assert_eq!(kv.host, "10.0.0.12");
+    assert_eq!(kv.port, 5433);
+    assert_eq!(kv.user, "dsn_user");
+    assert_eq!(kv.password.as_ref().unwrap().expose(), "p w'x");
+    assert_eq!(kv.dbname, "dsn_db");
+    assert_eq!(kv.sslmode, SslMode::VerifyFull);
+    assert_eq!(kv.sslrootcert.as_deref(), Some(ca.path()));
+    assert_eq!(kv.connect_timeout, Duration::from_secs(3));
+
+    assert_eq!(url.host, "db.example");
+    assert_eq!(url.port, 6000);
+    assert_eq!(url.user, "u@x");
+    assert_eq!(url.password.as_ref().unwrap().expose(), "pa/ss");
+    assert_eq!(url.dbname, "mydb");
+    assert_eq!(url.sslmode, SslMode::Require);
+    assert_eq!(url.connect_timeout, Duration::from_secs(4));
+
+    assert_eq!(explicit.host, "explicit");
+    assert_eq!(explicit.port, 7000);
+    assert_eq!(explicit.user, "explicit_user");
+    assert_eq!(explicit.dbname, "explicit_db");
+    assert_eq!(explicit.sslmode, SslMode::Prefer);
+
+    // What the dsn does not set still comes from the cluster.
+    assert_eq!(partial.host, "/var/run/postgresql");
+    assert_eq!(partial.user, "cluster_user");
+    assert_eq!(partial.dbname, "cluster_db");
+    assert_eq!(partial.sslmode, SslMode::Disable);
+    assert_eq!(partial.port, 5432);
+}
+
+#[test]
+fn password_precedence() {
+    let node_file = temp_file("node-file\n");
+    let cluster_file = temp_file("cluster-file\r\n");
+    let vars = env(&[("NODE_ENV", "node-env"), ("CLUSTER_ENV", "cluster-env")]);
+    let node = |name: &str, extra: &str| {
+        format!("[[cluster.node]]\nname = \"{name}\"\nhost = \"h\"\n{extra}\n")
+    };
+    let nf = format!(
+        "password_file = {:?}",
+        node_file.path().display().to_string()
+    );
+    let cf = format!(
+        "password_file = {:?}",
+        cluster_file.path().display().to_string()
+    );
+    let toml = format!(
+        "[[cluster]]\nname = \"pg\"\n{cf}\npassword_env = \"CLUSTER_ENV\"\n{}{}{}{}",
+        node(
+            "a",
+            &format!("{nf}\npassword_env = \"NODE_ENV\"\ndsn = \"password=dsn\"")
+        ),
+        node("b", "password_env = \"NODE_ENV\"\ndsn = \"password=dsn\""),
+        node("c", "dsn = \"password=dsn\""),
+        node("d", ""),
+    );
+    let c = load_from_str(&toml, &vars, &Overrides::default()).unwrap();
+    let got: Vec<&str> = c.clusters[0]
+        .nodes
+        .iter()
+        .map(|n| n.password.as_ref().unwrap().expose())
+        .collect();
+    assert_eq!(got, ["node-file", "node-env", "dsn", "cluster-file"]);
+
+    let toml = "[[cluster]]\nname = \"pg\"\npassword_env = \"CLUSTER_ENV\"\n[[cluster.node]]\nname = \"a\"\nhost = \"h\"\n";
+    let c = load_from_str(toml, &vars, &Overrides::default()).unwrap();
+    assert_eq!(
+        c.clusters[0].nodes[0].password.as_ref().unwrap().expose(),
+        "cluster-env"
+    );
+}
+
+#[test]
+fn sslmode_strings_round_trip() {
+    for m in SslMode::ALL {
+        assert_eq!(m.as_str().parse::<SslMode>().unwrap(), m);
+    }
+    assert!("allow".parse::<SslMode>().is_err());
+}
+
+#[test]
+fn keys_render_with_indices() {
+    assert_eq!(
+        render_key("cluster.0.node.12.name"),
+        "cluster[0].node[12].name"
+    );
+    assert_eq!(render_key("web.listen_address"), "web.listen_address");
+}

@@ -1,0 +1,374 @@
+//! `check`: a setup doctor. Pure findings over one polled round of [`NodeReport`]s, each
+//! problem with its exact fix, and the printing.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::core::model::{NodeReport, NodeState};
+use crate::core::syncnames;
+
+use super::*;
+
+/// How bad a finding is: a `Problem` makes `check` exit 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Ok,
+    Note,
+    Problem,
+}
+
+/// One line of `check`'s report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// The node it is about, or None for the cluster.
+    pub node: Option<String>,
+    pub what: String,
+    /// The exact fix (SQL or a postgresql.conf line), for problems and notes.
+    pub fix: Option<String>,
+}
+
+fn finding(severity: Severity, node: Option<&str>, what: String, fix: Option<String>) -> Finding {
+    Finding {
+        severity,
+        node: node.map(str::to_string),
+        what,
+        fix,
+    }
+}
+
+/// The checks of one cluster, from one round of reports. Pure.
+pub fn check_cluster(nodes: &[NodeReport], users: &[String]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let up: Vec<(&NodeReport, &NodeState)> = nodes
+        .iter()
+        .filter_map(|n| n.state.as_ref().map(|s| (n, s)))
+        .collect();
+    for (i, node) in nodes.iter().enumerate() {
+        let name = Some(node.name.as_str());
+        let Some(state) = &node.state else {
+            let error = node
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "not polled".into());
+            out.push(finding(
+                Severity::Problem,
+                name,
+                format!("unreachable: {error}"),
+                Some(unreachable_fix(
+                    &error,
+                    users.get(i).map(String::as_str).unwrap_or(""),
+                )),
+            ));
+            continue;
+        };
+        let role = if state.in_recovery {
+            "standby"
+        } else {
+            "primary"
+        };
+        out.push(finding(
+            Severity::Ok,
+            name,
+            format!("reachable: {role}, PostgreSQL {}", state.server_version),
+            None,
+        ));
+        let user = users
+            .get(i)
+            .map(String::as_str)
+            .unwrap_or("replication_exporter");
+        if state.privilege_missing {
+            out.push(finding(
+                Severity::Problem,
+                name,
+                format!("role {user} lacks pg_monitor: lag, positions and states are hidden"),
+                Some(format!("GRANT pg_monitor TO {user};")),
+            ));
+        } else {
+            out.push(finding(
+                Severity::Ok,
+                name,
+                "role can read replication statistics (pg_monitor)".into(),
+                None,
+            ));
+        }
+        let s = &state.settings;
+        if s.wal_level == "minimal" {
+            out.push(finding(
+                Severity::Problem,
+                name,
+                "wal_level = minimal: no streaming replication is possible".into(),
+                Some("ALTER SYSTEM SET wal_level = 'replica';  -- then restart PostgreSQL".into()),
+            ));
+        } else {
+            out.push(finding(
+                Severity::Ok,
+                name,
+                format!("wal_level = {}", s.wal_level),
+                None,
+            ));
+        }
+        let standbys = nodes.len().saturating_sub(1);
+        for (setting, value) in [
+            ("max_wal_senders", &s.max_wal_senders),
+            ("max_replication_slots", &s.max_replication_slots),
+        ] {
+            match value.parse::<usize>() {
+                Ok(v) if v < standbys => out.push(finding(
+                    Severity::Problem,
+                    name,
+                    format!("{setting} = {v} is less than the {standbys} other nodes that may stream from this one"),
+                    Some(format!("ALTER SYSTEM SET {setting} = {};  -- then restart PostgreSQL", standbys + 2)),
+                )),
+                _ => out.push(finding(Severity::Ok, name, format!("{setting} = {value}"), None)),
+            }
+        }
+        if state.in_recovery {
+            out.push(finding(
+                Severity::Ok,
+                name,
+                format!("hot_standby = {}", s.hot_standby),
+                None,
+            ));
+            if s.hot_standby_feedback != "on" {
+                out.push(finding(
+                    Severity::Note,
+                    name,
+                    "hot_standby_feedback = off: queries on this standby can be cancelled by vacuum on the primary".into(),
+                    Some("ALTER SYSTEM SET hot_standby_feedback = on; SELECT pg_reload_conf();".into()),
+                ));
+            }
+        }
+        out.push(finding(
+            Severity::Ok,
+            name,
+            format!(
+                "wal_keep_size = {}, max_slot_wal_keep_size = {}",
+                s.wal_keep_size, s.max_slot_wal_keep_size
+            ),
+            None,
+        ));
+        if s.max_slot_wal_keep_size == "-1" && !state.in_recovery {
+            out.push(finding(
+                Severity::Note,
+                name,
+                "max_slot_wal_keep_size = -1: a stuck slot can fill the disk with WAL".into(),
+                Some("ALTER SYSTEM SET max_slot_wal_keep_size = '50GB'; SELECT pg_reload_conf();  -- size it to your disk".into()),
+            ));
+        }
+        if !state.in_recovery {
+            out.extend(check_sync(node, state, nodes));
+            out.extend(check_slots(state, nodes));
+        }
+    }
+    let primaries = up.iter().filter(|(_, s)| !s.in_recovery).count();
+    match primaries {
+        1 => out.push(finding(Severity::Ok, None, "exactly one primary".into(), None)),
+        0 => out.push(finding(
+            Severity::Problem,
+            None,
+            "no reachable primary".into(),
+            Some("promote a standby (pg_ctl promote, or patronictl failover) or bring the primary back".into()),
+        )),
+        n => out.push(finding(
+            Severity::Problem,
+            None,
+            format!("{n} primaries: split brain"),
+            Some("stop all but one primary, then pg_rewind the others and start them as standbys".into()),
+        )),
+    }
+    let mut ids: Vec<&str> = up
+        .iter()
+        .filter_map(|(_, s)| s.system_identifier.as_deref())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    if ids.len() > 1 {
+        out.push(finding(
+            Severity::Problem,
+            None,
+            format!("{} different system identifiers: a node belongs to another cluster", ids.len()),
+            Some("check the hosts and ports in the configuration; rebuild a diverged node from the primary".into()),
+        ));
+    } else if ids.len() == 1 {
+        out.push(finding(
+            Severity::Ok,
+            None,
+            format!("one system identifier ({})", ids[0]),
+            None,
+        ));
+    }
+    out
+}
+
+fn unreachable_fix(error: &str, user: &str) -> String {
+    if error.contains("password") || error.contains("authentication") {
+        format!(
+            "check the password for role {user} and pg_hba.conf (host ... {user} <exporter address> scram-sha-256)"
+        )
+    } else if error.contains("pg_hba") {
+        format!(
+            "add to pg_hba.conf: host postgres {user} <exporter address>/32 scram-sha-256; SELECT pg_reload_conf();"
+        )
+    } else {
+        "check host and port in the configuration, listen_addresses on the server, and firewalls"
+            .into()
+    }
+}
+
+/// The synchronous replication picture on a primary: who counts toward the quorum.
+fn check_sync(node: &NodeReport, state: &NodeState, nodes: &[NodeReport]) -> Vec<Finding> {
+    let name = Some(node.name.as_str());
+    let s = &state.settings;
+    let mut out = Vec::new();
+    match syncnames::parse(&s.synchronous_standby_names) {
+        Ok(None) => out.push(finding(
+            Severity::Ok,
+            name,
+            format!("asynchronous replication (synchronous_standby_names empty, synchronous_commit = {})", s.synchronous_commit),
+            None,
+        )),
+        Ok(Some(names)) => {
+            let counted: Vec<&str> = nodes
+                .iter()
+                .filter(|n| n.name != node.name && names.lists(&n.application_name))
+                .map(|n| n.name.as_str())
+                .collect();
+            out.push(finding(
+                Severity::Ok,
+                name,
+                format!(
+                    "synchronous_commit = {}, synchronous_standby_names = '{}': {} of [{}] must confirm",
+                    s.synchronous_commit,
+                    s.synchronous_standby_names,
+                    names.required(),
+                    counted.join(", ")
+                ),
+                None,
+            ));
+            if (counted.len() as u32) < names.required() {
+                out.push(finding(
+                    Severity::Problem,
+                    name,
+                    format!(
+                        "only {} configured standbys match synchronous_standby_names but {} must confirm: commits will block",
+                        counted.len(),
+                        names.required()
+                    ),
+                    Some("set synchronous_standby_names to the standbys' application_name values, or lower N".into()),
+                ));
+            }
+        }
+        Err(e) => out.push(finding(
+            Severity::Problem,
+            name,
+            format!("synchronous_standby_names '{}' does not parse: {e}", s.synchronous_standby_names),
+            Some("ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (standby1, standby2)'; SELECT pg_reload_conf();".into()),
+        )),
+    }
+    out
+}
+
+/// A physical slot for each standby that streams from this primary.
+fn check_slots(primary: &NodeState, nodes: &[NodeReport]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for node in nodes {
+        let Some(state) = &node.state else { continue };
+        if !state.in_recovery {
+            continue;
+        }
+        let receiver_slot = state
+            .wal_receiver
+            .as_ref()
+            .and_then(|r| r.slot_name.clone());
+        let streams_from_primary = primary.walsenders.iter().any(|w| {
+            w.application_name
+                .eq_ignore_ascii_case(&node.application_name)
+        });
+        if !streams_from_primary {
+            continue; // a cascading standby's slot lives on its upstream
+        }
+        match receiver_slot {
+            Some(slot) if primary.slots.iter().any(|s| s.slot_name == slot) => out.push(finding(
+                Severity::Ok,
+                Some(&node.name),
+                format!("streams through replication slot {slot}"),
+                None,
+            )),
+            Some(slot) => out.push(finding(
+                Severity::Problem,
+                Some(&node.name),
+                format!("uses primary_slot_name = '{slot}' but the primary has no such slot"),
+                Some(format!(
+                    "SELECT pg_create_physical_replication_slot('{slot}');  -- on the primary"
+                )),
+            )),
+            None => {
+                let slot = node
+                    .name
+                    .to_ascii_lowercase()
+                    .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+                out.push(finding(
+                    Severity::Problem,
+                    Some(&node.name),
+                    "streams without a replication slot: the primary may remove WAL it still needs".into(),
+                    Some(format!(
+                        "SELECT pg_create_physical_replication_slot('{slot}');  -- on the primary; then on {}: primary_slot_name = '{slot}' and reload",
+                        node.name
+                    )),
+                ))
+            }
+        }
+    }
+    out
+}
+
+/// Renders `check`'s findings as text.
+pub fn render_findings(cluster: &str, findings: &[Finding], color: bool) -> String {
+    let mut out = format!("cluster {cluster}\n");
+    for f in findings {
+        let (mark, code) = match f.severity {
+            Severity::Ok => ("ok     ", "32"),
+            Severity::Note => ("note   ", "33"),
+            Severity::Problem => ("PROBLEM", "31"),
+        };
+        let mark = if color {
+            format!("\x1b[{code}m{mark}\x1b[0m")
+        } else {
+            mark.to_string()
+        };
+        let who = f.node.as_deref().unwrap_or("(cluster)");
+        let _ = writeln!(out, "  {mark} {who:<12} {}", f.what);
+        if let Some(fix) = &f.fix {
+            let _ = writeln!(out, "          {:<12} fix: {fix}", "");
+        }
+    }
+    out
+}
+
+/// `check`: returns the process exit code (0 healthy, 1 something to fix).
+pub async fn run_check(config: &Config) -> u8 {
+    let color = std::io::stdout().is_terminal();
+    let mut problems = 0;
+    for cluster in &config.clusters {
+        let reports = poll_once(cluster, config).await;
+        let users: Vec<String> = cluster.nodes.iter().map(|n| n.user.clone()).collect();
+        let findings = check_cluster(&reports, &users);
+        problems += findings
+            .iter()
+            .filter(|f| f.severity == Severity::Problem)
+            .count();
+        print!("{}", render_findings(&cluster.name, &findings, color));
+    }
+    if problems == 0 {
+        println!("\nall checks passed");
+        0
+    } else {
+        println!("\n{problems} problem(s) to fix");
+        1
+    }
+}

@@ -1,0 +1,247 @@
+//! `status`: the cluster at a glance, like `patronictl list` with lag per stage. A pure table
+//! builder over one round and its cluster view, rendered as text or JSON.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::core::cluster::{ClusterHistory, observe};
+use crate::core::model::{ClusterView, NodeReport};
+use crate::pg::poller::unix_now;
+
+use super::*;
+use crate::core::stage;
+
+/// One row of `status`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StatusRow {
+    pub node: String,
+    pub up: bool,
+    pub role: Option<&'static str>,
+    pub timeline: Option<u32>,
+    /// streaming / not streaming for standbys, as the cluster view sees them.
+    pub state: String,
+    pub sync_state: Option<String>,
+    /// Lag per stage as the upstream sees it (bytes), and the standby-side replay lag.
+    pub lag_sent_bytes: Option<u64>,
+    pub lag_write_bytes: Option<u64>,
+    pub lag_flush_bytes: Option<u64>,
+    pub lag_replay_bytes: Option<u64>,
+    pub lag_bytes: Option<u64>,
+    pub lag_seconds: Option<f64>,
+    pub replay_paused: Option<bool>,
+    pub error: Option<String>,
+}
+
+/// One slot row of `status`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SlotRow {
+    pub node: String,
+    pub slot: String,
+    pub slot_type: String,
+    pub active: bool,
+    pub retained_bytes: Option<u64>,
+    pub wal_status: Option<String>,
+}
+
+/// `status` of one cluster.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClusterStatus {
+    pub cluster: String,
+    pub primaries: u32,
+    pub nodes_up: u32,
+    pub nodes_configured: u32,
+    pub rpo_bytes: Option<u64>,
+    pub nodes: Vec<StatusRow>,
+    pub slots: Vec<SlotRow>,
+}
+
+/// The status table of one cluster from a round of reports and its cluster view. Pure.
+pub fn cluster_status(cluster: &str, nodes: &[NodeReport], view: &ClusterView) -> ClusterStatus {
+    let rows = nodes
+        .iter()
+        .map(|n| {
+            let state = n.state.as_ref();
+            let standby = view.standbys.iter().find(|s| s.node == n.name);
+            // The walsender that streams to this node, on whichever upstream lists it, with
+            // its per-stage lag by the same rule /metrics uses.
+            let upstream = nodes.iter().filter_map(|u| u.state.as_ref()).find_map(|s| {
+                s.walsenders
+                    .iter()
+                    .find(|w| w.application_name.eq_ignore_ascii_case(&n.application_name))
+                    .map(|w| (stage::lag(s.wal_lsn, w), w))
+            });
+            let lag = upstream.map(|(l, _)| l).unwrap_or_default();
+            StatusRow {
+                node: n.name.clone(),
+                up: n.up,
+                role: state.map(|s| if s.in_recovery { "standby" } else { "primary" }),
+                timeline: state.and_then(|s| s.timeline_id),
+                state: match (state, standby) {
+                    (None, _) => "down".into(),
+                    (Some(s), _) if !s.in_recovery => "running".into(),
+                    (Some(_), Some(sb)) if sb.streaming == Some(true) => "streaming".into(),
+                    (Some(_), _) => "not streaming".into(),
+                },
+                sync_state: upstream.and_then(|(_, w)| w.sync_state.clone()),
+                lag_sent_bytes: lag.sent,
+                lag_write_bytes: lag.write,
+                lag_flush_bytes: lag.flush,
+                lag_replay_bytes: lag.replay,
+                lag_bytes: standby.and_then(|s| s.lag_bytes),
+                lag_seconds: standby.and_then(|s| s.lag_seconds),
+                replay_paused: state.and_then(|s| s.replay_paused),
+                error: n.last_error.clone(),
+            }
+        })
+        .collect();
+    let slots = nodes
+        .iter()
+        .filter_map(|n| n.state.as_ref().map(|s| (n, s)))
+        .flat_map(|(n, s)| {
+            s.slots.iter().map(move |slot| SlotRow {
+                node: n.name.clone(),
+                slot: slot.slot_name.clone(),
+                slot_type: slot.slot_type.clone(),
+                active: slot.active,
+                retained_bytes: s
+                    .wal_lsn
+                    .zip(slot.restart_lsn)
+                    .map(|(pos, r)| pos.bytes_since(r)),
+                wal_status: slot.wal_status.clone(),
+            })
+        })
+        .collect();
+    ClusterStatus {
+        cluster: cluster.to_string(),
+        primaries: view.primaries,
+        nodes_up: view.nodes_up,
+        nodes_configured: view.nodes_configured,
+        rpo_bytes: view.rpo_bytes,
+        nodes: rows,
+        slots,
+    }
+}
+
+pub(super) fn colored_bytes(b: Option<u64>, color: bool) -> String {
+    let Some(b) = b else { return "-".into() };
+    let text = human_bytes(b);
+    if !color {
+        return text;
+    }
+    match b {
+        b if b > CRIT_BYTES => format!("\x1b[31m{text}\x1b[0m"),
+        b if b > WARN_BYTES => format!("\x1b[33m{text}\x1b[0m"),
+        _ => text,
+    }
+}
+
+/// Renders `status` as a table like `patronictl list`, plus lag and slots.
+pub fn render_status(status: &ClusterStatus, color: bool) -> String {
+    let mut out = format!(
+        "cluster {}: {} primary, {}/{} nodes up, RPO {}\n",
+        status.cluster,
+        status.primaries,
+        status.nodes_up,
+        status.nodes_configured,
+        status
+            .rpo_bytes
+            .map(human_bytes)
+            .unwrap_or_else(|| "-".into())
+    );
+    let header = [
+        "node", "role", "TL", "state", "sync", "sent", "write", "flush", "replay", "lag", "lag s",
+        "paused",
+    ];
+    let mut table: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for r in &status.nodes {
+        table.push(vec![
+            r.node.clone(),
+            r.role.unwrap_or("-").into(),
+            r.timeline
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.state.clone(),
+            r.sync_state.clone().unwrap_or_else(|| "-".into()),
+            colored_bytes(r.lag_sent_bytes, color),
+            colored_bytes(r.lag_write_bytes, color),
+            colored_bytes(r.lag_flush_bytes, color),
+            colored_bytes(r.lag_replay_bytes, color),
+            colored_bytes(r.lag_bytes, color),
+            r.lag_seconds
+                .map(|s| format!("{s:.1}"))
+                .unwrap_or_else(|| "-".into()),
+            match r.replay_paused {
+                Some(true) => "yes".into(),
+                Some(false) => "no".into(),
+                None => "-".into(),
+            },
+        ]);
+    }
+    push_table(&mut out, &table);
+    if !status.slots.is_empty() {
+        out.push_str("\nslots\n");
+        let mut t: Vec<Vec<String>> = vec![
+            ["node", "slot", "type", "active", "retained", "wal_status"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        ];
+        for s in &status.slots {
+            t.push(vec![
+                s.node.clone(),
+                s.slot.clone(),
+                s.slot_type.clone(),
+                if s.active { "yes".into() } else { "no".into() },
+                colored_bytes(s.retained_bytes, color),
+                s.wal_status.clone().unwrap_or_else(|| "-".into()),
+            ]);
+        }
+        push_table(&mut out, &t);
+    }
+    out
+}
+
+/// Output format of `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+/// `status`: one round, or a refreshed view every poll interval with `watch`.
+pub async fn run_status(config: &Config, output: Output, watch: bool) -> u8 {
+    let color = output == Output::Table && std::io::stdout().is_terminal();
+    let mut histories: Vec<ClusterHistory> = config
+        .clusters
+        .iter()
+        .map(|_| ClusterHistory::new(config.poll.lag_history, config.poll.interval))
+        .collect();
+    loop {
+        let mut all = Vec::new();
+        for (cluster, history) in config.clusters.iter().zip(histories.iter_mut()) {
+            let reports = poll_once(cluster, config).await;
+            let view = observe(history, unix_now(), &reports);
+            all.push(cluster_status(&cluster.name, &reports, &view));
+        }
+        let text = match output {
+            Output::Json => serde_json::to_string_pretty(&all).unwrap_or_default() + "\n",
+            Output::Table => all
+                .iter()
+                .map(|s| render_status(s, color))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
+        if watch && output == Output::Table && color {
+            // Clear the screen and home the cursor: refresh in place.
+            print!("\x1b[2J\x1b[H");
+        }
+        print!("{text}");
+        if !watch {
+            return u8::from(all.iter().any(|s| s.nodes.iter().any(|n| !n.up)));
+        }
+        tokio::time::sleep(config.poll.interval.max(Duration::from_millis(500))).await;
+    }
+}

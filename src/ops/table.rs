@@ -1,0 +1,56 @@
+//! Terminal table helpers shared by `check` and `status`: IEC byte figures, the lag colours
+//! (the bundled alerts' thresholds) and column alignment that ignores colour escapes.
+
+/// 512 MiB and 1 GiB: the warning and critical lag thresholds of the bundled alerts.
+pub const WARN_BYTES: u64 = 512 << 20;
+
+pub const CRIT_BYTES: u64 = 1 << 30;
+
+/// Bytes as a short human figure (IEC units).
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+pub(super) fn visible_len(s: &str) -> usize {
+    // Color escapes take no room on screen.
+    let mut n = 0;
+    let mut in_escape = false;
+    for c in s.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => n += 1,
+        }
+    }
+    n
+}
+
+pub(super) fn push_table(out: &mut String, rows: &[Vec<String>]) {
+    let cols = rows.first().map(Vec::len).unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| visible_len(&r[c])).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < cols {
+                line.push_str(&" ".repeat(widths[c] - visible_len(cell) + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+}

@@ -1,0 +1,9 @@
+//! Where PostgreSQL is talked to: the poller (one task per cluster, one long-lived session per
+//! node, one statement per poll), the statement per server major ([`sql`]), TLS with libpq's
+//! `sslmode` semantics over rustls ([`tls`]) and the classification of what went wrong
+//! ([`error`]). It writes rounds into the [`crate::store::Store`] and never renders.
+
+pub mod error;
+pub mod poller;
+pub mod sql;
+pub mod tls;
