@@ -77,7 +77,7 @@ impl Fields {
 }
 
 /// Appends ` key=value` (no leading space for the first pair), quoting the value if needed.
-pub fn pair(line: &mut String, key: &str, value: &str) {
+pub(crate) fn pair(line: &mut String, key: &str, value: &str) {
     if !line.is_empty() {
         line.push(' ');
     }

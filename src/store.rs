@@ -16,14 +16,14 @@ pub struct BuildInfo {
 }
 
 /// The snapshot every cluster task publishes into, and how many clusters finished a round.
-pub struct Store {
+pub(crate) struct Store {
     shared: RwLock<Arc<Snapshot>>,
     rounds_done: Vec<AtomicUsize>,
 }
 
 impl Store {
     /// A store with an empty entry (no node up yet) for every configured cluster.
-    pub fn new(clusters: &[ClusterConfig]) -> Arc<Store> {
+    pub(crate) fn new(clusters: &[ClusterConfig]) -> Arc<Store> {
         let snapshot = Snapshot {
             clusters: clusters
                 .iter()
@@ -48,7 +48,7 @@ impl Store {
     }
 
     /// The latest snapshot (cheap: an `Arc` clone under a short read lock).
-    pub fn current(&self) -> Arc<Snapshot> {
+    pub(crate) fn current(&self) -> Arc<Snapshot> {
         self.shared
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -56,14 +56,14 @@ impl Store {
     }
 
     /// True once every cluster has completed its first poll round.
-    pub fn ready(&self) -> bool {
+    pub(crate) fn ready(&self) -> bool {
         self.rounds_done
             .iter()
             .all(|r| r.load(Ordering::Acquire) > 0)
     }
 
     /// Swaps in cluster `index`'s latest round; readers keep the snapshot they hold.
-    pub fn publish(&self, index: usize, cluster: ClusterSnapshot) {
+    pub(crate) fn publish(&self, index: usize, cluster: ClusterSnapshot) {
         {
             let mut guard = self.shared.write().unwrap_or_else(|e| e.into_inner());
             let mut next = Snapshot::clone(&guard);

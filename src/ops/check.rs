@@ -15,7 +15,7 @@ use super::*;
 /// How bad a finding is: a `Problem` makes `check` exit 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Severity {
+pub(crate) enum Severity {
     Ok,
     Note,
     Problem,
@@ -23,7 +23,7 @@ pub enum Severity {
 
 /// One line of `check`'s report.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub severity: Severity,
     /// The node it is about, or None for the cluster.
     pub node: Option<String>,
@@ -42,7 +42,7 @@ fn finding(severity: Severity, node: Option<&str>, what: String, fix: Option<Str
 }
 
 /// The checks of one cluster, from one round of reports. Pure.
-pub fn check_cluster(nodes: &[NodeReport], users: &[String]) -> Vec<Finding> {
+pub(crate) fn check_cluster(nodes: &[NodeReport], users: &[String]) -> Vec<Finding> {
     let mut out = Vec::new();
     let up: Vec<(&NodeReport, &NodeState)> = nodes
         .iter()
@@ -328,7 +328,7 @@ fn check_slots(primary: &NodeState, nodes: &[NodeReport]) -> Vec<Finding> {
 }
 
 /// Renders `check`'s findings as text.
-pub fn render_findings(cluster: &str, findings: &[Finding], color: bool) -> String {
+pub(crate) fn render_findings(cluster: &str, findings: &[Finding], color: bool) -> String {
     let mut out = format!("cluster {cluster}\n");
     for f in findings {
         let (mark, code) = match f.severity {

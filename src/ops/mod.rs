@@ -15,15 +15,12 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-pub use check::{Finding, Severity, check_cluster, render_findings, run_check};
-pub use status::{
-    ClusterStatus, Output, SlotRow, StatusRow, cluster_status, render_status, run_status,
-};
+pub use check::run_check;
+pub use status::{Output, run_status};
 use table::*;
-pub use table::{CRIT_BYTES, WARN_BYTES, human_bytes};
 
 /// Polls every node of a cluster once (the same connection code as the exporter).
-pub async fn poll_once(cluster: &ClusterConfig, config: &Config) -> Vec<NodeReport> {
+pub(crate) async fn poll_once(cluster: &ClusterConfig, config: &Config) -> Vec<NodeReport> {
     let mut pollers: Vec<NodePoller> = cluster
         .nodes
         .iter()

@@ -16,7 +16,7 @@ use crate::core::stage;
 
 /// One row of `status`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct StatusRow {
+pub(crate) struct StatusRow {
     pub node: String,
     pub up: bool,
     pub role: Option<&'static str>,
@@ -37,7 +37,7 @@ pub struct StatusRow {
 
 /// One slot row of `status`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SlotRow {
+pub(crate) struct SlotRow {
     pub node: String,
     pub slot: String,
     pub slot_type: String,
@@ -48,7 +48,7 @@ pub struct SlotRow {
 
 /// `status` of one cluster.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ClusterStatus {
+pub(crate) struct ClusterStatus {
     pub cluster: String,
     pub primaries: u32,
     pub nodes_up: u32,
@@ -59,7 +59,11 @@ pub struct ClusterStatus {
 }
 
 /// The status table of one cluster from a round of reports and its cluster view. Pure.
-pub fn cluster_status(cluster: &str, nodes: &[NodeReport], view: &ClusterView) -> ClusterStatus {
+pub(crate) fn cluster_status(
+    cluster: &str,
+    nodes: &[NodeReport],
+    view: &ClusterView,
+) -> ClusterStatus {
     let rows = nodes
         .iter()
         .map(|n| {
@@ -139,7 +143,7 @@ pub(super) fn colored_bytes(b: Option<u64>, color: bool) -> String {
 }
 
 /// Renders `status` as a table like `patronictl list`, plus lag and slots.
-pub fn render_status(status: &ClusterStatus, color: bool) -> String {
+pub(crate) fn render_status(status: &ClusterStatus, color: bool) -> String {
     let mut out = format!(
         "cluster {}: {} primary, {}/{} nodes up, RPO {}\n",
         status.cluster,

@@ -2,12 +2,12 @@
 //! (the bundled alerts' thresholds) and column alignment that ignores colour escapes.
 
 /// 512 MiB and 1 GiB: the warning and critical lag thresholds of the bundled alerts.
-pub const WARN_BYTES: u64 = 512 << 20;
+pub(crate) const WARN_BYTES: u64 = 512 << 20;
 
-pub const CRIT_BYTES: u64 = 1 << 30;
+pub(crate) const CRIT_BYTES: u64 = 1 << 30;
 
 /// Bytes as a short human figure (IEC units).
-pub fn human_bytes(b: u64) -> String {
+pub(crate) fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut v = b as f64;
     let mut i = 0;

@@ -1,5 +1,8 @@
 //! Unit tests of `check`'s findings and `status`'s rows and rendering.
 
+use super::check::*;
+use super::status::*;
+use super::table::*;
 use super::*;
 use crate::core::lsn::Lsn;
 use crate::core::model::{ClusterView, NodeState, Settings, Slot, WalReceiver, Walsender};

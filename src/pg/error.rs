@@ -11,7 +11,7 @@ use crate::core::model::ErrorKind;
 /// A failed poll of one node. `Display` is one lowercase line with the node and endpoint first,
 /// e.g. `connect to node_b (host=127.0.0.1 port=5433): connection refused`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PollError {
+pub(crate) struct PollError {
     pub kind: ErrorKind,
     pub message: String,
 }
@@ -25,7 +25,7 @@ impl fmt::Display for PollError {
 impl StdError for PollError {}
 
 impl PollError {
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         PollError {
             kind,
             message: message.into(),
@@ -33,7 +33,7 @@ impl PollError {
     }
 
     /// Classifies a tokio-postgres error from connecting (`context` = "connect to node_b (…)").
-    pub fn from_connect(context: &str, e: &tokio_postgres::Error) -> Self {
+    pub(crate) fn from_connect(context: &str, e: &tokio_postgres::Error) -> Self {
         let kind = match e.code() {
             Some(c)
                 if *c == SqlState::INVALID_PASSWORD
@@ -49,7 +49,7 @@ impl PollError {
     }
 
     /// Classifies an error from running the poll statement.
-    pub fn from_query(context: &str, e: &tokio_postgres::Error) -> Self {
+    pub(crate) fn from_query(context: &str, e: &tokio_postgres::Error) -> Self {
         let kind = match e.code() {
             Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => ErrorKind::Privilege,
             // Class 08 (connection exception) and 57P (the server ends the session: shutdown,

@@ -19,10 +19,10 @@ use crate::pg::sql::{self, Band};
 use crate::store::Store;
 
 /// The application_name the exporter's sessions carry (visible in pg_stat_activity).
-pub const APPLICATION_NAME: &str = "pg_replication_exporter";
+pub(crate) const APPLICATION_NAME: &str = "pg_replication_exporter";
 
 /// Seconds since the Unix epoch, now.
-pub fn unix_now() -> UnixTime {
+pub(crate) fn unix_now() -> UnixTime {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -30,7 +30,7 @@ pub fn unix_now() -> UnixTime {
 }
 
 /// Polls the nodes of one cluster forever: one round per interval.
-pub async fn run_cluster(
+pub(crate) async fn run_cluster(
     index: usize,
     cluster: ClusterConfig,
     poll: PollConfig,
@@ -61,7 +61,7 @@ pub async fn run_cluster(
 }
 
 /// Polls every node concurrently, each bounded by `timeout`; returns every node's report.
-pub async fn poll_round(pollers: &mut [NodePoller], timeout: Duration) -> Vec<NodeReport> {
+pub(crate) async fn poll_round(pollers: &mut [NodePoller], timeout: Duration) -> Vec<NodeReport> {
     join_all(pollers.iter_mut().map(|p| p.poll(timeout))).await;
     pollers.iter().map(|p| p.report.clone()).collect()
 }
@@ -92,7 +92,7 @@ enum Health {
 }
 
 /// One node: its connection, its backoff and its report.
-pub struct NodePoller {
+pub(crate) struct NodePoller {
     cluster: String,
     cfg: NodeConfig,
     session: Option<Session>,
@@ -108,7 +108,7 @@ pub struct NodePoller {
 }
 
 impl NodePoller {
-    pub fn new(cluster: &str, cfg: NodeConfig, poll: &PollConfig) -> Self {
+    pub(crate) fn new(cluster: &str, cfg: NodeConfig, poll: &PollConfig) -> Self {
         NodePoller {
             cluster: cluster.to_string(),
             report: NodeReport::new(&cfg.name, &cfg.application_name),
@@ -133,7 +133,7 @@ impl NodePoller {
 
     /// One poll, bounded by `timeout`. While backing off after failures it does nothing (the
     /// node stays down); a timed-out session is dropped because its state is unknown.
-    pub async fn poll(&mut self, timeout: Duration) {
+    pub(crate) async fn poll(&mut self, timeout: Duration) {
         let started = Instant::now();
         if self.next_attempt.is_some_and(|t| started < t) {
             return;
@@ -348,7 +348,7 @@ where
 /// The query band a freshly connected server gets, and whether its major is newer than any the
 /// exporter was tested against (it then still gets the newest band, with a warning).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BandChoice {
+pub(crate) struct BandChoice {
     pub band: Band,
     pub newer_than_known: bool,
 }
@@ -356,7 +356,7 @@ pub struct BandChoice {
 /// Picks the band for `server_version_num`; a server older than [`sql::MIN_SUPPORTED`] is a
 /// poll error of kind `query` (the connection works, the exporter cannot read that server), its
 /// message prefixed with `context` ("connect to node_b (host=… port=…)").
-pub fn choose_band(context: &str, version_num: u32) -> Result<BandChoice, PollError> {
+pub(crate) fn choose_band(context: &str, version_num: u32) -> Result<BandChoice, PollError> {
     let band = Band::for_version(version_num)
         .map_err(|e| PollError::new(ErrorKind::Query, format!("{context}: {e}")))?;
     Ok(BandChoice {
@@ -366,7 +366,7 @@ pub fn choose_band(context: &str, version_num: u32) -> Result<BandChoice, PollEr
 }
 
 /// Capped exponential backoff: interval, 2×, 4×, … up to `max`.
-pub fn backoff(interval: Duration, max: Duration, failures: u32) -> Duration {
+pub(crate) fn backoff(interval: Duration, max: Duration, failures: u32) -> Duration {
     let factor = 1u32 << failures.saturating_sub(1).min(16);
     interval.saturating_mul(factor).min(max.max(interval))
 }

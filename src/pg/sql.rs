@@ -10,13 +10,13 @@
 use crate::core::model::NodeState;
 
 /// The oldest supported major (`wal_status` and `safe_wal_size` appeared in PostgreSQL 13).
-pub const MIN_SUPPORTED: u32 = 130000;
+pub(crate) const MIN_SUPPORTED: u32 = 130000;
 /// The newest major whose query was tested against a real server; newer ones use it too.
-pub const NEWEST_KNOWN: u32 = 180000;
+pub(crate) const NEWEST_KNOWN: u32 = 180000;
 
 /// Which query a connection uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Band {
+pub(crate) enum Band {
     /// 13: no `pg_get_wal_replay_pause_state()`, no slot `conflicting` / `inactive_since`.
     Pg13,
     /// 14 and 15: `pg_get_wal_replay_pause_state()` (14+).
@@ -32,14 +32,14 @@ pub enum Band {
 #[error(
     "unsupported PostgreSQL version {major} (server_version_num {version_num}): pg_replication_exporter supports 13 and newer"
 )]
-pub struct Unsupported {
+pub(crate) struct Unsupported {
     pub version_num: u32,
     pub major: u32,
 }
 
 impl Band {
     /// The band for a `server_version_num`; newer-than-known majors get the newest band.
-    pub fn for_version(version_num: u32) -> Result<Band, Unsupported> {
+    pub(crate) fn for_version(version_num: u32) -> Result<Band, Unsupported> {
         match version_num {
             v if v < MIN_SUPPORTED => Err(Unsupported {
                 version_num: v,
@@ -53,7 +53,7 @@ impl Band {
     }
 
     /// The poll statement for this band.
-    pub fn statement(self) -> String {
+    pub(crate) fn statement(self) -> String {
         let pause = match self {
             // pg_get_wal_replay_pause_state() is 14+. On 13 pg_is_wal_replay_paused() reads the
             // flag pg_wal_replay_pause() sets, so it is true from the request on: "paused or
@@ -142,7 +142,7 @@ impl Band {
 /// failing the whole poll. Text output and `convert_to(…, 'UTF8')` both validate and raise
 /// "invalid byte sequence"; `textsend` passes a UTF8 server's bytes as stored, and on a
 /// SQL_ASCII server only `convert_to(…, 'SQL_ASCII')` passes them unchecked.
-pub fn as_bytes(statement: &str, server_encoding: &str) -> String {
+pub(crate) fn as_bytes(statement: &str, server_encoding: &str) -> String {
     if server_encoding.eq_ignore_ascii_case("SQL_ASCII") {
         format!("SELECT convert_to(({statement}), 'SQL_ASCII')")
     } else {

@@ -27,7 +27,7 @@ use crate::config::SslMode;
 
 /// Why a TLS client configuration could not be built.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsSetupError {
+pub(crate) enum TlsSetupError {
     #[error("cannot read sslrootcert {path:?}: {reason}")]
     RootCert { path: String, reason: String },
     #[error("sslrootcert {path:?} holds no usable certificate")]
@@ -41,7 +41,7 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// The connector for a node's `sslmode` and `sslrootcert` (not used for `disable`).
-pub fn connector(
+pub(crate) fn connector(
     mode: SslMode,
     rootcert: Option<&Path>,
 ) -> Result<MakeRustlsConnect, TlsSetupError> {

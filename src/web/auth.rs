@@ -15,9 +15,9 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 /// The realm sent in `WWW-Authenticate`.
-pub const REALM: &str = "pg_replication_exporter";
+pub(crate) const REALM: &str = "pg_replication_exporter";
 /// The one route that basic auth leaves open, for liveness probes.
-pub const UNPROTECTED_PATH: &str = "/healthz";
+pub(crate) const UNPROTECTED_PATH: &str = "/healthz";
 /// Successful verifications remembered per user. A bcrypt hash accepts one password (bar the
 /// 72-byte truncation), so a few entries cover a password change on the Prometheus side.
 const CACHE_PER_USER: usize = 4;
@@ -27,7 +27,7 @@ const MAX_CONCURRENT_VERIFICATIONS: usize = 2;
 /// The configured users and a cache of successful verifications. bcrypt is slow on purpose
 /// (~50-100 ms at cost 10); Prometheus sends the same credentials every scrape, so a success is
 /// remembered as SHA-256(user, password, hash) — never the password itself.
-pub struct BasicAuth {
+pub(crate) struct BasicAuth {
     users: HashMap<String, String>,
     /// Per configured user, so the cache is bounded by users × [`CACHE_PER_USER`].
     cache: Mutex<HashMap<String, VecDeque<[u8; 32]>>>,
@@ -46,7 +46,7 @@ impl fmt::Debug for BasicAuth {
 
 impl BasicAuth {
     /// `users` maps a user name to its bcrypt hash (already checked by [`load`]).
-    pub fn new(users: HashMap<String, String>) -> Self {
+    pub(crate) fn new(users: HashMap<String, String>) -> Self {
         BasicAuth {
             users,
             cache: Mutex::new(HashMap::new()),
@@ -54,15 +54,8 @@ impl BasicAuth {
         }
     }
 
-    /// The configured user names, sorted.
-    pub fn user_names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.users.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        names
-    }
-
     /// Whether an `Authorization` header value carries valid credentials.
-    pub async fn check(self: &Arc<Self>, authorization: Option<&HeaderValue>) -> bool {
+    pub(crate) async fn check(self: &Arc<Self>, authorization: Option<&HeaderValue>) -> bool {
         let Some((user, password)) = authorization.and_then(parse_basic) else {
             return false;
         };
@@ -139,7 +132,7 @@ fn parse_basic(value: &HeaderValue) -> Option<(String, Vec<u8>)> {
 }
 
 /// axum middleware: every route but [`UNPROTECTED_PATH`] needs valid credentials.
-pub async fn require_basic_auth(
+pub(crate) async fn require_basic_auth(
     State(auth): State<Arc<BasicAuth>>,
     request: Request,
     next: Next,

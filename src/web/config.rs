@@ -36,9 +36,9 @@ use super::auth::BasicAuth;
 #[derive(Clone, Default)]
 pub struct WebConfig {
     /// HTTPS when set.
-    pub tls: Option<TlsSettings>,
+    pub(crate) tls: Option<TlsSettings>,
     /// Basic auth when set (at least one user).
-    pub basic_auth: Option<Arc<BasicAuth>>,
+    pub(crate) basic_auth: Option<Arc<BasicAuth>>,
 }
 
 impl fmt::Debug for WebConfig {
@@ -52,7 +52,7 @@ impl fmt::Debug for WebConfig {
 
 /// `tls_server_config`, checked and turned into a rustls server configuration.
 #[derive(Clone)]
-pub struct TlsSettings {
+pub(crate) struct TlsSettings {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
     pub client_auth: ClientAuth,
@@ -74,7 +74,7 @@ impl fmt::Debug for TlsSettings {
 /// `client_auth_type`. The toolkit's RequestClientCert and RequireAnyClientCert accept
 /// certificates nobody checks; they are refused rather than given a false sense of security.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClientAuth {
+pub(crate) enum ClientAuth {
     NoClientCert,
     VerifyClientCertIfGiven,
     RequireAndVerifyClientCert,
@@ -130,9 +130,9 @@ struct RawTls {
     min_version: Option<String>,
     max_version: Option<String>,
     // Known to the toolkit but not offered here: rustls picks safe suites and groups itself.
-    cipher_suites: Option<serde_yaml::Value>,
-    curve_preferences: Option<serde_yaml::Value>,
-    prefer_server_cipher_suites: Option<serde_yaml::Value>,
+    cipher_suites: Option<serde::de::IgnoredAny>,
+    curve_preferences: Option<serde::de::IgnoredAny>,
+    prefer_server_cipher_suites: Option<serde::de::IgnoredAny>,
 }
 
 /// Reads and validates the file at `path`: certificate, key and CA files readable and usable,
@@ -150,8 +150,7 @@ pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
         )
     })?;
     // An empty file (or only comments) is valid, as in the toolkit: plain HTTP, no auth.
-    let raw: Option<RawWebConfig> =
-        serde_yaml::from_str(&text).map_err(|e| yaml_error(&e, path))?;
+    let raw: Option<RawWebConfig> = parse_yaml(&text, path)?;
     let Some(raw) = raw else {
         return Ok(WebConfig::default());
     };
@@ -172,29 +171,56 @@ pub fn load_optional(path: Option<&Path>) -> Result<WebConfig, WebConfigError> {
     path.map(load).transpose().map(Option::unwrap_or_default)
 }
 
-/// serde_yaml says `tls_server_config: unknown field `x`, expected … at line 2 column 3`;
-/// this turns it into key `tls_server_config.x` and problem `unknown key at line 2 column 3`.
-fn yaml_error(e: &serde_yaml::Error, file: &Path) -> WebConfigError {
-    let text = e.to_string();
-    let (path, rest) = match text.split_once(": ") {
-        Some((p, r)) if !p.is_empty() && !p.contains(' ') => (Some(p), r),
-        _ => (None, text.as_str()),
+/// The YAML, strictly: serde-saphyr (a maintained, pure-Rust parser) behind
+/// serde_path_to_error, so that a problem names its key path (`tls_server_config.cert_fle`)
+/// and where it is. The parser's source snippet is never shown: the file holds hashes.
+fn parse_yaml(text: &str, file: &Path) -> Result<Option<RawWebConfig>, WebConfigError> {
+    let mut path = String::new();
+    serde_saphyr::with_deserializer_from_str(text, |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            path = e.path().to_string();
+            e.into_inner()
+        })
+    })
+    .map_err(|e| yaml_error(&e, &path, file))
+}
+
+/// `e` at key path `path` ("." when at the top) as a [`WebConfigError`]. serde-saphyr's message
+/// reads `line 2 column 3: unknown field `x`, expected one of …`: the position is kept, the list
+/// of known keys dropped (the README lists them).
+fn yaml_error(e: &serde_saphyr::Error, path: &str, file: &Path) -> WebConfigError {
+    let text = e.without_snippet().to_string();
+    let text = crate::core::text::one_line(&text);
+    let (at, rest) = match e.location() {
+        Some(l) => {
+            let at = format!(" at line {} column {}", l.line(), l.column());
+            let prefix = format!("line {} column {}: ", l.line(), l.column());
+            let rest = text.strip_prefix(&prefix).unwrap_or(&text).to_owned();
+            (at, rest)
+        }
+        None => (String::new(), text),
     };
-    let at = e
-        .location()
-        .map(|l| format!(" at line {} column {}", l.line(), l.column()))
-        .unwrap_or_default();
+    let path = Some(path).filter(|p| !p.is_empty() && *p != ".");
     if let Some((field, _)) = rest
         .strip_prefix("unknown field `")
         .and_then(|r| r.split_once('`'))
     {
+        // serde_path_to_error's path already ends at the unknown key.
         let key = match path {
+            Some(p) if p == field || p.ends_with(&format!(".{field}")) => p.to_owned(),
             Some(p) => format!("{p}.{field}"),
             None => field.to_owned(),
         };
         return WebConfigError::new(Some(&key), format!("unknown key{at}"), file);
     }
-    WebConfigError::new(path, rest, file)
+    WebConfigError::new(
+        path,
+        format!(
+            "{rest}{}",
+            if rest.contains(" at line ") { "" } else { &at }
+        ),
+        file,
+    )
 }
 
 fn resolve_tls(raw: RawTls, base: &Path, file: &Path) -> Result<TlsSettings, WebConfigError> {

@@ -21,7 +21,7 @@ const MAX_CONCURRENT_HANDSHAKES: usize = 256;
 
 /// An axum listener that hands over TLS streams. Handshakes run in their own tasks so that one
 /// slow or silent client cannot hold up the others; failed ones are logged at debug and dropped.
-pub struct TlsListener {
+pub(crate) struct TlsListener {
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local: SocketAddr,
     acceptor: JoinHandle<()>,
@@ -29,7 +29,7 @@ pub struct TlsListener {
 
 impl TlsListener {
     /// Serves TLS on an already bound listener (binding first lets callers learn the port).
-    pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<Self> {
+    pub(crate) fn new(listener: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<Self> {
         let local = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
         let acceptor = tokio::spawn(accept_loop(listener, TlsAcceptor::from(config), tx));

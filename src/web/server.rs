@@ -15,7 +15,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use tower_http::compression::CompressionLayer;
 
 use crate::core::model::Snapshot;
 use crate::render;
@@ -24,7 +23,7 @@ use crate::web::auth::{BasicAuth, require_basic_auth};
 
 /// What the handlers share.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     pub store: Arc<Store>,
     pub build: Arc<BuildInfo>,
     pub telemetry_path: String,
@@ -43,7 +42,7 @@ struct Page {
 
 /// The last rendered page, reused while the snapshot it came from is still the latest.
 #[derive(Default)]
-pub struct PageCache {
+pub(crate) struct PageCache {
     last: Mutex<Option<Arc<Page>>>,
 }
 
@@ -70,7 +69,7 @@ impl PageCache {
 }
 
 /// Whether an Accept-Encoding header admits gzip (`gzip` or `*`, without `q=0`).
-pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
@@ -103,22 +102,16 @@ fn gzip(plain: &[u8]) -> Bytes {
 }
 
 /// The exporter's routes.
-pub fn app(state: AppState) -> Router {
+pub(crate) fn app(state: AppState) -> Router {
     let path = state.telemetry_path.clone();
     let auth = state.basic_auth.clone();
     let router = Router::new()
         .route(&path, get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
-        .route("/", get(landing))
-        .layer(
-            CompressionLayer::new()
-                .gzip(true)
-                .no_br()
-                .no_deflate()
-                .no_zstd(),
-        );
-    // Outermost, so that a request without credentials costs no handler and no compression,
+        .route("/", get(landing));
+    // gzip happens in one place, the /metrics handler, once per snapshot (the other pages are a
+    // few hundred bytes). Outermost, so that a request without credentials costs no handler,
     // and unknown paths answer 401 rather than telling which paths exist.
     let router = match auth {
         Some(auth) => router.layer(middleware::from_fn_with_state(auth, require_basic_auth)),
@@ -128,7 +121,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// The Prometheus text exposition format, version 0.0.4.
-pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let page = state.pages.page(state.store.current(), &state.build);
@@ -136,7 +129,6 @@ async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> R
     let vary = (header::VARY, HeaderValue::from_static("accept-encoding"));
     if accepts_gzip(&headers) {
         let body = page.gzip.get_or_init(|| gzip(&page.plain)).clone();
-        // The compression layer leaves a response that already has a Content-Encoding alone.
         let encoding = (header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         ([content_type, encoding, vary], body).into_response()
     } else {
