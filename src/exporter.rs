@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::config::Config;
-use crate::pg::poller::run_cluster;
+use crate::pg::poller::supervise_cluster;
 use crate::store::{BuildInfo, Store};
 use crate::web::config::{self as webconfig, WebConfig, WebConfigError};
 use crate::web::listener::TlsListener;
@@ -69,7 +69,7 @@ pub async fn run_with_web(
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            tokio::spawn(run_cluster(
+            tokio::spawn(supervise_cluster(
                 i,
                 c.clone(),
                 config.poll.clone(),

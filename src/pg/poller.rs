@@ -6,10 +6,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt as _;
 use futures_util::future::join_all;
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, NoTls, Statement};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::{ClusterConfig, NodeConfig, PollConfig, SslMode};
 use crate::core::cluster::{ClusterHistory, observe};
@@ -27,6 +30,35 @@ pub(crate) fn unix_now() -> UnixTime {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+/// Runs [`run_cluster`] and restarts it (fresh sessions, fresh history) should it ever panic
+/// outside a node's poll, so that a bug cannot freeze a cluster's data while `/metrics` keeps
+/// serving the last round as if it were current.
+pub(crate) async fn supervise_cluster(
+    index: usize,
+    cluster: ClusterConfig,
+    poll: PollConfig,
+    store: Arc<Store>,
+) {
+    loop {
+        // Aborting the supervisor (shutdown) aborts the task it watches.
+        let mut task = AbortOnDrop(tokio::spawn(run_cluster(
+            index,
+            cluster.clone(),
+            poll.clone(),
+            store.clone(),
+        )));
+        match (&mut task.0).await {
+            Err(e) if e.is_panic() => {
+                let panic = e.into_panic();
+                error!(cluster = %cluster.name, panic = %panic_message(panic.as_ref()),
+                       "the cluster's poll task panicked (a bug in the exporter; please report it); restarting it");
+                tokio::time::sleep(poll.interval).await;
+            }
+            _ => return,
+        }
+    }
 }
 
 /// Polls the nodes of one cluster forever: one round per interval.
@@ -104,11 +136,22 @@ pub(crate) struct NodePoller {
     backoff_max: Duration,
     health: Health,
     privilege_logged: bool,
+    /// Debug builds only: panic in every poll of this node (see [`PANIC_FAILPOINT_ENV`]).
+    #[cfg(debug_assertions)]
+    panic_failpoint: bool,
     pub report: NodeReport,
 }
 
+/// Debug builds only: a node name in this variable makes every poll of that node panic after
+/// its query, so that the end-to-end tests can prove a panicking poll is contained. Not read by
+/// release builds. (Not under `PG_REPLICATION_EXPORTER_`: that prefix is configuration.)
+#[cfg(debug_assertions)]
+pub const PANIC_FAILPOINT_ENV: &str = "PG_REPLICATION_FAILPOINT_POLL_PANIC";
+
 impl NodePoller {
     pub(crate) fn new(cluster: &str, cfg: NodeConfig, poll: &PollConfig) -> Self {
+        #[cfg(debug_assertions)]
+        let panic_failpoint = std::env::var(PANIC_FAILPOINT_ENV).is_ok_and(|v| v == cfg.name);
         NodePoller {
             cluster: cluster.to_string(),
             report: NodeReport::new(&cfg.name, &cfg.application_name),
@@ -121,6 +164,8 @@ impl NodePoller {
             backoff_max: poll.backoff_max,
             health: Health::Unknown,
             privilege_logged: false,
+            #[cfg(debug_assertions)]
+            panic_failpoint,
         }
     }
 
@@ -138,8 +183,23 @@ impl NodePoller {
         if self.next_attempt.is_some_and(|t| started < t) {
             return;
         }
-        let result = match tokio::time::timeout(timeout, self.try_poll()).await {
-            Ok(result) => result,
+        // A panic inside the poll (a bug: an unexpected value from a server, say) must not take
+        // the cluster's task down and freeze its data: it is this node's failed poll, kind
+        // `query`, and its session (in an unknown state) is dropped.
+        let attempt = AssertUnwindSafe(self.try_poll()).catch_unwind();
+        let result = match tokio::time::timeout(timeout, attempt).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => {
+                self.session = None;
+                Err(PollError::new(
+                    ErrorKind::Query,
+                    format!(
+                        "poll {}: internal error (a bug in the exporter; please report it): {}",
+                        self.endpoint(),
+                        panic_message(panic.as_ref())
+                    ),
+                ))
+            }
             Err(_) => {
                 self.session = None;
                 Err(PollError::new(
@@ -257,6 +317,13 @@ impl NodePoller {
         // Server strings (hosts, names) may carry bytes that are not UTF-8 in a SQL_ASCII
         // database: replace them rather than failing the whole poll.
         let text = String::from_utf8_lossy(bytes);
+        #[cfg(debug_assertions)]
+        if self.panic_failpoint {
+            panic!(
+                "failpoint {PANIC_FAILPOINT_ENV} set for node {}",
+                self.cfg.name
+            );
+        }
         sql::decode(&text).map_err(|e| PollError::new(ErrorKind::Query, format!("{context}: {e}")))
     }
 
@@ -369,6 +436,15 @@ pub(crate) fn choose_band(context: &str, version_num: u32) -> Result<BandChoice,
 pub(crate) fn backoff(interval: Duration, max: Duration, failures: u32) -> Duration {
     let factor = 1u32 << failures.saturating_sub(1).min(16);
     interval.saturating_mul(factor).min(max.max(interval))
+}
+
+/// What a panic said, for the log and the node's last error.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 /// A role name as an SQL identifier, for the GRANT hint.
