@@ -54,6 +54,8 @@ pub const DEFAULT_USER: &str = "replication_exporter";
 pub const DEFAULT_DBNAME: &str = "postgres";
 /// `port` when neither the node nor its dsn sets one.
 pub const DEFAULT_PORT: u16 = 5432;
+/// `sslmode` when nothing sets it, as libpq.
+pub const DEFAULT_SSLMODE: SslMode = SslMode::Prefer;
 /// Prefix of the environment variables that override the file; `__` separates nesting levels.
 pub const ENV_PREFIX: &str = "PG_REPLICATION_EXPORTER_";
 

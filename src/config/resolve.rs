@@ -410,7 +410,7 @@ pub(super) fn resolve_node(
         user,
         password,
         dbname,
-        sslmode: sslmode.map_or(SslMode::Prefer, |f| f.value),
+        sslmode: sslmode.map_or(DEFAULT_SSLMODE, |f| f.value),
         sslrootcert,
         connect_timeout,
     })

@@ -91,7 +91,6 @@ fn rejects_bad_configurations_with_one_line_naming_key_and_source() {
         ("empty user", "[[cluster]]\nname = \"pg\"\nuser = \"\"\n[[cluster.node]]\nname = \"a\"\nhost = \"h\"\n".to_owned(), format!("cluster[0].user: must not be empty {IN}")),
         ("cluster is a table, not an array", "[cluster]\nname = \"pg\"\n".to_owned(), format!("cluster: expected a sequence, found map {IN}")),
     ];
-    assert!(cases.len() >= 15);
     for (what, toml, want) in &cases {
         let got = err(toml);
         assert_eq!(
@@ -284,16 +283,87 @@ fn example_file_is_valid_and_matches_the_defaults() {
     let ca = temp_file("ca");
     let pw = temp_file("pw\n");
     // The example names real-looking paths; point them at temp files to load it here.
-    let example = example
+    let loadable = example
         .replace("/etc/ssl/pg-ca.pem", &ca.path().display().to_string())
         .replace(
             "/etc/pg_replication_exporter/password",
             &pw.path().display().to_string(),
         );
-    let c = load_from_str(&example, &[], &Overrides::default()).unwrap();
-    assert_eq!(c.web.listen_address.to_string(), "0.0.0.0:10187");
-    assert_eq!(c.poll.timeout, DEFAULT_POLL_TIMEOUT);
-    assert!(!c.clusters.is_empty());
+    let c = load_from_str(&loadable, &[], &Overrides::default()).unwrap();
+    // What the example sets is what is loaded.
+    let pg = &c.clusters[0];
+    assert_eq!(pg.name, "pg");
+    assert_eq!(pg.nodes[0].user, "exporter");
+    assert_eq!(pg.nodes[0].sslmode, SslMode::VerifyFull);
+    assert_eq!(pg.nodes[0].connect_timeout, Duration::from_secs(5));
+    assert_eq!(
+        pg.nodes[1].host, "10.0.0.12",
+        "node_b's host comes from its dsn"
+    );
+    assert_eq!(
+        pg.nodes[1].user, "exporter",
+        "node_b inherits the cluster's user"
+    );
+
+    // Every `Default "X".` the example documents is the code's default.
+    let documented: Vec<(String, String)> = {
+        let mut out = Vec::new();
+        let mut pending: Option<String> = None;
+        for line in example.lines() {
+            let line = line.trim();
+            if let Some(d) = line.split("Default \"").nth(1) {
+                pending = d.split('"').next().map(str::to_owned);
+            } else if let Some(d) = line
+                .split("Default ")
+                .nth(1)
+                .filter(|_| line.starts_with('#'))
+            {
+                if let Some(v) = d.strip_suffix('.').filter(|v| v.parse::<u16>().is_ok()) {
+                    pending = Some(v.to_owned());
+                }
+            } else if !line.starts_with('#') && line.contains(" = ") {
+                if let Some(v) = pending.take() {
+                    out.push((line.split(" = ").next().unwrap().to_owned(), v));
+                }
+            }
+        }
+        out
+    };
+    let dur = |v: &str| humantime::parse_duration(v).unwrap();
+    let mut checked = Vec::new();
+    for (key, value) in &documented {
+        match key.as_str() {
+            "listen_address" => assert_eq!(value, DEFAULT_LISTEN_ADDRESS),
+            "telemetry_path" => assert_eq!(value, DEFAULT_TELEMETRY_PATH),
+            "interval" => assert_eq!(dur(value), DEFAULT_POLL_INTERVAL),
+            "timeout" => assert_eq!(dur(value), DEFAULT_POLL_TIMEOUT),
+            "lag_history" => assert_eq!(dur(value), DEFAULT_LAG_HISTORY),
+            "backoff_max" => assert_eq!(dur(value), DEFAULT_BACKOFF_MAX),
+            "user" => assert_eq!(value, DEFAULT_USER),
+            "dbname" => assert_eq!(value, DEFAULT_DBNAME),
+            "port" => assert_eq!(value.parse::<u16>().unwrap(), DEFAULT_PORT),
+            "sslmode" => assert_eq!(value.parse::<SslMode>().unwrap(), DEFAULT_SSLMODE),
+            other => panic!("the example documents a default for {other}: compare it here"),
+        }
+        checked.push(key.as_str());
+    }
+    for key in [
+        "listen_address",
+        "telemetry_path",
+        "interval",
+        "timeout",
+        "lag_history",
+        "backoff_max",
+        "user",
+        "dbname",
+        "port",
+        "sslmode",
+    ] {
+        assert!(
+            checked.contains(&key),
+            "the example documents no default for {key}"
+        );
+    }
 }
 
 #[test]
