@@ -321,10 +321,11 @@ fn example_file_is_valid_and_matches_the_defaults() {
                 if let Some(v) = d.strip_suffix('.').filter(|v| v.parse::<u16>().is_ok()) {
                     pending = Some(v.to_owned());
                 }
-            } else if !line.starts_with('#') && line.contains(" = ") {
-                if let Some(v) = pending.take() {
-                    out.push((line.split(" = ").next().unwrap().to_owned(), v));
-                }
+            } else if !line.starts_with('#')
+                && line.contains(" = ")
+                && let Some(v) = pending.take()
+            {
+                out.push((line.split(" = ").next().unwrap().to_owned(), v));
             }
         }
         out
