@@ -15,7 +15,8 @@ use tokio::process::Command;
 use tokio_postgres::NoTls;
 
 use pg_replication_exporter::config::{
-    self, ClusterConfig, Config, NodeConfig, Overrides, PollConfig, SslMode, WebConfig,
+    self, ClusterConfig, Config, NodeConfig, NodeDefaults, Overrides, PollConfig, SslMode,
+    WebConfig,
 };
 use pg_replication_exporter::exporter;
 
@@ -432,6 +433,15 @@ impl DemoCluster {
                         connect_timeout: poll.timeout,
                     })
                     .collect(),
+                defaults: NodeDefaults {
+                    user: "replication_exporter".into(),
+                    password: None,
+                    dbname: "postgres".into(),
+                    sslmode: SslMode::Disable,
+                    sslrootcert: None,
+                    connect_timeout: poll.timeout,
+                },
+                patroni: None,
             }],
             poll,
         }

@@ -54,6 +54,10 @@ pub const DEFAULT_USER: &str = "replication_exporter";
 pub const DEFAULT_DBNAME: &str = "postgres";
 /// `port` when neither the node nor its dsn sets one.
 pub const DEFAULT_PORT: u16 = 5432;
+/// `[cluster.patroni]` defaults (SPEC §8).
+pub const DEFAULT_PATRONI_INTERVAL: Duration = Duration::from_secs(5);
+pub const DEFAULT_PATRONI_TIMEOUT: Duration = Duration::from_secs(2);
+pub const DEFAULT_PATRONI_FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// `sslmode` when nothing sets it, as libpq.
 pub const DEFAULT_SSLMODE: SslMode = SslMode::Prefer;
 /// Prefix of the environment variables that override the file; `__` separates nesting levels.
@@ -86,11 +90,73 @@ pub struct PollConfig {
     pub backoff_max: Duration,
 }
 
-/// One `[[cluster]]`: a non-empty, unique name and at least one node.
+/// One `[[cluster]]`: a non-empty, unique name and at least one node (static, or discovered
+/// through Patroni).
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
     pub name: String,
+    /// The static `[[cluster.node]]`s.
     pub nodes: Vec<NodeConfig>,
+    /// The cluster's connection defaults, for nodes discovered at run time.
+    pub defaults: NodeDefaults,
+    pub patroni: Option<PatroniConfig>,
+}
+
+/// The connection settings a discovered node gets: the cluster's, else the built-in defaults.
+#[derive(Clone, Debug)]
+pub struct NodeDefaults {
+    pub user: String,
+    pub password: Option<Password>,
+    pub dbname: String,
+    pub sslmode: SslMode,
+    pub sslrootcert: Option<PathBuf>,
+    pub connect_timeout: Duration,
+}
+
+impl ClusterConfig {
+    /// The node to poll for a Patroni member: the static node of that name when there is one
+    /// (it overrides host, port and connection settings), else the member's host and port with
+    /// the cluster's connection defaults. Patroni sets `application_name` to the member name.
+    pub fn node_for_member(&self, name: &str, host: &str, port: u16) -> NodeConfig {
+        if let Some(n) = self.nodes.iter().find(|n| n.name == name) {
+            return n.clone();
+        }
+        let d = &self.defaults;
+        NodeConfig {
+            name: name.to_owned(),
+            application_name: name.to_owned(),
+            host: host.to_owned(),
+            port,
+            user: d.user.clone(),
+            password: d.password.clone(),
+            dbname: d.dbname.clone(),
+            sslmode: d.sslmode,
+            sslrootcert: d.sslrootcert.clone(),
+            connect_timeout: d.connect_timeout,
+        }
+    }
+}
+
+/// `[cluster.patroni]`: where Patroni's REST API answers and how to ask it.
+#[derive(Clone, Debug)]
+pub struct PatroniConfig {
+    /// `http://` or `https://` base URLs of one or more members (no credentials in them).
+    pub urls: Vec<String>,
+    /// Between two REST polls (each `GET /patroni` runs SQL on that member). Default 5s.
+    pub interval: Duration,
+    /// Budget of one REST request; at most `interval`. Default 2s.
+    pub timeout: Duration,
+    /// Nodes come from `GET /cluster`. Default true.
+    pub discover: bool,
+    /// How long a discovered member that left the DCS stays a node. Default 24h.
+    pub forget_after: Duration,
+    /// REST basic auth (Patroni's `restapi.authentication`).
+    pub username: Option<String>,
+    pub password: Option<Password>,
+    /// CA of the REST API's certificate (HTTPS), and a client certificate for `verify_client`.
+    pub cafile: Option<PathBuf>,
+    pub certfile: Option<PathBuf>,
+    pub keyfile: Option<PathBuf>,
 }
 
 /// One `[[cluster.node]]`, with the cluster defaults and its dsn already folded in.

@@ -47,6 +47,24 @@ pub(super) struct RawCluster {
     pub(super) connect_timeout: Option<RawDuration>,
     #[serde(default)]
     pub(super) node: Vec<RawNode>,
+    pub(super) patroni: Option<RawPatroni>,
+}
+
+/// `[cluster.patroni]`: Patroni's REST API (SPEC §8).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPatroni {
+    pub(super) urls: Option<Vec<String>>,
+    pub(super) interval: Option<RawDuration>,
+    pub(super) timeout: Option<RawDuration>,
+    pub(super) discover: Option<bool>,
+    pub(super) forget_after: Option<RawDuration>,
+    pub(super) username: Option<String>,
+    pub(super) password_file: Option<PathBuf>,
+    pub(super) password_env: Option<String>,
+    pub(super) cafile: Option<PathBuf>,
+    pub(super) certfile: Option<PathBuf>,
+    pub(super) keyfile: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]

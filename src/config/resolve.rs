@@ -264,11 +264,16 @@ pub(super) fn resolve_cluster(
         return Err(cx.err(&format!("{prefix}.name"), "must not be empty"));
     }
     let defaults = resolve_conn(take_conn!(raw), &prefix, cx)?;
-    if raw.node.is_empty() {
+    let patroni = match raw.patroni.take() {
+        Some(p) => Some(resolve_patroni(p, &format!("{prefix}.patroni"), cx)?),
+        None => None,
+    };
+    let discovers = patroni.as_ref().is_some_and(|p| p.discover);
+    if raw.node.is_empty() && !discovers {
         return Err(cx.err_missing(
             &format!("{prefix}.node"),
             format!(
-                "cluster {:?} has no nodes; add at least one [[cluster.node]] table",
+                "cluster {:?} has no nodes; add at least one [[cluster.node]] table, or a [cluster.patroni] table to discover them",
                 raw.name
             ),
         ));
@@ -307,10 +312,198 @@ pub(super) fn resolve_cluster(
         }
         nodes.push(resolved);
     }
+    let node_defaults = node_defaults(&defaults, poll);
+    if discovers
+        && node_defaults.sslmode.verifies()
+        && node_defaults.sslrootcert.is_none()
+        && let Some(mode) = &defaults.sslmode
+    {
+        return Err(cx.err(
+            &mode.key,
+            format!(
+                "sslmode {} needs sslrootcert (nodes discovered through Patroni)",
+                mode.value
+            ),
+        ));
+    }
     Ok(ClusterConfig {
         name: raw.name,
         nodes,
+        defaults: node_defaults,
+        patroni,
     })
+}
+
+/// What a node discovered at run time connects with: the cluster's settings, else the defaults.
+fn node_defaults(c: &Conn, poll: &PollConfig) -> NodeDefaults {
+    NodeDefaults {
+        user: c
+            .user
+            .as_ref()
+            .map_or_else(|| DEFAULT_USER.to_owned(), |f| f.value.clone()),
+        password: c.password_file.clone().or(c.password_env.clone()),
+        dbname: c
+            .dbname
+            .as_ref()
+            .map_or_else(|| DEFAULT_DBNAME.to_owned(), |f| f.value.clone()),
+        sslmode: c.sslmode.as_ref().map_or(DEFAULT_SSLMODE, |f| f.value),
+        sslrootcert: c.sslrootcert.as_ref().map(|f| f.value.clone()),
+        connect_timeout: c.connect_timeout.unwrap_or(poll.timeout),
+    }
+}
+
+/// `[cluster.patroni]`: URLs that are http(s) with a host and no credentials, durations > 0 with
+/// `timeout <= interval`, a password only with a username, a client certificate with its key,
+/// and every file readable.
+pub(super) fn resolve_patroni(
+    raw: RawPatroni,
+    prefix: &str,
+    cx: &Ctx,
+) -> Result<PatroniConfig, ConfigError> {
+    let key = |k: &str| format!("{prefix}.{k}");
+    let urls = raw.urls.unwrap_or_default();
+    if urls.is_empty() {
+        return Err(cx.err_missing(
+            &key("urls"),
+            "needs the REST API URL of at least one Patroni member, e.g. [\"http://10.0.0.11:8008\"]",
+        ));
+    }
+    let mut checked = Vec::with_capacity(urls.len());
+    for (i, url) in urls.into_iter().enumerate() {
+        let k = format!("{}.{i}", key("urls"));
+        checked.push(check_rest_url(&url).map_err(|why| cx.err(&k, why))?);
+    }
+    let get = |v: Option<RawDuration>, default| v.map_or(default, |d| d.0);
+    let interval = get(raw.interval, DEFAULT_PATRONI_INTERVAL);
+    let timeout = get(raw.timeout, DEFAULT_PATRONI_TIMEOUT);
+    let forget_after = get(raw.forget_after, DEFAULT_PATRONI_FORGET_AFTER);
+    for (k, d) in [
+        ("interval", interval),
+        ("timeout", timeout),
+        ("forget_after", forget_after),
+    ] {
+        if d.is_zero() {
+            return Err(cx.err(&key(k), "must be greater than zero"));
+        }
+    }
+    let show = |d: Duration| humantime::format_duration(d).to_string();
+    if timeout > interval {
+        return Err(cx.err(
+            &key("timeout"),
+            format!(
+                "{} must not exceed {}.interval ({})",
+                show(timeout),
+                render_key(prefix),
+                show(interval)
+            ),
+        ));
+    }
+    let username = match raw.username {
+        Some(u) if u.is_empty() => return Err(cx.err(&key("username"), "must not be empty")),
+        u => u,
+    };
+    let password = match (raw.password_file, raw.password_env) {
+        (Some(_), Some(_)) => {
+            return Err(cx.err(
+                &key("password_env"),
+                "set either password_file or password_env, not both",
+            ));
+        }
+        (Some(path), None) => {
+            Some(read_password_file(&path).map_err(|why| cx.err(&key("password_file"), why))?)
+        }
+        (None, Some(name)) => match cx.env_var(&name) {
+            Some(v) if !v.is_empty() => Some(Password::new(v.to_owned())),
+            Some(_) => {
+                return Err(cx.err(
+                    &key("password_env"),
+                    format!("environment variable {name} is empty"),
+                ));
+            }
+            None => {
+                return Err(cx.err(
+                    &key("password_env"),
+                    format!("environment variable {name} is not set"),
+                ));
+            }
+        },
+        (None, None) => None,
+    };
+    if password.is_some() && username.is_none() {
+        return Err(cx.err_missing(&key("username"), "a REST password needs a username"));
+    }
+    if username.is_some() && password.is_none() {
+        return Err(cx.err_missing(
+            &key("password_file"),
+            "a REST username needs a password (password_file or password_env)",
+        ));
+    }
+    for (k, path) in [
+        ("cafile", &raw.cafile),
+        ("certfile", &raw.certfile),
+        ("keyfile", &raw.keyfile),
+    ] {
+        if let Some(path) = path {
+            check_readable(path).map_err(|why| cx.err(&key(k), why))?;
+        }
+    }
+    match (&raw.certfile, &raw.keyfile) {
+        (Some(_), None) => {
+            return Err(cx.err_missing(&key("keyfile"), "a client certificate needs its key"));
+        }
+        (None, Some(_)) => {
+            return Err(cx.err_missing(&key("certfile"), "a client key needs its certificate"));
+        }
+        _ => {}
+    }
+    Ok(PatroniConfig {
+        urls: checked,
+        interval,
+        timeout,
+        discover: raw.discover.unwrap_or(true),
+        forget_after,
+        username,
+        password,
+        cafile: raw.cafile,
+        certfile: raw.certfile,
+        keyfile: raw.keyfile,
+    })
+}
+
+/// A REST base URL: `http://` or `https://`, a host, an optional port and path; without
+/// credentials (they belong in username/password_file, and the URL appears in logs and labels).
+/// The returned URL has no trailing slash. Messages never quote a URL that carries credentials.
+pub(crate) fn check_rest_url(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| "must start with http:// or https://".to_owned())?;
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(
+            "must not carry credentials; use username and password_file instead".to_owned(),
+        );
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{url:?} contains white space"));
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((h, rest)) => (h, rest.strip_prefix(':')),
+            None => return Err(format!("{url:?} has an unclosed [")),
+        },
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return Err(format!("{url:?} names no host"));
+    }
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err(format!("{url:?} has an invalid port"));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 pub(super) fn resolve_node(

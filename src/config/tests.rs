@@ -67,7 +67,7 @@ fn rejects_bad_configurations_with_one_line_naming_key_and_source() {
         ("unreadable sslrootcert", format!("{NODE}sslrootcert = \"/nonexistent/ca.pem\"\n"), format!("cluster[0].node[0].sslrootcert: cannot read \"/nonexistent/ca.pem\": No such file or directory {IN}")),
         ("unreadable password_file", "[[cluster]]\nname = \"pg\"\npassword_file = \"/nope\"\n[[cluster.node]]\nname = \"a\"\nhost = \"h\"\n".to_owned(), format!("cluster[0].password_file: cannot read \"/nope\": No such file or directory {IN}")),
         ("password_env unset", format!("{NODE}password_env = \"PG_TEST_UNSET_VARIABLE\"\n"), format!("cluster[0].node[0].password_env: environment variable PG_TEST_UNSET_VARIABLE is not set {IN}")),
-        ("cluster without nodes", "[[cluster]]\nname = \"pg\"\n".to_owned(), format!("cluster[0].node: cluster \"pg\" has no nodes; add at least one [[cluster.node]] table {IN}")),
+        ("cluster without nodes", "[[cluster]]\nname = \"pg\"\n".to_owned(), format!("cluster[0].node: cluster \"pg\" has no nodes; add at least one [[cluster.node]] table, or a [cluster.patroni] table to discover them {IN}")),
         ("no cluster", "[poll]\ninterval = \"1s\"\n".to_owned(), format!("cluster: at least one [[cluster]] table is required {IN}")),
         ("empty file", String::new(), format!("cluster: at least one [[cluster]] table is required {IN}")),
         ("missing host", "[[cluster]]\nname = \"pg\"\n[[cluster.node]]\nname = \"a\"\n".to_owned(), format!("cluster[0].node[0].host: node \"a\" needs a host (or a dsn that names one) {IN}")),
@@ -311,7 +311,10 @@ fn example_file_is_valid_and_matches_the_defaults() {
         let mut pending: Option<String> = None;
         for line in example.lines() {
             let line = line.trim();
-            if let Some(d) = line.split("Default \"").nth(1) {
+            if line.starts_with('#') && line.contains(" = ") {
+                // A commented-out key: the default just read was its own.
+                pending = None;
+            } else if let Some(d) = line.split("Default \"").nth(1) {
                 pending = d.split('"').next().map(str::to_owned);
             } else if let Some(d) = line
                 .split("Default ")
@@ -602,4 +605,92 @@ fn keys_render_with_indices() {
         "cluster[0].node[12].name"
     );
     assert_eq!(render_key("web.listen_address"), "web.listen_address");
+}
+
+const PATRONI: &str = "[[cluster]]\nname = \"pg\"\n[cluster.patroni]\n";
+
+#[test]
+fn patroni_tables_are_validated_with_the_key_named() {
+    let cases: Vec<(&str, String, String)> = vec![
+        ("no urls", PATRONI.to_owned(), format!("cluster[0].patroni.urls: needs the REST API URL of at least one Patroni member, e.g. [\"http://10.0.0.11:8008\"] {IN}")),
+        ("empty urls", format!("{PATRONI}urls = []\n"), format!("cluster[0].patroni.urls: needs the REST API URL of at least one Patroni member, e.g. [\"http://10.0.0.11:8008\"] {IN}")),
+        ("not http", format!("{PATRONI}urls = [\"10.0.0.11:8008\"]\n"), format!("cluster[0].patroni.urls[0]: must start with http:// or https:// {IN}")),
+        ("no host", format!("{PATRONI}urls = [\"http://:8008\"]\n"), format!("cluster[0].patroni.urls[0]: \"http://:8008\" names no host {IN}")),
+        ("bad port", format!("{PATRONI}urls = [\"http://a:80x\"]\n"), format!("cluster[0].patroni.urls[0]: \"http://a:80x\" has an invalid port {IN}")),
+        ("credentials in the url", format!("{PATRONI}urls = [\"http://u:{SECRET}@a:8008\"]\n"), format!("cluster[0].patroni.urls[0]: must not carry credentials; use username and password_file instead {IN}")),
+        ("unknown key", format!("{PATRONI}urls = [\"http://a:8008\"]\nurl = \"x\"\n"), format!("cluster[0].patroni.url: unknown key {IN}")),
+        ("zero interval", format!("{PATRONI}urls = [\"http://a:8008\"]\ninterval = \"0s\"\n"), format!("cluster[0].patroni.interval: must be greater than zero {IN}")),
+        ("timeout over interval", format!("{PATRONI}urls = [\"http://a:8008\"]\ninterval = \"1s\"\ntimeout = \"2s\"\n"), format!("cluster[0].patroni.timeout: 2s must not exceed cluster[0].patroni.interval (1s) {IN}")),
+        ("bad forget_after", format!("{PATRONI}urls = [\"http://a:8008\"]\nforget_after = \"soon\"\n"), "cluster[0].patroni.forget_after".to_owned()),
+        ("username without password", format!("{PATRONI}urls = [\"http://a:8008\"]\nusername = \"u\"\n"), format!("cluster[0].patroni.password_file: a REST username needs a password (password_file or password_env) {IN}")),
+        ("password_env not set", format!("{PATRONI}urls = [\"http://a:8008\"]\nusername = \"u\"\npassword_env = \"PATRONI_PW\"\n"), format!("cluster[0].patroni.password_env: environment variable PATRONI_PW is not set {IN}")),
+        ("unreadable cafile", format!("{PATRONI}urls = [\"https://a:8008\"]\ncafile = \"/nonexistent/ca.pem\"\n"), format!("cluster[0].patroni.cafile: cannot read \"/nonexistent/ca.pem\": No such file or directory {IN}")),
+        ("discover off and no nodes", format!("{PATRONI}urls = [\"http://a:8008\"]\ndiscover = false\n"), format!("cluster[0].node: cluster \"pg\" has no nodes; add at least one [[cluster.node]] table, or a [cluster.patroni] table to discover them {IN}")),
+        ("discovered nodes would verify without a CA", "[[cluster]]\nname = \"pg\"\nsslmode = \"verify-full\"\n[cluster.patroni]\nurls = [\"http://a:8008\"]\n".to_owned(), format!("cluster[0].sslmode: sslmode verify-full needs sslrootcert (nodes discovered through Patroni) {IN}")),
+    ];
+    let pw = temp_file("pw\n");
+    let pw_path = pw.path().display().to_string();
+    let cases: Vec<(&str, String, String)> = cases
+        .into_iter()
+        .chain([(
+            "password without username",
+            format!("{PATRONI}urls = [\"http://a:8008\"]\npassword_file = {pw_path:?}\n"),
+            "cluster[0].patroni.username: a REST password needs a username".to_owned(),
+        )])
+        .collect();
+    for (what, toml, want) in &cases {
+        let got = err(toml);
+        assert!(
+            got.starts_with("invalid configuration: ") && got.contains(want.as_str()),
+            "case {what}:\n got: {got}\nwant: {want}"
+        );
+        assert!(!got.contains(SECRET), "case {what} leaks the secret: {got}");
+        assert_eq!(got.lines().count(), 1, "case {what}: {got}");
+    }
+}
+
+#[test]
+fn patroni_defaults_and_discovered_nodes() {
+    let pw = temp_file(&format!("{SECRET}\n"));
+    let toml = format!(
+        "[[cluster]]\nname = \"pg\"\nuser = \"mon\"\nsslmode = \"disable\"\n\
+         [cluster.patroni]\nurls = [\"http://127.0.0.1:8008/\", \"https://[::1]:8009\"]\n\
+         username = \"rest\"\npassword_file = {:?}\n\
+         [[cluster.node]]\nname = \"node_b\"\nhost = \"10.9.9.9\"\nport = 6000\n",
+        pw.path().display().to_string()
+    );
+    let c = ok(&toml);
+    let pg = &c.clusters[0];
+    let p = pg.patroni.as_ref().unwrap();
+    assert_eq!(p.urls, ["http://127.0.0.1:8008", "https://[::1]:8009"]);
+    assert_eq!(p.interval, DEFAULT_PATRONI_INTERVAL);
+    assert_eq!(p.timeout, DEFAULT_PATRONI_TIMEOUT);
+    assert_eq!(p.forget_after, DEFAULT_PATRONI_FORGET_AFTER);
+    assert!(p.discover);
+    assert_eq!(p.username.as_deref(), Some("rest"));
+    assert_eq!(p.password.as_ref().unwrap().expose(), SECRET);
+    assert!(
+        !format!("{c:?}").contains(SECRET),
+        "Debug redacts the REST password"
+    );
+    // A discovered member gets the cluster's connection defaults...
+    let a = pg.node_for_member("node_a", "10.0.0.11", 5433);
+    assert_eq!(
+        (
+            a.name.as_str(),
+            a.application_name.as_str(),
+            a.host.as_str(),
+            a.port
+        ),
+        ("node_a", "node_a", "10.0.0.11", 5433)
+    );
+    assert_eq!(a.user, "mon");
+    assert_eq!(a.sslmode, SslMode::Disable);
+    assert_eq!(a.connect_timeout, c.poll.timeout);
+    // ...and a static node of the same name overrides host, port and settings.
+    let b = pg.node_for_member("node_b", "10.0.0.12", 5432);
+    assert_eq!((b.host.as_str(), b.port), ("10.9.9.9", 6000));
+    // A Patroni cluster without static nodes is valid when it discovers them.
+    let bare = ok("[[cluster]]\nname = \"pg\"\n[cluster.patroni]\nurls = [\"http://a:8008\"]\n");
+    assert!(bare.clusters[0].nodes.is_empty());
 }
