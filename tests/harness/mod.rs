@@ -29,9 +29,15 @@ mod os;
 mod pgbin;
 mod scrape;
 
-pub use cluster::{Builder, Cluster, GIB, MIB, Node, Role, StopMode, WAIT, fmt_lsn, pg_error};
-pub use exporter::{Exporter, READY_TIMEOUT};
-pub use http::{Response, get as http_get};
-pub use os::{poll_until, tail, wait_ready};
+pub use cluster::{
+    Builder, Catchup, Cluster, GIB, MIB, Node, Role, StopMode, WAIT, conf_str, fmt_lsn, pg_error,
+    toml_str,
+};
+pub use exporter::{EXIT_WITHIN, Exporter, READY_TIMEOUT, Ran, Ready, command, run};
+pub use http::{Response, Tls, get as http_get, request as http_request};
+pub use os::{
+    free_port, free_ports, is_reserved, log_lines, log_position, poll_until, proc_status, tail,
+    wait_for_log, wait_ready, write_private,
+};
 pub use pgbin::PgBin;
 pub use scrape::{Sample, Scrape};
