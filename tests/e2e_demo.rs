@@ -9,17 +9,9 @@ use std::time::{Duration, Instant};
 
 use harness::{Scrape, WAIT};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn demo_runs_a_streaming_cluster_and_cleans_up_on_sigint() {
-    let port = free_port();
+    let port = harness::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"))
         .args(["demo", &format!("--web.listen-address=127.0.0.1:{port}")])
         .stdout(Stdio::piped())

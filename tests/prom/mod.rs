@@ -1,8 +1,8 @@
 //! Real Prometheus and Alertmanager for the end-to-end tests of the bundled alert rules and
 //! dashboards: each runs as a child process on a free 127.0.0.1 port with its storage in a temp
 //! dir (never a system service or a default port) and is killed on Drop, also when the test
-//! panics. Also here: the webhook receiver that records what Alertmanager sends, a bare HTTP/1.0
-//! client for their APIs, and the `for:` rewrite of the rule file.
+//! panics. Also here: the webhook receiver that records what Alertmanager sends, and the `for:`
+//! rewrite of the rule file. Ports, the HTTP client and the waits come from the harness.
 //!
 //! Binaries: `$PROMETHEUS`, `$PROMTOOL`, `$ALERTMANAGER`, else the Debian packages' paths
 //! (/usr/bin/prometheus, /usr/bin/promtool, /usr/bin/prometheus-alertmanager).
@@ -49,14 +49,6 @@ pub fn alertmanager_bin() -> PathBuf {
     binary("ALERTMANAGER", "/usr/bin/prometheus-alertmanager")
 }
 
-/// A port the OS reports free on 127.0.0.1 now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
-}
-
 /// Percent-encode a query-string value (everything but RFC 3986 unreserved characters).
 pub fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
@@ -70,32 +62,9 @@ pub fn urlencode(s: &str) -> String {
     out
 }
 
-/// One HTTP/1.0 exchange (so the server closes the connection and never chunks the body).
-/// Returns the status and the body as text.
-pub fn http(addr: SocketAddr, method: &str, path: &str) -> Result<(u16, String), String> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .map_err(|e| format!("connect to {addr}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .map_err(|e| e.to_string())?;
-    let request = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| format!("send {method} {path} to {addr}: {e}"))?;
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("read the answer to {method} {path} from {addr}: {e}"))?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("{method} {path}: no end of headers in {text:?}"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("{method} {path}: bad status line in {head:?}"))?;
-    Ok((status, body.to_string()))
+/// One exchange with the harness's HTTP client: the status and the body as text.
+fn http(addr: SocketAddr, method: &str, path: &str) -> Result<(u16, String), String> {
+    crate::harness::http_request(addr, method, path, &[], None).map(|r| (r.status, r.text()))
 }
 
 /// A child process with its own temp dir and log file, killed on Drop.
@@ -202,7 +171,7 @@ impl Prometheus {
         ));
         let config = dir.path().join("prometheus.yml");
         fs::write(&config, &base_config).expect("write prometheus.yml");
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let addr: SocketAddr = ([127, 0, 0, 1], crate::harness::free_port()).into();
         let mut cmd = Command::new(prometheus_bin());
         cmd.arg(format!("--config.file={}", config.display()))
             .arg(format!(
@@ -325,7 +294,7 @@ impl Alertmanager {
             ),
         )
         .expect("write alertmanager.yml");
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let addr: SocketAddr = ([127, 0, 0, 1], crate::harness::free_port()).into();
         let mut cmd = Command::new(alertmanager_bin());
         cmd.arg(format!("--config.file={}", config.display()))
             .arg(format!(
@@ -362,7 +331,8 @@ pub struct Webhook {
 
 impl Webhook {
     pub fn start() -> Webhook {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the webhook listener");
+        let port = crate::harness::free_port();
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the webhook listener");
         let addr = listener.local_addr().unwrap();
         let payloads = Arc::new(Mutex::new(Vec::new()));
         let errors = Arc::new(Mutex::new(Vec::new()));
