@@ -120,8 +120,14 @@ impl Exporter {
     /// The exporter on every node of `c` as cluster "pg" with the pg_monitor role, once every
     /// node is up.
     pub fn for_cluster(c: &Cluster) -> Exporter {
+        Self::for_cluster_as(c, "pg")
+    }
+
+    /// The exporter on every node of `c` as cluster `name` with the pg_monitor role, once every
+    /// node is up.
+    pub fn for_cluster_as(c: &Cluster, name: &str) -> Exporter {
         let role = c.exporter_role();
-        let e = Exporter::start(&c.exporter_config("pg", role.user(), role.password_file()));
+        let e = Exporter::start(&c.exporter_config(name, role.user(), role.password_file()));
         for n in c.nodes() {
             e.wait_metric(
                 "pg_replication_up",
@@ -298,6 +304,86 @@ impl Exporter {
         let what = format!("{name}{labels:?} to satisfy the predicate");
         let s = self.wait_scrape(&what, timeout, |s| s.get(name, labels).is_some_and(&pred));
         s.get(name, labels).unwrap()
+    }
+
+    /// A scrape in which every node that is up was read by a poll that started after this call
+    /// (by its last success minus its poll duration): SQL read before the call and after the
+    /// return brackets every value of the page.
+    pub fn fresh_scrape(&self) -> Scrape {
+        let since = os::unix_now();
+        self.wait_scrape(
+            "a poll of every up node that started after the SQL reading",
+            WAIT,
+            |s| {
+                let up: Vec<_> = s
+                    .all("pg_replication_up")
+                    .into_iter()
+                    .filter(|u| u.value == 1.0)
+                    .collect();
+                !up.is_empty()
+                    && up.iter().all(|u| {
+                        let at = [
+                            ("cluster", u.label("cluster").unwrap_or_default()),
+                            ("node", u.label("node").unwrap_or_default()),
+                        ];
+                        let done = s.get("pg_replication_last_poll_success_timestamp_seconds", &at);
+                        let took = s.get("pg_replication_poll_duration_seconds", &at);
+                        matches!((done, took), (Some(d), Some(t)) if d - t > since)
+                    })
+            },
+        )
+    }
+
+    /// Read `truth` (SQL), take a [`Exporter::fresh_scrape`], read `truth` again, until both
+    /// readings agree, and return that reading with the scrape. Positions only move forward, so
+    /// equal readings at both ends mean nothing moved in between: the page must show exactly
+    /// the reading, also for values that can move both ways (lag). On timeout panic with the
+    /// last two readings.
+    pub fn quiet_scrape<T: PartialEq + std::fmt::Debug>(
+        &self,
+        what: &str,
+        mut truth: impl FnMut() -> T,
+    ) -> (T, Scrape) {
+        let mut last = None;
+        let mut found = None;
+        let quiet = os::poll_until(WAIT, || {
+            let before = truth();
+            let s = self.fresh_scrape();
+            let after = truth();
+            if before == after {
+                found = Some((after, s));
+                return true;
+            }
+            last = Some((before, after));
+            false
+        });
+        match found {
+            Some(f) if quiet => f,
+            _ => panic!(
+                "{what}: the SQL reading never held still across a scrape within {WAIT:?}; \
+                 last (before, after): {last:?}\n--- exporter log (last 50 lines) ---\n{}",
+                os::tail(&self.log, 50)
+            ),
+        }
+    }
+
+    /// Wait until `node` has been polled successfully `n` more times: its last-success
+    /// timestamp changes once per successful poll, and the page is read every 200 ms, faster
+    /// than the polls. For "nothing more is logged over n polls".
+    pub fn wait_polls(&self, node: &str, n: usize) {
+        let metric = "pg_replication_last_poll_success_timestamp_seconds";
+        let mut last = None;
+        let mut seen = 0;
+        self.wait_scrape(&format!("{n} more successful polls of {node}"), WAIT, |s| {
+            let t = s.get(metric, &[("node", node)]);
+            if last.is_some() && t.is_some() && t != last {
+                seen += 1;
+            }
+            if t.is_some() {
+                last = t;
+            }
+            seen >= n
+        });
     }
 
     /// SIGTERM, then wait up to 10 s for the exit (SIGKILL after that). For shutdown tests.

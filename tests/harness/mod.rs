@@ -37,7 +37,7 @@ pub use exporter::{EXIT_WITHIN, Exporter, READY_TIMEOUT, Ran, Ready, command, ru
 pub use http::{Response, Tls, get as http_get, request as http_request};
 pub use os::{
     free_port, free_ports, is_reserved, log_lines, log_position, poll_until, proc_status, tail,
-    wait_for_log, wait_ready, write_private,
+    unix_now, wait_for_log, wait_ready, write_private,
 };
 pub use pgbin::PgBin;
 pub use scrape::{Sample, Scrape};

@@ -193,6 +193,14 @@ pub fn wait_gone(pids: &[i32], timeout: Duration) -> bool {
     }
 }
 
+/// Seconds since the Unix epoch, as the exporter's timestamps are.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs_f64()
+}
+
 /// `n` random bytes from the kernel, hex-encoded (passwords of the test roles).
 pub fn random_hex(n: usize) -> String {
     let mut buf = vec![0u8; n];

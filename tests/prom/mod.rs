@@ -49,6 +49,44 @@ pub fn alertmanager_bin() -> PathBuf {
     binary("ALERTMANAGER", "/usr/bin/prometheus-alertmanager")
 }
 
+/// An RFC 3339 time as Go prints it ("2026-12-01T10:30:00.123456789Z", or "+01:00" for the
+/// zone) in Unix seconds.
+pub fn rfc3339(t: &str) -> Result<f64, String> {
+    let bad = || format!("not an RFC 3339 time: {t:?}");
+    let num = |a: usize, b: usize| -> Result<i64, String> {
+        t.get(a..b).and_then(|s| s.parse().ok()).ok_or_else(bad)
+    };
+    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, mi, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let rest = t.get(19..).ok_or_else(bad)?;
+    let zone_at = rest.find(['Z', '+', '-']).ok_or_else(bad)?;
+    let frac: f64 = match &rest[..zone_at] {
+        "" => 0.0,
+        f => format!("0{f}").parse().map_err(|_| bad())?,
+    };
+    let offset = match &rest[zone_at..] {
+        "Z" => 0,
+        z => {
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            let hh: i64 = z.get(1..3).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+            let mm: i64 = z.get(4..6).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+            sign * (hh * 3600 + mm * 60)
+        }
+    };
+    // Days from 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    let (y, m) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok((days * 86_400 + h * 3600 + mi * 60 + sec - offset) as f64 + frac)
+}
+
 /// Percent-encode a query-string value (everything but RFC 3986 unreserved characters).
 pub fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
@@ -235,6 +273,29 @@ impl Prometheus {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The `lastEvaluation` of every loaded rule group, in Unix seconds (empty before any).
+    pub fn rule_evaluations(&self) -> Result<Vec<f64>, String> {
+        let v = get_json(self.addr(), "/api/v1/rules")?;
+        let groups = v["data"]["groups"].as_array().cloned().unwrap_or_default();
+        groups
+            .iter()
+            .map(|g| rfc3339(g["lastEvaluation"].as_str().unwrap_or_default()))
+            .collect()
+    }
+
+    /// The `lastScrape` of every active target, in Unix seconds.
+    pub fn last_scrapes(&self) -> Result<Vec<f64>, String> {
+        let v = get_json(self.addr(), "/api/v1/targets")?;
+        let targets = v["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        targets
+            .iter()
+            .map(|t| rfc3339(t["lastScrape"].as_str().unwrap_or_default()))
+            .collect()
     }
 
     /// `/api/v1/query?query=expr`: the `data` object, or Err with the answer.
@@ -513,6 +574,17 @@ mod tests {
             "  - alert: A\n    expr: up == 0\n    for: 1s\n    labels:\n      for: x y\n\
              \x20   annotations:\n      summary: \"for: 5m\"\n  - alert: B\n    for: 1s\r\n"
         );
+    }
+
+    #[test]
+    fn rfc3339_reads_go_times() {
+        assert_eq!(rfc3339("1970-01-01T00:00:00Z"), Ok(0.0));
+        assert_eq!(rfc3339("2000-03-01T00:00:00Z"), Ok(951_868_800.0));
+        assert_eq!(rfc3339("2000-03-01T01:00:00+01:00"), Ok(951_868_800.0));
+        let t = rfc3339("2026-12-01T10:30:00.25Z").unwrap();
+        assert_eq!(t, 1_796_121_000.25);
+        assert!(rfc3339("0001-01-01T00:00:00Z").unwrap() < 0.0);
+        assert!(rfc3339("soon").is_err());
     }
 
     #[test]
