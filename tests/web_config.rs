@@ -13,11 +13,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine;
+use harness::pki::{ca, leaf};
 use harness::{Exporter, Ready, Response, Tls, free_port};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
+use rcgen::ExtendedKeyUsagePurpose;
 use rustls::ClientConfig;
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
@@ -36,37 +34,19 @@ struct Pki {
     other_ca: PathBuf,
 }
 
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
-
-fn leaf(
-    issuer: &CertifiedIssuer<'static, KeyPair>,
-    sans: &[&str],
-    usage: ExtendedKeyUsagePurpose,
-) -> (String, String) {
-    let mut params =
-        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, sans[0]);
-    params.extended_key_usages = vec![usage];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
 fn pki(dir: &Path) -> Pki {
     let ca1 = ca("test CA");
     let ca2 = ca("some other CA");
     let (server_cert, server_key) = leaf(
         &ca1,
         &["localhost", "127.0.0.1"],
-        ExtendedKeyUsagePurpose::ServerAuth,
+        Some(ExtendedKeyUsagePurpose::ServerAuth),
     );
-    let (client_cert, client_key) = leaf(&ca1, &["scraper"], ExtendedKeyUsagePurpose::ClientAuth);
+    let (client_cert, client_key) = leaf(
+        &ca1,
+        &["scraper"],
+        Some(ExtendedKeyUsagePurpose::ClientAuth),
+    );
     let write = |name: &str, text: &str| {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();

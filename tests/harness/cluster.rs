@@ -999,11 +999,17 @@ impl Node {
         f.write_all(conf.as_bytes()).unwrap();
     }
 
-    /// Write a file in the data dir, owned by the server account.
+    /// Write a file in the data dir, owned by the server account, mode 0600.
     fn write_file(&self, name: &str, content: &str) {
+        self.write_data_file(name, content, 0o600);
+    }
+
+    /// Write a file in the data dir (a certificate, a key), owned by the server account, with
+    /// permission bits `mode`.
+    pub fn write_data_file(&self, name: &str, content: &str, mode: u32) {
         let path = self.data_dir.join(name);
         fs::write(&path, content).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
         os::give_to_server(&path);
     }
 

@@ -27,6 +27,7 @@ mod exporter;
 mod http;
 mod os;
 mod pgbin;
+pub mod pki;
 mod scrape;
 
 pub use cluster::{
