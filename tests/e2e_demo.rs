@@ -4,7 +4,7 @@
 mod harness;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use harness::{Scrape, WAIT};
@@ -12,7 +12,7 @@ use harness::{Scrape, WAIT};
 #[test]
 fn demo_runs_a_streaming_cluster_and_cleans_up_on_sigint() {
     let port = harness::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"))
+    let mut child = harness::command()
         .args(["demo", &format!("--web.listen-address=127.0.0.1:{port}")])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

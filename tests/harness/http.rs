@@ -172,7 +172,8 @@ mod tests {
 
     #[test]
     fn reads_chunked_and_sized_bodies_from_a_server() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = super::super::os::free_port();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let answers: [&[u8]; 2] = [

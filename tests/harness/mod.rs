@@ -3,7 +3,11 @@
 //! wait for catch-up, dumping the cluster state when a wait fails), the exporter binary under
 //! test as a child process, and a parser of what it serves.
 //!
-//! Each end-to-end test file includes it with `mod harness;`.
+//! Each end-to-end test file includes it with `mod harness;`. It is the one place for test
+//! helpers: reserved free ports (`free_port`, never handed out twice in a process), the HTTP
+//! client (`http_get`, `http_request`, plain or TLS), running the binary (`command`, `run`,
+//! `Exporter`), the cluster builder with Cluster.pm's tools (`add_standby`, `append_conf` /
+//! `set_conf` + `reload`, `wait_for_log`, `wait_for_catchup_mode`), and test certificates (`pki`).
 //!
 //! ```ignore
 //! let c = Cluster::builder().standbys(2).cascade(true)
