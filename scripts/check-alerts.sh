@@ -11,7 +11,8 @@
 #   5. Every pg_replication_* metric name used is in SPEC section 4
 #      (scripts/dashboards/spec-metrics.txt); recording rules use colons.
 #
-# Needs: promtool (Prometheus >= 2.42; Debian package `prometheus`), awk, grep.
+# Needs: promtool (Prometheus >= 2.42; Debian package `prometheus`), python3 with PyYAML
+# (Debian package `python3-yaml`).
 # Usage: bash scripts/check-alerts.sh [RULES_DIR]   (default: alerts)
 # Exits non-zero on the first failed step, after printing every problem of it.
 set -euo pipefail
@@ -24,6 +25,10 @@ repo_url=https://github.com/pg-replication-exporter/pg_replication_exporter/blob
 
 command -v promtool >/dev/null || {
   echo "check-alerts: promtool not found; install it (apt-get install prometheus)" >&2
+  exit 1
+}
+python3 -c 'import yaml' 2>/dev/null || {
+  echo "check-alerts: python3 with PyYAML not found; install it (apt-get install python3-yaml)" >&2
   exit 1
 }
 
@@ -39,66 +44,11 @@ promtool check rules "${rule_files[@]}"
 echo "== promtool test rules"
 promtool test rules "${test_files[@]}"
 
-fail=0
-problem() { echo "check-alerts: $*" >&2; fail=1; }
-
 echo "== coverage, labels, annotations, runbooks, metric names"
-mapfile -t alerts < <(grep -hoP '^\s*-\s*alert:\s*\K\S+' "${rule_files[@]}" | sort)
-((${#alerts[@]})) || problem "no alerts found in ${rule_files[*]}"
-dups=$(printf '%s\n' "${alerts[@]}" | uniq -d)
-[[ -z $dups ]] || problem "alert names defined twice: $dups"
-
-# One line per alert test case: "<alertname> firing|silent".
-cases=$(awk '
-  /^[[:space:]]*alertname:/ { name = $2; next }
-  /^[[:space:]]*exp_alerts:[[:space:]]*\[\][[:space:]]*$/ { if (name != "") print name, "silent"; name = ""; next }
-  /^[[:space:]]*exp_alerts:[[:space:]]*$/ { pending = name; name = ""; next }
-  pending != "" && /^[[:space:]]*-[[:space:]]*exp_labels/ { print pending, "firing"; pending = ""; next }
-  pending != "" && /^[[:space:]]*-/ { pending = "" }
-' "${test_files[@]}")
-
-# Rules split into one block per rule (text from "- alert:"/"- record:" to the next).
-blocks=$(awk '/^[[:space:]]*-[[:space:]]*(alert|record):/ { print "\x1e" } { print }' "${rule_files[@]}")
-
-for a in "${alerts[@]}"; do
-  grep -qx "$a firing" <<<"$cases" || problem "$a: no firing test case (non-empty exp_alerts) in $rules_dir/tests"
-  grep -qx "$a silent" <<<"$cases" || problem "$a: no not-firing test case (exp_alerts: []) in $rules_dir/tests"
-  block=$(awk -v RS='\x1e' -v a="$a" '$0 ~ ("alert:[ \t]*" a "\n") { print }' <<<"$blocks")
-  grep -qP '^\s*severity:\s*(warning|critical|info)\s*$' <<<"$block" || problem "$a: severity label missing or not warning|critical|info"
-  grep -qP '^\s*summary:' <<<"$block" || problem "$a: summary annotation missing"
-  grep -qP '^\s*description:' <<<"$block" || problem "$a: description annotation missing"
-  anchor=$(tr '[:upper:]' '[:lower:]' <<<"$a")
-  grep -qF "runbook_url: $repo_url#$anchor" <<<"$block" || problem "$a: runbook_url must be $repo_url#$anchor"
-  grep -qx "## $a" "$runbooks" || problem "$a: no heading '## $a' in docs/runbooks.md"
-done
-
-# Every tested alert name must exist (a typo in a test would otherwise pass as "silent").
-while read -r name _; do
-  printf '%s\n' "${alerts[@]}" | grep -qx "$name" || problem "tests refer to unknown alert $name"
-done <<<"$cases"
-
-# The PromQL of every rule: single-line `expr: ...` and block `expr: |` bodies
-# (annotations mention view names such as pg_replication_slots, which are not metrics).
-exprs() {
-  awk '
-    inblock && match($0, /^[[:space:]]*/) && RLENGTH > ind && NF { print; next }
-    inblock && !NF { next }
-    { inblock = 0 }
-    /^[[:space:]]*expr:[[:space:]]*[|>][-+]?[[:space:]]*$/ { match($0, /^[[:space:]]*/); ind = RLENGTH; inblock = 1; next }
-    /^[[:space:]]*expr:/ { sub(/^[[:space:]]*expr:[[:space:]]*/, ""); print }
-  ' "${rule_files[@]}"
-}
-mapfile -t known < <(grep -v '^#' "$spec_list" | grep .)
-while read -r m; do
-  [[ -z $m ]] && continue
-  printf '%s\n' "${known[@]}" | grep -qx "$m" || problem "metric $m is not in SPEC section 4 ($spec_list)"
-done < <(exprs | grep -oP '(?<![:\w])pg_replication_\w+' | sort -u)
-while read -r r; do
-  [[ $r == pg_replication:* ]] || problem "recording rule $r must be named pg_replication:<what>:<aggregation>"
-done < <(grep -hoP '^\s*-\s*record:\s*\K\S+' "${rule_files[@]}")
-
-if ((fail)); then
+# Read with a YAML parser (PyYAML), not line patterns: see scripts/check-alerts.py.
+if ! count=$(python3 "$root/scripts/check-alerts.py" "$runbooks" "$spec_list" "$repo_url" \
+  "${rule_files[@]}" -- "${test_files[@]}"); then
   echo "check-alerts: FAILED" >&2
   exit 1
 fi
-echo "check-alerts: OK (${#alerts[@]} alerts, each with firing and not-firing tests)"
+echo "check-alerts: OK ($count alerts, each with firing and not-firing tests)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs when they are missing: PostgreSQL 15 server
-# (+ contrib), Prometheus and promtool, Alertmanager, npm. Needs root (apt-get); otherwise it
-# names what is missing and fails.
+# (+ contrib), Prometheus and promtool, Alertmanager, npm, python3 with PyYAML (check-alerts.sh).
+# Needs root (apt-get); otherwise it names what is missing and fails.
 set -euo pipefail
 need=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
@@ -9,6 +9,7 @@ dpkg -s postgresql-contrib >/dev/null 2>&1 || need+=(postgresql-contrib)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v npm >/dev/null || need+=(npm)
+python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "deps: missing ${need[*]}: run as root, or apt-get install -y ${need[*]}" >&2

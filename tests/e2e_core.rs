@@ -6,17 +6,13 @@
 
 mod harness;
 
-use std::time::Duration;
-
 use harness::{Cluster, Exporter, MIB, Scrape, StopMode, WAIT};
 
-const ROUND: Duration = Duration::from_millis(1500);
-
-/// `(sql before, scrape, sql after)` where the scrape's snapshot is newer than `before`.
+/// `(sql before, scrape, sql after)` where every value of the scrape was read by a poll that
+/// started after `before` was read (see [`Exporter::fresh_scrape`]).
 fn bracket<T>(truth: impl Fn() -> T, exporter: &Exporter) -> (T, Scrape, T) {
     let before = truth();
-    std::thread::sleep(ROUND);
-    let scrape = exporter.scrape();
+    let scrape = exporter.fresh_scrape();
     let after = truth();
     (before, scrape, after)
 }
@@ -94,7 +90,9 @@ fn lag_stages_slots_and_standby_side_match_sql_while_replay_is_paused() {
         before <= replay && replay <= after,
         "replay lag {replay} not within SQL [{before}, {after}]"
     );
-    assert!(replay > 512 * MIB);
+    // 600 MiB were written after replay paused: the lag is at least that (the wait above only
+    // asked for more than 512 MiB).
+    assert!(replay >= 600 * MIB, "replay lag {replay} < 600 MiB");
     // The standby-side view agrees (standby_lag_bytes reads the standby's own replay LSN).
     let standby_side = scrape
         .get("pg_replication_standby_lag_bytes", &[("node", "standby1")])
@@ -465,11 +463,10 @@ fn a_role_without_pg_monitor_is_reported_and_never_reads_as_zero_lag() {
         s.get("pg_replication_node_wal_lsn_bytes", &[("node", "primary")])
             .is_some()
     );
+    e.wait_for_log(&format!("GRANT pg_monitor TO {}", role.user()), WAIT);
+    // One hint per node, not per poll: none more over three more rounds (waiting is the point).
+    e.wait_polls("primary", 3);
     let log = e.log_text();
-    assert!(
-        log.contains(&format!("GRANT pg_monitor TO {}", role.user())),
-        "no GRANT hint in the log:\n{log}"
-    );
     assert_eq!(
         log.matches("GRANT pg_monitor").count(),
         2,
@@ -514,7 +511,12 @@ fn a_stopped_node_is_down_while_the_others_are_served() {
         |v| v > t1,
         WAIT,
     );
-    assert!(t2 > t1);
+    // Round after round: the next success comes within an interval (1 s), a timeout (800 ms)
+    // and slack, not just eventually.
+    assert!(
+        t2 - t1 < 3.3,
+        "standby1's polls {t1} → {t2}: more than a round apart"
+    );
     // The vanished standby stays visible.
     let s = e.wait_scrape("standby2 not streaming", WAIT, |s| {
         s.get("pg_replication_standby_streaming", &[("node", "standby2")]) == Some(0.0)
@@ -524,8 +526,10 @@ fn a_stopped_node_is_down_while_the_others_are_served() {
         Some(1.0)
     );
     assert_eq!(s.get("pg_replication_cluster_nodes_up", &[]), Some(2.0));
-    // One log line for the state change, not one per poll.
-    std::thread::sleep(Duration::from_secs(3));
+    // One log line for the state change, not one per poll: the line is there, and no more
+    // come over three more rounds (waiting is the point here).
+    e.wait_for_log(r"node is down.*standby2|standby2.*node is down", WAIT);
+    e.wait_polls("standby1", 3);
     let log = e.log_text();
     let down = log
         .lines()

@@ -4,23 +4,15 @@
 mod harness;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use harness::{Scrape, WAIT};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn demo_runs_a_streaming_cluster_and_cleans_up_on_sigint() {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"))
+    let port = harness::free_port();
+    let mut child = harness::command()
         .args(["demo", &format!("--web.listen-address=127.0.0.1:{port}")])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -8,7 +8,6 @@
 mod harness;
 
 use std::net::TcpListener;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -20,13 +19,6 @@ const TIMEOUT: Duration = Duration::from_millis(800);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Scheduling slack on a shared 2-core machine running several clusters at once.
 const SLACK: Duration = Duration::from_millis(1500);
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
 
 fn up(s: &Scrape, node: &str) -> Option<f64> {
     s.get("pg_replication_up", &[("node", node)])
@@ -52,6 +44,20 @@ fn log_lines(exporter: &Exporter, message: &str, node: &str) -> Vec<String> {
         .collect()
 }
 
+/// Wait until the exporter has logged at least `n` lines with this message about this node;
+/// return them. On timeout panic with the whole log.
+fn wait_log_lines(exporter: &Exporter, message: &str, node: &str, n: usize) -> Vec<String> {
+    let ok = harness::poll_until(WAIT, || log_lines(exporter, message, node).len() >= n);
+    let lines = log_lines(exporter, message, node);
+    assert!(
+        ok,
+        "timed out after {WAIT:?} waiting for {n} {message:?} lines about {node} (have {}):\n{}",
+        lines.len(),
+        exporter.log_text()
+    );
+    lines
+}
+
 /// One `GET /metrics`, timed end to end (connect, render, read).
 fn timed_scrape(e: &Exporter) -> Duration {
     let t = Instant::now();
@@ -63,15 +69,6 @@ fn timed_scrape(e: &Exporter) -> Duration {
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
-}
-
-/// A field of /proc/<pid>/status as its leading number ("VmRSS:  12345 kB" → 12345).
-fn proc_status(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 fn open_fds(pid: u32) -> usize {
@@ -90,13 +87,7 @@ fn exporter_sessions(node: &harness::Node) -> i64 {
 /// A password file (mode 0600) in `dir`.
 fn password_file(dir: &Path, name: &str, password: &str) -> PathBuf {
     let path = dir.join(name);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .unwrap();
-    std::io::Write::write_all(&mut f, format!("{password}\n").as_bytes()).unwrap();
+    harness::write_private(&path, &format!("{password}\n"));
     path
 }
 
@@ -133,7 +124,7 @@ fn a_hung_node_times_out_alone_and_recovers() {
     while Instant::now() < watch_until {
         during.push(timed_scrape(&e));
         let s = e.scrape();
-        let now = unix_now();
+        let now = harness::unix_now();
         assert_eq!(up(&s, "primary"), Some(1.0));
         assert_eq!(up(&s, "standby1"), Some(0.0));
         let last = s
@@ -239,7 +230,7 @@ fn every_error_kind_from_a_real_cause_logged_once_per_change() {
         .batch_execute("REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC")
         .unwrap();
     c.wait_for_catchup(s1);
-    let closed_port = harness_free_port();
+    let closed_port = harness::free_port();
 
     let node = |name: &str, extra: &str| {
         format!("\n[[cluster.node]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\n{extra}\n")
@@ -370,16 +361,14 @@ fn every_error_kind_from_a_real_cause_logged_once_per_change() {
         |v| v == 0.0,
         WAIT,
     );
-    std::thread::sleep(3 * INTERVAL);
+    wait_log_lines(&e, "node is down", "privilege", 2);
+    // Once per change: nothing more is logged over the next three rounds (counted on the
+    // primary, which is polled every round). Waiting is the point here.
+    e.wait_polls("primary", 3);
     assert_eq!(log_lines(&e, "node is down", "privilege").len(), 2);
     assert_eq!(log_lines(&e, "node is up", "privilege").len(), 1);
     assert_eq!(log_lines(&e, "node is up", "primary").len(), 1);
     assert_eq!(log_lines(&e, "node is down", "primary").len(), 0);
-}
-
-fn harness_free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// 50 restarts in a row, alternating fast and immediate stops: the exporter reconnects every
@@ -391,12 +380,12 @@ fn fifty_restarts_leak_nothing() {
     let primary = c.primary();
     let e = Exporter::for_cluster(&c);
     // Warm up (a few rounds and scrapes) before the baseline.
-    std::thread::sleep(3 * INTERVAL);
+    e.wait_polls("primary", 3);
     let _ = e.scrape();
     let pid = e.pid().unwrap();
     let (rss0, threads0, fds0) = (
-        proc_status(pid, "VmRSS"),
-        proc_status(pid, "Threads"),
+        harness::proc_status(pid, "VmRSS"),
+        harness::proc_status(pid, "Threads"),
         open_fds(pid),
     );
 
@@ -413,7 +402,7 @@ fn fifty_restarts_leak_nothing() {
         // Every fifth restart: how long until the exporter has its session back and says up.
         if i % 5 == 4 {
             let back_at = Instant::now();
-            let since = unix_now();
+            let since = harness::unix_now();
             e.wait_scrape("the primary up again after a restart", WAIT, |s| {
                 up(s, "primary") == Some(1.0)
                     && s.get(
@@ -429,15 +418,15 @@ fn fifty_restarts_leak_nothing() {
     c.wait_for("exactly one exporter session", WAIT, || {
         exporter_sessions(primary) == 1
     });
-    // Settled: a couple more rounds on the new session.
-    std::thread::sleep(2 * INTERVAL);
+    // Settled: a couple more rounds on the new session, and still only one.
+    e.wait_polls("primary", 2);
     assert_eq!(exporter_sessions(primary), 1);
     let s = e.scrape();
     assert_eq!(up(&s, "primary"), Some(1.0));
     let connect_errors = errors(&s, "primary", "connect");
     let (rss1, threads1, fds1) = (
-        proc_status(pid, "VmRSS"),
-        proc_status(pid, "Threads"),
+        harness::proc_status(pid, "VmRSS"),
+        harness::proc_status(pid, "Threads"),
         open_fds(pid),
     );
     eprintln!(
@@ -568,7 +557,7 @@ fn a_session_closed_while_idle_is_replaced_without_a_false_down() {
             session_pid(primary).is_some_and(|p| p != old)
         });
         // Two more rounds on the new session.
-        let since = unix_now();
+        let since = harness::unix_now();
         e.wait_scrape("two polls after the new session", WAIT, |s| {
             s.get(
                 "pg_replication_last_poll_success_timestamp_seconds",

@@ -11,7 +11,7 @@ mod harness;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use harness::{Cluster, Exporter, Node, Scrape, WAIT};
+use harness::{Cluster, Exporter, Node, Scrape, WAIT, conf_str, toml_str};
 
 const PROMTOOL: &str = "promtool";
 
@@ -44,48 +44,9 @@ fn promtool_check(page: &str) -> Result<(), String> {
     }
 }
 
-/// A TOML basic string.
-fn toml_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A string for postgresql.conf, where `\n` is an escape the server turns into a newline.
-fn conf_str(s: &str) -> String {
-    let mut out = String::from("'");
-    for c in s.chars() {
-        match c {
-            '\'' => out.push_str("''"),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
-}
-
 /// A libpq connection-string value.
 fn conninfo_str(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-fn append_conf(node: &Node, line: &str) {
-    let path = node.data_dir().join("postgresql.conf");
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .unwrap();
-    writeln!(f, "\n{line}").unwrap();
 }
 
 /// Make a standby connect to its upstream under `application_name` (reloadable since 13).
@@ -156,11 +117,11 @@ fn hostile_label_values_stay_valid_and_read_back_exactly() {
         },
     );
 
-    append_conf(
-        primary,
-        &format!("synchronous_standby_names = {}", conf_str(SYNC_NAMES)),
-    );
-    primary.batch_execute("SELECT pg_reload_conf()");
+    primary.append_conf(&format!(
+        "synchronous_standby_names = {}",
+        conf_str(SYNC_NAMES)
+    ));
+    primary.reload();
     c.wait_for(
         "the primary to load synchronous_standby_names",
         WAIT,

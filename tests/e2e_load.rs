@@ -15,14 +15,6 @@ use harness::{Cluster, Exporter, Scrape, WAIT};
 /// pass it quickly at 6000 scrapes).
 const RSS_LIMIT_KB: u64 = 100 * 1024;
 
-fn proc_status(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
-
 /// One full scrape, with or without gzip; the page is checked (decompressed, parsed, both nodes
 /// present) so that a 200 with a broken body counts as a failure. Returns the latency of the
 /// HTTP exchange alone.
@@ -92,7 +84,7 @@ fn many_concurrent_and_sustained_scrapes_all_answer_with_bounded_memory() {
             == 2
     });
     let pid = e.pid().unwrap();
-    let rss0 = proc_status(pid, "VmRSS");
+    let rss0 = harness::proc_status(pid, "VmRSS");
 
     // 300 at once.
     let n = 300;
@@ -118,7 +110,7 @@ fn many_concurrent_and_sustained_scrapes_all_answer_with_bounded_memory() {
         failed[0]
     );
     let burst: Vec<Duration> = burst.into_iter().map(Result::unwrap).collect();
-    let rss_burst = proc_status(pid, "VmRSS");
+    let rss_burst = harness::proc_status(pid, "VmRSS");
 
     // 30 s at 200/s: 4 threads at 50/s each, paced on a shared schedule (a late request goes
     // at once, so the rate holds on average).
@@ -157,17 +149,23 @@ fn many_concurrent_and_sustained_scrapes_all_answer_with_bounded_memory() {
         failed[0]
     );
     let sustained: Vec<Duration> = sustained.into_iter().map(Result::unwrap).collect();
-    assert_eq!(sustained.len() as u32, total);
+    let ended_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
     let rate = f64::from(total) / sustained_took.as_secs_f64();
 
-    let (rss1, hwm) = (proc_status(pid, "VmRSS"), proc_status(pid, "VmHWM"));
+    let (rss1, hwm) = (
+        harness::proc_status(pid, "VmRSS"),
+        harness::proc_status(pid, "VmHWM"),
+    );
     eprintln!(
         "load: {n} concurrent in {burst_took:.2?}: {}; {total} paced in {sustained_took:.1?} \
          ({rate:.0}/s): {}; RSS {rss0} kB before, {rss_burst} kB after the burst, {rss1} kB \
          after the run (peak {hwm} kB); threads {}",
         percentiles(burst),
         percentiles(sustained),
-        proc_status(pid, "Threads"),
+        harness::proc_status(pid, "Threads"),
     );
     // The pacing held (the run measured what it says), and the pollers kept going.
     assert!(
@@ -183,6 +181,19 @@ fn many_concurrent_and_sustained_scrapes_all_answer_with_bounded_memory() {
         2,
         "a node went down under load:\n{}",
         e.log_text()
+    );
+    // `up` is the last poll's outcome and stays 1 if the pollers stalled: their last success
+    // must be as recent as one round (1 s interval, 800 ms timeout, slack) before the run ended.
+    for x in s.all("pg_replication_last_poll_success_timestamp_seconds") {
+        assert!(
+            x.value >= ended_at - 3.3,
+            "{x}: no successful poll in the last seconds of the load (ended at {ended_at:.1})"
+        );
+    }
+    assert_eq!(
+        s.all("pg_replication_last_poll_success_timestamp_seconds")
+            .len(),
+        2
     );
     assert!(
         rss1 < RSS_LIMIT_KB && hwm < RSS_LIMIT_KB,

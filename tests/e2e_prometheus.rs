@@ -45,17 +45,7 @@ impl Stack {
     /// Exporter on `cluster`, optionally webhook + Alertmanager, and Prometheus scraping the
     /// exporter; returns once Prometheus holds an `up` of every node.
     fn start(cluster: Cluster, alerting: bool, t0: Instant) -> Stack {
-        let role = cluster.exporter_role();
-        let exporter =
-            Exporter::start(&cluster.exporter_config(CLUSTER, role.user(), role.password_file()));
-        for n in cluster.nodes() {
-            exporter.wait_metric(
-                "pg_replication_up",
-                &[("node", n.name())],
-                |v| v == 1.0,
-                WAIT,
-            );
-        }
+        let exporter = Exporter::for_cluster_as(&cluster, CLUSTER);
         let webhook = alerting.then(Webhook::start);
         let am = webhook.as_ref().map(|w| Alertmanager::start(w.addr()));
         let prom = Prometheus::start(JOB, exporter.addr(), am.as_ref().map(Alertmanager::addr));
@@ -243,7 +233,14 @@ fn replay_lag_alerts_reach_alertmanager_and_resolve() {
             standbys == ["standby1", "standby2"]
         },
     );
-    std::thread::sleep(Duration::from_secs(3));
+    // Every rule evaluated on the healthy data: a group evaluation that started a second after
+    // now (a rule true on a healthy cluster is pending from its first evaluation on).
+    let since = harness::unix_now() + 1.0;
+    s.wait("every rule group to evaluate again", WAIT, || {
+        s.prom
+            .rule_evaluations()
+            .is_ok_and(|t| !t.is_empty() && t.iter().all(|&t| t > since))
+    });
     let baseline = s.prom.alerts().expect("alerts");
     assert!(
         baseline.is_empty(),
@@ -565,8 +562,15 @@ fn every_dashboard_query_returns_data_from_a_live_cluster() {
                 ))
                 .is_empty()
         });
-        // One more scrape for the series the failover round created.
-        std::thread::sleep(Duration::from_secs(2));
+        // One more round of the exporter and a Prometheus scrape after it, for the series the
+        // failover round created.
+        s.exporter.fresh_scrape();
+        let polled = harness::unix_now();
+        s.wait("Prometheus to scrape after the next round", WAIT, || {
+            s.prom
+                .last_scrapes()
+                .is_ok_and(|t| !t.is_empty() && t.iter().all(|&t| t > polled))
+        });
         still_empty = run(&empty);
         let filled: Vec<&String> = empty.iter().filter(|q| !still_empty.contains(q)).collect();
         s.lap(&format!(

@@ -8,9 +8,7 @@
 mod harness;
 
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::process::Command;
 
 use harness::{Cluster, Exporter, Scrape, WAIT};
 
@@ -60,24 +58,6 @@ fn assert_clean(where_: &str, text: &str, secrets: &[(&str, &Secret)]) {
     }
 }
 
-fn write_private(path: &Path, content: &str) {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .unwrap();
-    std::io::Write::write_all(&mut f, content.as_bytes()).unwrap();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 const POLL_TOML: &str = "[poll]\ninterval = \"1s\"\ntimeout = \"800ms\"\nbackoff_max = \"2s\"\n\n";
 
 fn errors(s: &Scrape, node: &str, kind: &str) -> f64 {
@@ -90,20 +70,17 @@ fn errors(s: &Scrape, node: &str, kind: &str) -> f64 {
 
 /// Run the binary to completion with a config and arguments; (exit code, stdout + stderr).
 fn run_binary(config: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pg_replication_exporter"))
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+    let mut cmd = harness::command();
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--web.listen-address=127.0.0.1:{}",
+            harness::free_port()
+        ))
         .arg("--log.level=debug")
         .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run the exporter");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
+        .envs(env.iter().copied());
+    let ran = harness::run(&format!("{args:?}"), cmd, harness::EXIT_WITHIN);
+    (ran.code, ran.output())
 }
 
 #[test]
@@ -132,8 +109,8 @@ fn passwords_never_reach_logs_pages_or_command_output() {
     ];
     let dir = tempfile::tempdir().unwrap();
     let wrong_file = dir.path().join("wrong.password");
-    write_private(&wrong_file, &format!("{}\n", w_file.0));
-    let refused_port = free_port();
+    harness::write_private(&wrong_file, &format!("{}\n", w_file.0));
+    let refused_port = harness::free_port();
     let toml = format!(
         "{POLL_TOML}[[cluster]]\nname = \"secrets\"\nuser = \"exporter\"\n\n\
          [[cluster.node]]\nname = \"good_file\"\nhost = \"127.0.0.1\"\nport = {p}\n\

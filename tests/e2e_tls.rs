@@ -12,60 +12,23 @@ mod harness;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use harness::{Cluster, Exporter, Node, WAIT};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
-
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
-
-/// A server certificate and key (PEM) for these subject alternative names ("127.0.0.1" becomes
-/// an IP SAN).
-fn server_cert(issuer: &CertifiedIssuer<'static, KeyPair>, sans: &[&str]) -> (String, String) {
-    let mut params =
-        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, sans[0]);
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
-/// Write a file into a node's data dir, owned like the data dir (the server account), `mode`.
-fn write_server_file(node: &Node, name: &str, content: &str, mode: u32) {
-    let dir = fs::metadata(node.data_dir()).unwrap();
-    let path = node.data_dir().join(name);
-    fs::write(&path, content).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
-    std::os::unix::fs::lchown(&path, Some(dir.uid()), Some(dir.gid())).unwrap();
-}
+use harness::pki::{ca, leaf};
+use harness::{Cluster, Exporter, Node, WAIT, toml_str};
 
 /// Install a certificate and key and turn `ssl` on with a reload (no restart needed since
 /// PostgreSQL 10). The harness starts nodes before a test can place files, so `ssl = on` cannot
 /// go through the builder's `.conf(...)`: the server would refuse to start without them.
 fn enable_ssl(node: &Node, cert: &str, key: &str) {
-    write_server_file(node, "server.crt", cert, 0o644);
+    node.write_data_file("server.crt", cert, 0o644);
     // PostgreSQL refuses a key readable by others.
-    write_server_file(node, "server.key", key, 0o600);
-    let conf = node.data_dir().join("postgresql.conf");
-    let mut text = fs::read_to_string(&conf).unwrap();
-    text.push_str(
-        "\n# e2e_tls\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+    node.write_data_file("server.key", key, 0o600);
+    node.set_conf(
+        "# e2e_tls\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'",
+        "ssl",
+        "on",
     );
-    fs::write(&conf, text).unwrap();
-    node.batch_execute("SELECT pg_reload_conf()");
-    node.wait_for(&format!("ssl to come on at {}", node.name()), WAIT, || {
-        node.try_query_one("SHOW ssl")
-            .is_some_and(|r| r.get::<_, String>(0) == "on")
-    });
 }
 
 /// One exporter node: which server, how it connects, and what must come of it.
@@ -196,10 +159,6 @@ const PROBES: &[Probe] = &[
     },
 ];
 
-fn toml_str(s: &str) -> String {
-    format!("{s:?}")
-}
-
 fn exporter_config(c: &Cluster, right: &Path, wrong: &Path) -> String {
     let role = c.exporter_role();
     let mut toml = format!(
@@ -239,10 +198,10 @@ fn sslmodes_verify_what_libpq_verifies_and_encrypt_where_expected() {
 
     let trusted = ca("e2e_tls test CA");
     let other = ca("e2e_tls unrelated CA");
-    let (cert, key) = server_cert(&trusted, &["localhost", "127.0.0.1"]);
+    let (cert, key) = leaf(&trusted, &["localhost", "127.0.0.1"], None);
     enable_ssl(primary, &cert, &key);
     // A name that is not localhost and an address that is not in the SAN either.
-    let (cert, key) = server_cert(&trusted, &["db.example"]);
+    let (cert, key) = leaf(&trusted, &["db.example"], None);
     enable_ssl(s1, &cert, &key);
     // standby2 keeps ssl = off (the harness default).
     assert_eq!(c.standby(2).scalar::<String>("SHOW ssl"), "off");

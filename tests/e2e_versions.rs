@@ -8,13 +8,8 @@
 
 mod harness;
 
-use std::time::Duration;
-
 use harness::{Cluster, Exporter, MIB, Node, PgBin, Scrape, WAIT};
 use postgres::types::PgLsn;
-
-/// A poll round (1 s) plus slack: a scrape taken this long after a SQL reading reflects it.
-const ROUND: Duration = Duration::from_millis(1500);
 
 fn major() -> u32 {
     PgBin::from_env().major()
@@ -53,6 +48,9 @@ fn slot_row(node: &Node, slot_name: &str, columns: &str) -> Vec<Option<String>> 
     (0..row.len()).map(|i| row.get(i)).collect()
 }
 
+/// A slot's name, retained bytes, wal_status and confirmed-flush lag, from SQL.
+type SlotTruth = (String, Option<i64>, Option<String>, Option<i64>);
+
 #[test]
 fn poll_and_version_specific_columns_match_the_server() {
     let major = major();
@@ -65,7 +63,39 @@ fn poll_and_version_specific_columns_match_the_server() {
     for s in c.standbys() {
         c.wait_for_catchup(s);
     }
-    let scrape = e.scrape();
+    // The ground truth of the quiet cluster, read before and after a scrape that is newer than
+    // the first reading, until nothing moved in between: lag per stage of both walsenders,
+    // each slot's retained bytes and wal_status, the logical slot's confirmed-flush lag.
+    let (truth, scrape) = e.quiet_scrape("the quiet cluster", || {
+        let stages: Vec<(String, Vec<u64>)> = primary
+            .query(
+                "SELECT application_name, \
+                   (pg_current_wal_lsn() - sent_lsn)::float8, \
+                   (pg_current_wal_lsn() - write_lsn)::float8, \
+                   (pg_current_wal_lsn() - flush_lsn)::float8, \
+                   (pg_current_wal_lsn() - replay_lsn)::float8 \
+                 FROM pg_stat_replication ORDER BY 1",
+                &[],
+            )
+            .iter()
+            .map(|r| {
+                let v = (1..5).map(|i| r.get::<_, f64>(i) as u64).collect();
+                (r.get(0), v)
+            })
+            .collect();
+        let slots: Vec<SlotTruth> = primary
+            .query(
+                "SELECT slot_name::text, (pg_current_wal_lsn() - restart_lsn)::bigint, \
+                   wal_status, (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint \
+                 FROM pg_replication_slots ORDER BY 1",
+                &[],
+            )
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
+        (stages, slots)
+    });
+    let (stages, slots) = truth;
 
     // Every node: up, and node_info names the version the server reports.
     for n in c.nodes() {
@@ -85,33 +115,45 @@ fn poll_and_version_specific_columns_match_the_server() {
         );
     }
 
-    // The walsenders of both standbys, every stage.
-    for standby in ["standby1", "standby2"] {
-        for stage in ["sent", "write", "flush", "replay"] {
+    // The walsenders of both standbys, every stage, exactly as pg_stat_replication has them.
+    let names: Vec<&str> = stages.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["standby1", "standby2"], "pg_stat_replication");
+    for (standby, sql) in &stages {
+        for (i, stage) in ["sent", "write", "flush", "replay"].iter().enumerate() {
             let v = scrape.get(
                 "pg_replication_lag_bytes",
                 &[("node", "primary"), ("standby", standby), ("stage", stage)],
             );
-            assert!(
-                v.is_some_and(|v| v >= 0.0),
-                "lag_bytes {standby}/{stage}: {v:?}\n{}",
+            assert_eq!(
+                v,
+                Some(sql[i] as f64),
+                "lag_bytes {standby}/{stage} vs SQL\n{}",
                 scrape.text
             );
         }
     }
 
-    // Slots: the standbys' physical ones are active and reserved, the logical one is not in use.
+    // Slots as pg_replication_slots has them: the standbys' physical ones active and reserved,
+    // the logical one not in use; retained bytes and the confirmed-flush lag to the byte.
+    let slot_names: Vec<&str> = slots.iter().map(|s| s.0.as_str()).collect();
+    assert_eq!(slot_names, ["logical1", "standby1", "standby2"]);
+    for (name, retained, status, _) in &slots {
+        assert_eq!(
+            scrape.get("pg_replication_slot_retained_bytes", &slot(name)),
+            retained.map(|b| b as f64),
+            "retained_bytes of {name}"
+        );
+        assert_eq!(wal_status(&scrape, name), *status, "wal_status of {name}");
+        assert_eq!(
+            status.as_deref(),
+            Some("reserved"),
+            "SQL wal_status of {name}"
+        );
+    }
     for name in ["standby1", "standby2"] {
         assert_eq!(
             scrape.get("pg_replication_slot_active", &slot(name)),
             Some(1.0)
-        );
-        assert_eq!(wal_status(&scrape, name).as_deref(), Some("reserved"));
-        assert!(
-            scrape
-                .get("pg_replication_slot_retained_bytes", &slot(name))
-                .is_some(),
-            "retained_bytes of {name}"
         );
     }
     let logical = [
@@ -124,11 +166,10 @@ fn poll_and_version_specific_columns_match_the_server() {
         scrape.get("pg_replication_slot_active", &logical),
         Some(0.0)
     );
-    assert_eq!(wal_status(&scrape, "logical1").as_deref(), Some("reserved"));
-    assert!(
-        scrape
-            .get("pg_replication_slot_confirmed_flush_lag_bytes", &logical)
-            .is_some()
+    let confirmed = slots[0].3.expect("a logical slot has confirmed_flush_lsn");
+    assert_eq!(
+        scrape.get("pg_replication_slot_confirmed_flush_lag_bytes", &logical),
+        Some(confirmed as f64)
     );
     // max_slot_wal_keep_size is -1 (the default): safe_wal_size is NULL, so absent, not 0.
     assert!(
@@ -196,6 +237,22 @@ fn poll_and_version_specific_columns_match_the_server() {
         assert!(invalidated.is_empty(), "{invalidated:?}");
     }
 
+    // Timelines as the servers have them: the primary's from its control file, a standby's is
+    // its WAL receiver's (a fresh cluster: 1 everywhere, but read, not assumed).
+    for n in c.nodes() {
+        let tl: i32 = if n.name() == "primary" {
+            n.scalar("SELECT timeline_id FROM pg_control_checkpoint()")
+        } else {
+            n.scalar("SELECT received_tli FROM pg_stat_wal_receiver")
+        };
+        assert_eq!(
+            scrape.get("pg_replication_node_timeline_id", &[("node", n.name())]),
+            Some(f64::from(tl)),
+            "timeline of {}",
+            n.name()
+        );
+    }
+
     // Replay pause: 14+ reads pg_get_wal_replay_pause_state(), 13 pg_is_wal_replay_paused().
     // Paused on standby1 with WAL arriving: its replay lag grows, it still receives.
     for s in [s1, s2] {
@@ -220,16 +277,26 @@ fn poll_and_version_specific_columns_match_the_server() {
     let paused = e.wait_scrape("standby1 replay paused", WAIT, |s| {
         s.get("pg_replication_node_replay_paused", &[("node", "standby1")]) == Some(1.0)
     });
-    assert_eq!(
-        paused.get("pg_replication_node_replay_paused", &[("node", "standby2")]),
-        Some(0.0)
-    );
+    // Both standbys against the server's own answer, read the way this major reads it.
+    let paused_sql = if major >= 14 {
+        "SELECT pg_get_wal_replay_pause_state() = 'paused'"
+    } else {
+        "SELECT pg_is_wal_replay_paused()"
+    };
+    for s in [s1, s2] {
+        let truth: bool = s.scalar(paused_sql);
+        assert_eq!(
+            paused.get("pg_replication_node_replay_paused", &[("node", s.name())]),
+            Some(if truth { 1.0 } else { 0.0 }),
+            "replay_paused of {} vs SQL {truth}",
+            s.name()
+        );
+    }
     // The paused standby's replay lag, bracketed by SQL readings (the primary is quiet now and
     // standby1's replay position is frozen, so before == after unless something wrote).
     let truth = || lsn(primary, "pg_current_wal_lsn()") - lsn(s1, "pg_last_wal_replay_lsn()");
     let before = truth();
-    std::thread::sleep(ROUND);
-    let s = e.scrape();
+    let s = e.fresh_scrape();
     let after = truth();
     let replay = s
         .get(
@@ -312,11 +379,19 @@ fn a_slot_past_max_slot_wal_keep_size_is_invalidated_for_real() {
         s.get("pg_replication_slot_active", &slot("stale")),
         Some(0.0)
     );
-    // With max_slot_wal_keep_size set, safe_wal_size is known: present and at most the limit.
-    let safe = s
-        .get("pg_replication_slot_safe_wal_size_bytes", &slot("stale"))
-        .expect("safe_wal_size with max_slot_wal_keep_size set");
-    assert!(safe <= (32 * MIB) as f64, "safe_wal_size {safe}");
+    // With max_slot_wal_keep_size set, safe_wal_size is known: exactly the server's, and at most
+    // the limit.
+    let (truth, s) = e.quiet_scrape("safe_wal_size of the stale slot", || {
+        slot_row(primary, "stale", "safe_wal_size::text")[0]
+            .as_deref()
+            .map(|v| v.parse::<i64>().unwrap())
+    });
+    let truth = truth.expect("safe_wal_size with max_slot_wal_keep_size set");
+    assert_eq!(
+        s.get("pg_replication_slot_safe_wal_size_bytes", &slot("stale")),
+        Some(truth as f64)
+    );
+    assert!(truth <= (32 * MIB) as i64, "safe_wal_size {truth}");
 
     write_and_checkpoint_until(&c, "the stale slot to be lost", || {
         slot_row(primary, "stale", "wal_status")[0].as_deref() == Some("lost")
@@ -330,21 +405,51 @@ fn a_slot_past_max_slot_wal_keep_size_is_invalidated_for_real() {
     let s = e.wait_scrape("the stale slot lost in /metrics", WAIT, |s| {
         wal_status(s, "stale").as_deref() == Some("lost")
     });
-    // The standby's slot kept up and survived.
+    // The standby's slot kept up and survived, as the server says.
+    assert_eq!(
+        wal_status(&s, "standby1"),
+        slot_row(primary, "standby1", "wal_status")[0],
+        "wal_status of standby1 vs SQL"
+    );
     assert_eq!(wal_status(&s, "standby1").as_deref(), Some("reserved"));
+    // The lost slot holds no WAL the server can name: restart_lsn is NULL, so no retained
+    // bytes (unknown is not zero); otherwise exactly the server's figure.
+    let stale_retained = slot_row(
+        primary,
+        "stale",
+        "(pg_current_wal_lsn() - restart_lsn)::bigint::text",
+    )[0]
+    .as_deref()
+    .map(|v| v.parse::<f64>().unwrap());
+    if stale_retained.is_none() {
+        assert_eq!(
+            s.get("pg_replication_slot_retained_bytes", &slot("stale")),
+            None,
+            "retained bytes of a slot whose restart_lsn is NULL"
+        );
+    } else {
+        assert!(
+            s.get("pg_replication_slot_retained_bytes", &slot("stale"))
+                .is_some(),
+            "the server names {stale_retained:?} retained bytes for the stale slot"
+        );
+    }
     assert_eq!(
         s.get("pg_replication_slot_active", &slot("standby1")),
         Some(1.0)
     );
     let invalidated = s.all("pg_replication_slot_invalidated");
     if major >= 17 {
+        let reason = slot_row(primary, "stale", "invalidation_reason")[0]
+            .clone()
+            .expect("the lost slot has an invalidation_reason");
         assert_eq!(
             s.get(
                 "pg_replication_slot_invalidated",
-                &[("slot", "stale"), ("reason", "wal_removed")]
+                &[("slot", "stale"), ("reason", &reason)]
             ),
             Some(1.0),
-            "{invalidated:?}"
+            "reason {reason:?} from SQL: {invalidated:?}"
         );
         assert_eq!(
             s.get(

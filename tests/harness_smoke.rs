@@ -1,13 +1,15 @@
 //! Proves the test harness on a real cluster: primary + 2 standbys + a cascade with quorum
 //! sync names, all streaming and caught up; a >512 MiB replay lag made by pausing replay while
 //! another standby keeps up; freezing, crashing and promoting nodes; the exporter roles' auth.
+//! Also the harness's Cluster.pm-like tools: reserved ports, a standby added mid-test,
+//! `append_conf` + reload, `wait_for_log` from a log position, and catch-up waits by mode.
 //! (The text-format parser and HTTP client unit tests live in the harness module and run here.)
 
 mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::{Cluster, MIB, StopMode, WAIT, fmt_lsn, pg_error};
+use harness::{Catchup, Cluster, MIB, StopMode, WAIT, fmt_lsn, pg_error};
 
 #[test]
 fn cluster_lags_freezes_crashes_and_promotes() {
@@ -222,4 +224,92 @@ fn failed_wait_dumps_state_and_teardown_survives_the_panic() {
         );
     }
     assert!(!dir.exists(), "{} not removed", dir.display());
+}
+
+/// A port handed out once is never handed out again in this process, even after its first
+/// taker closed it and the OS would happily give it back.
+#[test]
+fn reserved_ports_are_never_handed_out_twice() {
+    let first = harness::free_ports(64);
+    let mut seen: std::collections::HashSet<u16> = first.iter().copied().collect();
+    assert_eq!(seen.len(), 64, "one call returned a port twice: {first:?}");
+    assert!(first.iter().all(|&p| harness::is_reserved(p)));
+    for _ in 0..64 {
+        let p = harness::free_port();
+        assert!(seen.insert(p), "port {p} was handed out a second time");
+        // Bind and close it, as a test would: the OS may now offer it again, the harness not.
+        drop(std::net::TcpListener::bind(("127.0.0.1", p)).expect("a handed-out port is free"));
+    }
+}
+
+/// A standby added to a running cluster (of the primary, and a cascade of a standby) streams;
+/// catch-up by mode tells flushed from replayed while replay is paused; `append_conf` + reload
+/// takes effect; `wait_for_log` sees only what was logged past the position it is given and
+/// names the pattern when nothing matches.
+#[test]
+fn added_standbys_catch_up_by_mode_and_reloads_show_in_the_log() {
+    let mut c = Cluster::builder().standbys(1).start();
+    c.primary().write_wal(4 * MIB);
+    let added = c
+        .add_standby("standby2", "primary", true)
+        .name()
+        .to_string();
+    c.add_standby("late_cascade", "standby1", false);
+    assert_eq!(c.nodes().len(), 4);
+    let (primary, s2) = (c.primary(), c.node(&added));
+    assert_eq!(s2.upstream(), Some("primary"));
+    assert_eq!(s2.slot_name(), Some("standby2"));
+    let slot_active: bool =
+        primary.scalar("SELECT active FROM pg_replication_slots WHERE slot_name = 'standby2'");
+    assert!(slot_active, "the added standby streams through its slot");
+    let cascade = c.node("late_cascade");
+    assert_eq!(cascade.upstream(), Some("standby1"));
+    assert!(cascade.is_in_recovery());
+
+    // Replay paused: the standby still writes and flushes everything, and replays nothing more.
+    s2.pause_replay();
+    let replayed_before = s2.replay_lsn();
+    primary.write_wal(8 * MIB);
+    let target = primary.current_lsn();
+    c.wait_for_catchup_mode(s2, Catchup::Write);
+    c.wait_for_catchup_mode(s2, Catchup::Flush);
+    let flushed: String = primary.scalar(
+        "SELECT flush_lsn::text FROM pg_stat_replication WHERE application_name = 'standby2'",
+    );
+    assert!(
+        s2.replay_lsn() < target && s2.replay_lsn() == replayed_before,
+        "replay moved while paused: before {}, now {}, target {}, flushed {flushed}",
+        fmt_lsn(replayed_before),
+        fmt_lsn(s2.replay_lsn()),
+        fmt_lsn(target)
+    );
+    s2.resume_replay();
+    c.wait_for_catchup_mode(s2, Catchup::Replay);
+    assert!(s2.replay_lsn() >= target);
+    // The cascade catches up with what standby1 replayed.
+    c.wait_for_catchup(c.standby(1));
+    c.wait_for_catchup_mode(cascade, Catchup::Replay);
+    assert!(cascade.replay_lsn() >= target);
+
+    // append_conf + reload, seen in the settings and in the log past the position taken before.
+    let before = primary.log_position();
+    assert_ne!(primary.scalar::<String>("SHOW work_mem"), "7MB");
+    primary.set_conf("work_mem = '7MB'", "work_mem", "7MB");
+    let line = primary.wait_for_log(
+        r"received SIGHUP, reloading configuration files",
+        before,
+        WAIT,
+    );
+    assert!(line.contains("LOG:"), "{line}");
+    // Past the current position nothing has been reloaded since: the wait fails, naming why.
+    let after = primary.log_position();
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        primary.wait_for_log(r"received SIGHUP", after, Duration::from_millis(500))
+    }))
+    .expect_err("no reload happened after the position");
+    let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("waiting for a line matching \"received SIGHUP\" in the log of primary"),
+        "{message}"
+    );
 }

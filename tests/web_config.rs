@@ -6,34 +6,23 @@
 //! HTTP/1.1 client over rustls, so every TLS decision (which CA, which client certificate) is
 //! made explicitly here.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+mod harness;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
+use harness::pki::{ca, leaf};
+use harness::{Exporter, Ready, Response, Tls, free_port};
+use rcgen::ExtendedKeyUsagePurpose;
+use rustls::ClientConfig;
+use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pg_replication_exporter");
 const USER: &str = "prometheus";
 const PASSWORD: &str = "correct horse battery staple";
-
-/// A port the OS just handed out and nobody listens on any more.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A CA, a server certificate for 127.0.0.1 and localhost, a client certificate, all signed by
 /// the CA, and a second, unrelated CA.
@@ -45,37 +34,19 @@ struct Pki {
     other_ca: PathBuf,
 }
 
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
-
-fn leaf(
-    issuer: &CertifiedIssuer<'static, KeyPair>,
-    sans: &[&str],
-    usage: ExtendedKeyUsagePurpose,
-) -> (String, String) {
-    let mut params =
-        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, sans[0]);
-    params.extended_key_usages = vec![usage];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
-
 fn pki(dir: &Path) -> Pki {
     let ca1 = ca("test CA");
     let ca2 = ca("some other CA");
     let (server_cert, server_key) = leaf(
         &ca1,
         &["localhost", "127.0.0.1"],
-        ExtendedKeyUsagePurpose::ServerAuth,
+        Some(ExtendedKeyUsagePurpose::ServerAuth),
     );
-    let (client_cert, client_key) = leaf(&ca1, &["scraper"], ExtendedKeyUsagePurpose::ClientAuth);
+    let (client_cert, client_key) = leaf(
+        &ca1,
+        &["scraper"],
+        Some(ExtendedKeyUsagePurpose::ClientAuth),
+    );
     let write = |name: &str, text: &str| {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
@@ -91,15 +62,13 @@ fn pki(dir: &Path) -> Pki {
     }
 }
 
-/// The exporter's TOML: listen on `port`, one node on a closed port, `web_yml` as web config.
-fn write_config(dir: &Path, port: u16, web_yml: &str) -> PathBuf {
+/// The exporter's TOML: one node on a closed port, `web_yml` (written next to the certificates)
+/// as web config, a listen address of its own (the harness's `--web.listen-address` wins).
+fn config(dir: &Path, web_yml: &str) -> String {
     let web = dir.join("web.yml");
     std::fs::write(&web, web_yml).unwrap();
-    let toml = dir.join("config.toml");
-    std::fs::write(
-        &toml,
-        format!(
-            r#"[web]
+    format!(
+        r#"[web]
 listen_address = "127.0.0.1:{port}"
 config_file = {web:?}
 
@@ -115,95 +84,21 @@ name = "node_a"
 host = "127.0.0.1"
 port = {closed}
 "#,
-            web = web.display().to_string(),
-            closed = free_port(),
-        ),
+        port = free_port(),
+        web = web.display().to_string(),
+        closed = free_port(),
     )
-    .unwrap();
-    toml
 }
 
-/// The running binary; killed on drop if a test failed before stopping it.
-struct Exporter {
-    child: Child,
-    port: u16,
-}
-
-impl Exporter {
-    fn start(dir: &Path, web_yml: &str) -> Exporter {
-        let port = free_port();
-        let config = write_config(dir, port, web_yml);
-        let mut child = Command::new(BIN)
-            .arg("--config.file")
-            .arg(&config)
-            .arg("--log.level")
-            .arg("warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-            if let Some(status) = child.try_wait().unwrap() {
-                let mut err = String::new();
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
-                panic!("exporter exited with {status} before listening: {err}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "exporter did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Exporter { child, port }
-    }
-
-    /// SIGTERM, then the exit status; graceful shutdown must end the process promptly.
-    fn terminate(mut self) -> ExitStatus {
-        let ok = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(ok.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "no exit within 10s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().skip(1).find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then_some(v.trim())
-        })
-    }
+/// The binary with this web config, ready when its port accepts (TLS and auth stand before
+/// `/ready`).
+fn start(dir: &Path, web_yml: &str) -> Exporter {
+    Exporter::start_opts(
+        &config(dir, web_yml),
+        &["--log.level=warn"],
+        &[],
+        Ready::Listening,
+    )
 }
 
 /// How to reach the exporter.
@@ -239,83 +134,27 @@ fn client_config(ca: &Path, client: Option<(&Path, &Path)>) -> Arc<ClientConfig>
     })
 }
 
-/// One `GET path` with `Connection: close`; any transport or TLS failure is an `Err`.
+/// One `GET path` (with basic-auth credentials when given) over `transport`; any transport or
+/// TLS failure is an `Err`.
 fn get(
-    port: u16,
+    exporter: &Exporter,
     transport: &Transport,
     path: &str,
     credentials: Option<(&str, &str)>,
 ) -> Result<Response, String> {
-    let mut request =
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
-    if let Some((user, password)) = credentials {
+    let auth = credentials.map(|(user, password)| {
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        request.push_str(&format!("Authorization: Basic {token}\r\n"));
-    }
-    request.push_str("\r\n");
-    let tcp = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).map_err(|e| e.to_string())?;
-    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut raw = Vec::new();
-    match transport {
-        Transport::Plain => {
-            let mut tcp = tcp;
-            tcp.write_all(request.as_bytes())
-                .map_err(|e| e.to_string())?;
-            tcp.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-        }
-        Transport::Tls { ca, client } => {
-            let name = ServerName::try_from("127.0.0.1").unwrap();
-            let conn = ClientConnection::new(client_config(ca, *client), name)
-                .map_err(|e| e.to_string())?;
-            let mut tls = StreamOwned::new(conn, tcp);
-            tls.write_all(request.as_bytes())
-                .map_err(|e| format!("tls write: {e}"))?;
-            match tls.read_to_end(&mut raw) {
-                Ok(_) => {}
-                // A peer that closes without close_notify after a complete response is fine.
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
-                Err(e) => return Err(format!("tls read: {e}")),
-            }
-        }
-    }
-    parse(&raw)
-}
-
-fn parse(raw: &[u8]) -> Result<Response, String> {
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("not an http response: {text:?}"))?;
-    let status = head
-        .strip_prefix("HTTP/1.")
-        .and_then(|r| r.get(2..5))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("not an http status line: {head:?}"))?;
-    let mut response = Response {
-        status,
-        head: head.to_owned(),
-        body: body.to_owned(),
+        format!("Basic {token}")
+    });
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let tls = match transport {
+        Transport::Plain => None,
+        Transport::Tls { ca, client } => Some(Tls {
+            config: client_config(ca, *client),
+            server_name: "127.0.0.1".to_string(),
+        }),
     };
-    if response
-        .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        response.body = dechunk(body)?;
-    }
-    Ok(response)
-}
-
-fn dechunk(mut body: &str) -> Result<String, String> {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = body.split_once("\r\n").ok_or("truncated chunked body")?;
-        let size = usize::from_str_radix(size.trim(), 16).map_err(|e| e.to_string())?;
-        if size == 0 {
-            return Ok(out);
-        }
-        out.push_str(rest.get(..size).ok_or("truncated chunk")?);
-        body = rest.get(size + 2..).ok_or("truncated chunk")?;
-    }
+    harness::http_request(exporter.addr(), "GET", path, &headers, tls.as_ref())
 }
 
 fn hash(password: &str) -> String {
@@ -332,46 +171,45 @@ fn https_with_basic_auth() {
         key = pki.server_key.display().to_string(),
         h = hash(PASSWORD),
     );
-    let exporter = Exporter::start(dir.path(), &web);
-    let port = exporter.port;
+    let exporter = start(dir.path(), &web);
     let tls = Transport::Tls {
         ca: &pki.ca,
         client: None,
     };
 
-    let r = get(port, &tls, "/metrics", None).unwrap();
+    let r = get(&exporter, &tls, "/metrics", None).unwrap();
     assert_eq!(r.status, 401, "{r:?}");
     assert_eq!(
         r.header("www-authenticate"),
         Some("Basic realm=\"pg_replication_exporter\"")
     );
-    assert!(!r.body.contains("pg_replication_up"));
-    let r = get(port, &tls, "/metrics", Some((USER, "wrong password"))).unwrap();
+    assert!(!r.text().contains("pg_replication_up"));
+    let r = get(&exporter, &tls, "/metrics", Some((USER, "wrong password"))).unwrap();
     assert_eq!(r.status, 401, "{r:?}");
-    let r = get(port, &tls, "/metrics", Some(("nobody", PASSWORD))).unwrap();
+    let r = get(&exporter, &tls, "/metrics", Some(("nobody", PASSWORD))).unwrap();
     assert_eq!(r.status, 401, "{r:?}");
     for path in ["/", "/ready", "/no-such-page"] {
-        let r = get(port, &tls, path, None).unwrap();
+        let r = get(&exporter, &tls, path, None).unwrap();
         assert_eq!(r.status, 401, "{path}: {r:?}");
     }
     // Liveness probes carry no credentials.
-    let r = get(port, &tls, "/healthz", None).unwrap();
-    assert_eq!((r.status, r.body.as_str()), (200, "ok\n"));
+    let r = get(&exporter, &tls, "/healthz", None).unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "ok\n"));
 
     let t0 = Instant::now();
-    let first = get(port, &tls, "/metrics", Some((USER, PASSWORD))).unwrap();
+    let first = get(&exporter, &tls, "/metrics", Some((USER, PASSWORD))).unwrap();
     let first_took = t0.elapsed();
     let t1 = Instant::now();
-    let second = get(port, &tls, "/metrics", Some((USER, PASSWORD))).unwrap();
+    let second = get(&exporter, &tls, "/metrics", Some((USER, PASSWORD))).unwrap();
     let second_took = t1.elapsed();
     println!("first authenticated scrape {first_took:?}, second (cached) {second_took:?}");
     for r in [&first, &second] {
         assert_eq!(r.status, 200, "{r:?}");
         assert!(
-            r.body
+            r.text()
                 .contains("pg_replication_up{cluster=\"pg\",node=\"node_a\"}"),
             "{}",
-            r.body
+            r.text()
         );
     }
 
@@ -379,14 +217,24 @@ fn https_with_basic_auth() {
         ca: &pki.other_ca,
         client: None,
     };
-    let e = get(port, &wrong_ca, "/metrics", Some((USER, PASSWORD))).unwrap_err();
+    let e = get(&exporter, &wrong_ca, "/metrics", Some((USER, PASSWORD))).unwrap_err();
     assert!(e.contains("UnknownIssuer"), "{e}");
 
-    let r = get(port, &Transport::Plain, "/metrics", Some((USER, PASSWORD))).unwrap();
+    let r = get(
+        &exporter,
+        &Transport::Plain,
+        "/metrics",
+        Some((USER, PASSWORD)),
+    )
+    .unwrap();
     assert_eq!(r.status, 400, "{r:?}");
-    assert!(r.body.contains("HTTP request to an HTTPS server"), "{r:?}");
+    assert!(
+        r.text().contains("HTTP request to an HTTPS server"),
+        "{r:?}"
+    );
 
-    let status = exporter.terminate();
+    let mut exporter = exporter;
+    let status = exporter.stop();
     assert!(status.success(), "exit after SIGTERM: {status}");
 }
 
@@ -395,55 +243,54 @@ fn mutual_tls_requires_a_client_certificate_from_the_ca() {
     let dir = tempfile::tempdir().unwrap();
     let pki = pki(dir.path());
     let web = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n  min_version: TLS13\n";
-    let exporter = Exporter::start(dir.path(), web);
+    let exporter = start(dir.path(), web);
     let with_cert = Transport::Tls {
         ca: &pki.ca,
         client: Some((&pki.client_cert, &pki.client_key)),
     };
-    let r = get(exporter.port, &with_cert, "/metrics", None).unwrap();
+    let r = get(&exporter, &with_cert, "/metrics", None).unwrap();
     assert_eq!(r.status, 200, "{r:?}");
-    assert!(r.body.contains("pg_replication_up"));
+    assert!(r.text().contains("pg_replication_up"));
 
     let without = Transport::Tls {
         ca: &pki.ca,
         client: None,
     };
-    let e = get(exporter.port, &without, "/metrics", None).unwrap_err();
+    let e = get(&exporter, &without, "/metrics", None).unwrap_err();
     assert!(e.contains("CertificateRequired"), "{e}");
-    assert!(exporter.terminate().success());
+    let mut exporter = exporter;
+    assert!(exporter.stop().success());
 }
 
 #[test]
 fn basic_auth_alone_over_plain_http() {
     let dir = tempfile::tempdir().unwrap();
     let web = format!("basic_auth_users:\n  {USER}: '{}'\n", hash(PASSWORD));
-    let exporter = Exporter::start(dir.path(), &web);
-    let r = get(exporter.port, &Transport::Plain, "/metrics", None).unwrap();
+    let exporter = start(dir.path(), &web);
+    let r = get(&exporter, &Transport::Plain, "/metrics", None).unwrap();
     assert_eq!(r.status, 401, "{r:?}");
     let r = get(
-        exporter.port,
+        &exporter,
         &Transport::Plain,
         "/metrics",
         Some((USER, PASSWORD)),
     )
     .unwrap();
     assert_eq!(r.status, 200, "{r:?}");
-    assert!(r.body.contains("pg_replication_up"));
+    assert!(r.text().contains("pg_replication_up"));
 }
 
 /// Runs the exporter on a configuration that must be refused; returns its stderr.
 fn refused(web_yml: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     pki(dir.path());
-    let config = write_config(dir.path(), free_port(), web_yml);
-    let out = Command::new(BIN)
-        .arg("--config.file")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config(dir.path(), web_yml)).unwrap();
+    let mut cmd = harness::command();
+    cmd.arg("--config.file").arg(&path);
+    let out = harness::run("a refused web config", cmd, harness::EXIT_WITHIN);
+    let stderr = out.stderr;
+    assert_eq!(out.code, Some(2), "stderr: {stderr}");
     assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
     assert!(
         stderr.ends_with(&format!("(in {})\n", dir.path().join("web.yml").display())),

@@ -43,6 +43,25 @@ impl StopMode {
     }
 }
 
+/// What a standby must have done with the WAL for [`Cluster::wait_for_catchup_mode`]: the
+/// `write_lsn`, `flush_lsn` or `replay_lsn` column of pg_stat_replication.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Catchup {
+    Write,
+    Flush,
+    Replay,
+}
+
+impl Catchup {
+    fn column(self) -> &'static str {
+        match self {
+            Catchup::Write => "write",
+            Catchup::Flush => "flush",
+            Catchup::Replay => "replay",
+        }
+    }
+}
+
 /// Format a byte position as PostgreSQL prints a pg_lsn ("16/B374D848").
 pub fn fmt_lsn(lsn: u64) -> String {
     format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
@@ -185,22 +204,9 @@ impl Builder {
 
         let n_nodes = 1 + self.standbys + usize::from(self.cascade);
         let mut ports = os::free_ports(n_nodes).into_iter();
-        let root = cluster.dir().to_path_buf();
-        let node = |name: &str, port: u16, upstream: Option<(&Node, bool)>| Node {
-            name: name.to_string(),
-            port,
-            data_dir: root.join(name),
-            log_file: root.join(format!("{name}.log")),
-            socket_dir: root.clone(),
-            upstream: upstream.map(|(u, _)| u.name.clone()),
-            upstream_port: upstream.map(|(u, _)| u.port),
-            slot: upstream.and_then(|(_, slot)| slot.then(|| name.to_string())),
-            bin,
-            frozen: AtomicBool::new(false),
-        };
 
         // Primary. It joins the cluster before it starts, so that Drop stops it whatever fails.
-        let primary = node("primary", ports.next().unwrap(), None);
+        let primary = cluster.new_node("primary", ports.next().unwrap(), None);
         primary.initdb(&self);
         primary.write_node_conf(&[]);
         cluster.nodes.push(primary);
@@ -208,24 +214,12 @@ impl Builder {
         cluster.create_roles();
 
         for i in 1..=self.standbys {
-            let standby = node(
-                &format!("standby{i}"),
-                ports.next().unwrap(),
-                Some((cluster.primary(), self.slots)),
-            );
-            cluster.clone_from_upstream(&standby);
-            cluster.nodes.push(standby);
-            cluster.nodes.last().unwrap().start();
+            let port = ports.next().unwrap();
+            cluster.start_standby(&format!("standby{i}"), port, "primary", self.slots);
         }
         if self.cascade {
-            let cascade = node(
-                "cascade",
-                ports.next().unwrap(),
-                Some((cluster.node("standby1"), self.slots)),
-            );
-            cluster.clone_from_upstream(&cascade);
-            cluster.nodes.push(cascade);
-            cluster.nodes.last().unwrap().start();
+            let port = ports.next().unwrap();
+            cluster.start_standby("cascade", port, "standby1", self.slots);
         }
         if let Some(slot) = &self.logical_slot {
             cluster.primary().execute(
@@ -288,13 +282,23 @@ fn new_role(dir: &Path, user: &str) -> Role {
     }
 }
 
-/// Quote a string for postgresql.conf.
-fn conf_str(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+/// Quote a string for postgresql.conf, where `\n` is an escape the server turns into a newline.
+pub fn conf_str(s: &str) -> String {
+    let mut out = String::from("'");
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// Quote a string as a TOML basic string.
-fn toml_str(s: &str) -> String {
+pub fn toml_str(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
@@ -414,6 +418,46 @@ impl Cluster {
         }
     }
 
+    fn new_node(&self, name: &str, port: u16, upstream: Option<(&Node, bool)>) -> Node {
+        let root = self.dir();
+        Node {
+            name: name.to_string(),
+            port,
+            data_dir: root.join(name),
+            log_file: root.join(format!("{name}.log")),
+            socket_dir: root.to_path_buf(),
+            upstream: upstream.map(|(u, _)| u.name.clone()),
+            upstream_port: upstream.map(|(u, _)| u.port),
+            slot: upstream.and_then(|(_, slot)| slot.then(|| name.to_string())),
+            bin: self.bin,
+            frozen: AtomicBool::new(false),
+        }
+    }
+
+    /// Clone a standby of `upstream`, add it to the cluster (so that Drop stops it whatever
+    /// fails next) and start it.
+    fn start_standby(&mut self, name: &str, port: u16, upstream: &str, slot: bool) {
+        assert!(
+            !self.nodes.iter().any(|n| n.name == name),
+            "this cluster already has a node named {name:?}"
+        );
+        let standby = self.new_node(name, port, Some((self.node(upstream), slot)));
+        self.clone_from_upstream(&standby);
+        self.nodes.push(standby);
+        self.nodes.last().unwrap().start();
+    }
+
+    /// Add a node mid-test: a new standby named `name` cloned from the running node `upstream`
+    /// (the primary or a standby, for a cascade), with a physical slot on it when `slot`; wait
+    /// until it streams and return it. Like Cluster.pm's backup + init_from_backup + start.
+    pub fn add_standby(&mut self, name: &str, upstream: &str, slot: bool) -> &Node {
+        let port = os::free_port();
+        self.start_standby(name, port, upstream, slot);
+        let standby = self.node(name);
+        self.wait_for_streaming(standby);
+        standby
+    }
+
     /// Build `standby`'s data dir from its upstream without pg_basebackup: slot, non-exclusive
     /// backup start, file copy, backup stop in the same session, backup_label, standby.signal.
     fn clone_from_upstream(&self, standby: &Node) {
@@ -506,6 +550,40 @@ impl Cluster {
                         replay.is_some_and(|l| u64::from(l) >= target)
                             && status.as_deref() == Some("streaming")
                     })
+            },
+        );
+    }
+
+    /// Wait until `standby`'s upstream reports in pg_stat_replication that the standby has
+    /// written, flushed or replayed (`mode`) everything the upstream has now (its current LSN, or
+    /// for a cascading upstream its replay LSN), while streaming. Like Cluster.pm's
+    /// `wait_for_catchup($standby, $mode)`.
+    pub fn wait_for_catchup_mode(&self, standby: &Node, mode: Catchup) {
+        let upstream = self.node(standby.upstream.as_deref().expect("a standby"));
+        let target = if upstream.is_in_recovery() {
+            upstream.replay_lsn()
+        } else {
+            upstream.current_lsn()
+        };
+        let sql = format!(
+            "SELECT {}_lsn >= $1 FROM pg_stat_replication \
+             WHERE application_name = $2 AND state = 'streaming'",
+            mode.column()
+        );
+        let target_text = fmt_lsn(target);
+        self.wait_for(
+            &format!(
+                "{} to {} up to {target_text} ({}'s position) as {} reports it",
+                standby.name,
+                mode.column(),
+                upstream.name,
+                upstream.name
+            ),
+            WAIT,
+            || {
+                upstream
+                    .try_query_one_params(&sql, &[&PgLsn::from(target), &standby.name])
+                    .is_some_and(|r| r.get::<_, Option<bool>>(0) == Some(true))
             },
         );
     }
@@ -921,11 +999,17 @@ impl Node {
         f.write_all(conf.as_bytes()).unwrap();
     }
 
-    /// Write a file in the data dir, owned by the server account.
+    /// Write a file in the data dir, owned by the server account, mode 0600.
     fn write_file(&self, name: &str, content: &str) {
+        self.write_data_file(name, content, 0o600);
+    }
+
+    /// Write a file in the data dir (a certificate, a key), owned by the server account, with
+    /// permission bits `mode`.
+    pub fn write_data_file(&self, name: &str, content: &str, mode: u32) {
         let path = self.data_dir.join(name);
         fs::write(&path, content).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
         os::give_to_server(&path);
     }
 
@@ -1047,6 +1131,48 @@ impl Node {
         }
         os::signal(pid, libc::SIGCONT);
         self.frozen.store(false, Ordering::SeqCst);
+    }
+
+    /// Append lines to this node's postgresql.conf (after the harness's own settings and
+    /// node.conf, so they win). Call [`Node::reload`] or restart for them to take effect.
+    pub fn append_conf(&self, lines: &str) {
+        let path = self.data_dir.join("postgresql.conf");
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        writeln!(f, "\n{lines}").unwrap_or_else(|e| panic!("append to {}: {e}", path.display()));
+    }
+
+    /// `pg_ctl reload`: the server rereads its configuration files.
+    pub fn reload(&self) {
+        self.pg_ctl(&["reload", "-s"], "reload");
+    }
+
+    /// Append `lines` to postgresql.conf, reload, and wait until `SHOW setting` reads `want`
+    /// (a reload is asynchronous): e.g. `set_conf("ssl = on", "ssl", "on")`.
+    pub fn set_conf(&self, lines: &str, setting: &str, want: &str) {
+        self.append_conf(lines);
+        self.reload();
+        self.wait_for(
+            &format!("{} to load {setting} = {want}", self.name),
+            WAIT,
+            || {
+                self.try_query_one(&format!("SHOW {setting}"))
+                    .is_some_and(|r| r.get::<_, String>(0) == want)
+            },
+        );
+    }
+
+    /// The size of this node's log now: pass it to [`Node::wait_for_log`] to see only what is
+    /// logged afterwards.
+    pub fn log_position(&self) -> u64 {
+        os::log_position(&self.log_file)
+    }
+
+    /// Wait until a line of this node's log past byte `from` matches the regex `re`; return it.
+    pub fn wait_for_log(&self, re: &str, from: u64, timeout: Duration) -> String {
+        os::wait_for_log(&self.name, &self.log_file, re, from, timeout)
     }
 
     pub fn log_tail(&self, lines: usize) -> String {

@@ -1,15 +1,29 @@
-//! A minimal HTTP/1.1 GET over std::net::TcpStream (Connection: close; chunked or
-//! Content-Length bodies) — enough to talk to the exporter without an HTTP client crate.
+//! The tests' one HTTP client: a minimal HTTP/1.1 exchange over std::net::TcpStream, plain or
+//! over rustls (every TLS decision — which CA, which client certificate — made by the caller),
+//! `Connection: close`, chunked or Content-Length bodies, returned as sent (no decompression).
+//! It talks to the exporter, Prometheus, Alertmanager and the web-config tests.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Response {
+    /// The body as (lossy) text: what a failure message wants to show.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &self.text())
+            .finish()
+    }
 }
 
 impl Response {
@@ -26,28 +40,71 @@ impl Response {
     }
 }
 
-/// GET `path` from `addr` with extra request headers; the body is returned as sent (no
-/// decompression), de-chunked.
+/// TLS for [`request`]: the client configuration and the name the server certificate must
+/// carry (e.g. "127.0.0.1").
+#[derive(Clone)]
+pub struct Tls {
+    pub config: Arc<rustls::ClientConfig>,
+    pub server_name: String,
+}
+
+/// GET `path` from `addr` with extra request headers, in plain HTTP.
 pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Result<Response, String> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+    request(addr, "GET", path, headers, None)
+}
+
+/// One `method path` exchange with extra request headers (a `Content-Length: 0` body for
+/// anything but GET), over TLS when `tls` is given. Transport and TLS failures are `Err`.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    tls: Option<&Tls>,
+) -> Result<Response, String> {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .map_err(|e| format!("connect to {addr}: {e}"))?;
     stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_secs(20)))
         .and_then(|()| stream.set_write_timeout(Some(Duration::from_secs(10))))
         .map_err(|e| e.to_string())?;
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if method != "GET" {
+        request.push_str("Content-Length: 0\r\n");
+    }
     for (k, v) in headers {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
     request.push_str("\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| format!("send GET {path} to {addr}: {e}"))?;
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("read the answer to GET {path} from {addr}: {e}"))?;
-    parse_response(&raw).map_err(|e| format!("GET {path} from {addr}: {e}"))
+    match tls {
+        None => {
+            let mut stream = stream;
+            stream
+                .write_all(request.as_bytes())
+                .map_err(|e| format!("send {method} {path} to {addr}: {e}"))?;
+            stream
+                .read_to_end(&mut raw)
+                .map_err(|e| format!("read the answer to {method} {path} from {addr}: {e}"))?;
+        }
+        Some(tls) => {
+            let name = rustls::pki_types::ServerName::try_from(tls.server_name.clone())
+                .map_err(|e| format!("server name {:?}: {e}", tls.server_name))?;
+            let conn = rustls::ClientConnection::new(tls.config.clone(), name)
+                .map_err(|e| e.to_string())?;
+            let mut stream = rustls::StreamOwned::new(conn, stream);
+            stream
+                .write_all(request.as_bytes())
+                .map_err(|e| format!("tls write: {e}"))?;
+            match stream.read_to_end(&mut raw) {
+                Ok(_) => {}
+                // A peer that closes without close_notify after a complete response is fine.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+                Err(e) => return Err(format!("tls read: {e}")),
+            }
+        }
+    }
+    parse_response(&raw).map_err(|e| format!("{method} {path} from {addr}: {e}"))
 }
 
 pub fn parse_response(raw: &[u8]) -> Result<Response, String> {
@@ -115,7 +172,8 @@ mod tests {
 
     #[test]
     fn reads_chunked_and_sized_bodies_from_a_server() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = super::super::os::free_port();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let answers: [&[u8]; 2] = [

@@ -3,7 +3,11 @@
 //! wait for catch-up, dumping the cluster state when a wait fails), the exporter binary under
 //! test as a child process, and a parser of what it serves.
 //!
-//! Each end-to-end test file includes it with `mod harness;`.
+//! Each end-to-end test file includes it with `mod harness;`. It is the one place for test
+//! helpers: reserved free ports (`free_port`, never handed out twice in a process), the HTTP
+//! client (`http_get`, `http_request`, plain or TLS), running the binary (`command`, `run`,
+//! `Exporter`), the cluster builder with Cluster.pm's tools (`add_standby`, `append_conf` /
+//! `set_conf` + `reload`, `wait_for_log`, `wait_for_catchup_mode`), and test certificates (`pki`).
 //!
 //! ```ignore
 //! let c = Cluster::builder().standbys(2).cascade(true)
@@ -27,11 +31,18 @@ mod exporter;
 mod http;
 mod os;
 mod pgbin;
+pub mod pki;
 mod scrape;
 
-pub use cluster::{Builder, Cluster, GIB, MIB, Node, Role, StopMode, WAIT, fmt_lsn, pg_error};
-pub use exporter::{Exporter, READY_TIMEOUT};
-pub use http::{Response, get as http_get};
-pub use os::{poll_until, tail, wait_ready};
+pub use cluster::{
+    Builder, Catchup, Cluster, GIB, MIB, Node, Role, StopMode, WAIT, conf_str, fmt_lsn, pg_error,
+    toml_str,
+};
+pub use exporter::{EXIT_WITHIN, Exporter, READY_TIMEOUT, Ran, Ready, command, run};
+pub use http::{Response, Tls, get as http_get, request as http_request};
+pub use os::{
+    free_port, free_ports, is_reserved, log_lines, log_position, poll_until, proc_status, tail,
+    unix_now, wait_for_log, wait_ready, write_private,
+};
 pub use pgbin::PgBin;
 pub use scrape::{Sample, Scrape};

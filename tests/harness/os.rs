@@ -1,11 +1,11 @@
 //! Operating-system helpers of the harness: which account runs the servers, free loopback ports,
 //! signals, process trees read from `/proc`, random secrets and log tails.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A numeric account (uid, gid).
@@ -57,16 +57,68 @@ pub fn give_to_server(path: &Path) {
     }
 }
 
-/// `n` distinct free TCP ports on 127.0.0.1, taken from the OS. The listeners are held until all
-/// are picked so that one call never returns the same port twice.
+/// Ports this test process has handed out: a port is reserved once and never handed out again
+/// here, even after whoever got it closed it (as Cluster.pm's `get_free_port` reserves them).
+fn reserved() -> &'static Mutex<HashSet<u16>> {
+    static RESERVED: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    RESERVED.get_or_init(Default::default)
+}
+
+/// `n` distinct free TCP ports on 127.0.0.1, taken from the OS and reserved for this process: no
+/// later call returns any of them again. The listeners are held until all are picked.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local_addr").port())
-        .collect()
+    let mut reserved = reserved().lock().unwrap_or_else(|e| e.into_inner());
+    let mut listeners = Vec::with_capacity(n);
+    let mut ports = Vec::with_capacity(n);
+    let mut tries = 0;
+    while ports.len() < n {
+        tries += 1;
+        assert!(tries < 10_000, "no unreserved free port on 127.0.0.1");
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = l.local_addr().expect("local_addr").port();
+        // Hold a reserved port's listener too, so that the OS moves on to another one.
+        listeners.push(l);
+        if reserved.insert(port) {
+            ports.push(port);
+        }
+    }
+    ports
+}
+
+/// One free, reserved port on 127.0.0.1 (see [`free_ports`]).
+pub fn free_port() -> u16 {
+    free_ports(1)[0]
+}
+
+/// True if this process has handed out `port`.
+pub fn is_reserved(port: u16) -> bool {
+    reserved()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&port)
+}
+
+/// A leading number of a field of /proc/<pid>/status ("VmRSS:  12345 kB" → 12345).
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Create `path` (it must not exist) with mode 0600 holding `content`: password files.
+pub fn write_private(path: &Path, content: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+    f.write_all(content.as_bytes())
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
 /// Send `sig` to `pid`; false if the process does not exist.
@@ -141,6 +193,14 @@ pub fn wait_gone(pids: &[i32], timeout: Duration) -> bool {
     }
 }
 
+/// Seconds since the Unix epoch, as the exporter's timestamps are.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs_f64()
+}
+
 /// `n` random bytes from the kernel, hex-encoded (passwords of the test roles).
 pub fn random_hex(n: usize) -> String {
     let mut buf = vec![0u8; n];
@@ -207,4 +267,46 @@ pub fn wait_ready(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The size of a file now (0 if it does not exist): a position for [`wait_for_log`] to read
+/// from, so that only what is logged afterwards counts.
+pub fn log_position(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Wait until a line of the log file at `path`, past byte `from`, matches the regex `re`;
+/// return that line. Like Cluster.pm's `wait_for_log`. On timeout panic naming `what`, the
+/// pattern and the log's last 50 lines.
+pub fn wait_for_log(what: &str, path: &Path, re: &str, from: u64, timeout: Duration) -> String {
+    let re = regex::Regex::new(re).unwrap_or_else(|e| panic!("bad log pattern {re:?}: {e}"));
+    let mut found = None;
+    let ok = poll_until(timeout, || {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let start = usize::try_from(from).unwrap_or(usize::MAX).min(bytes.len());
+        let text = String::from_utf8_lossy(&bytes[start..]);
+        found = text.lines().find(|l| re.is_match(l)).map(str::to_string);
+        found.is_some()
+    });
+    if !ok {
+        panic!(
+            "timed out after {timeout:?} waiting for a line matching {:?} in the log of {what} \
+             ({})\n--- last 50 lines ---\n{}",
+            re.as_str(),
+            path.display(),
+            tail(path, 50)
+        );
+    }
+    found.unwrap()
+}
+
+/// Lines of the log file at `path` matching the regex `re` (from the start).
+pub fn log_lines(path: &Path, re: &str) -> Vec<String> {
+    let re = regex::Regex::new(re).unwrap_or_else(|e| panic!("bad log pattern {re:?}: {e}"));
+    let bytes = std::fs::read(path).unwrap_or_default();
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter(|l| re.is_match(l))
+        .map(str::to_string)
+        .collect()
 }

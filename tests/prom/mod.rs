@@ -1,8 +1,8 @@
 //! Real Prometheus and Alertmanager for the end-to-end tests of the bundled alert rules and
 //! dashboards: each runs as a child process on a free 127.0.0.1 port with its storage in a temp
 //! dir (never a system service or a default port) and is killed on Drop, also when the test
-//! panics. Also here: the webhook receiver that records what Alertmanager sends, a bare HTTP/1.0
-//! client for their APIs, and the `for:` rewrite of the rule file.
+//! panics. Also here: the webhook receiver that records what Alertmanager sends, and the `for:`
+//! rewrite of the rule file. Ports, the HTTP client and the waits come from the harness.
 //!
 //! Binaries: `$PROMETHEUS`, `$PROMTOOL`, `$ALERTMANAGER`, else the Debian packages' paths
 //! (/usr/bin/prometheus, /usr/bin/promtool, /usr/bin/prometheus-alertmanager).
@@ -49,12 +49,42 @@ pub fn alertmanager_bin() -> PathBuf {
     binary("ALERTMANAGER", "/usr/bin/prometheus-alertmanager")
 }
 
-/// A port the OS reports free on 127.0.0.1 now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
+/// An RFC 3339 time as Go prints it ("2026-12-01T10:30:00.123456789Z", or "+01:00" for the
+/// zone) in Unix seconds.
+pub fn rfc3339(t: &str) -> Result<f64, String> {
+    let bad = || format!("not an RFC 3339 time: {t:?}");
+    let num = |a: usize, b: usize| -> Result<i64, String> {
+        t.get(a..b).and_then(|s| s.parse().ok()).ok_or_else(bad)
+    };
+    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, mi, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    let rest = t.get(19..).ok_or_else(bad)?;
+    let zone_at = rest.find(['Z', '+', '-']).ok_or_else(bad)?;
+    let frac: f64 = match &rest[..zone_at] {
+        "" => 0.0,
+        f => format!("0{f}").parse().map_err(|_| bad())?,
+    };
+    let offset = match &rest[zone_at..] {
+        "Z" => 0,
+        z => {
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            let hh: i64 = z.get(1..3).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+            let mm: i64 = z.get(4..6).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+            sign * (hh * 3600 + mm * 60)
+        }
+    };
+    // Days from 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    let (y, m) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok((days * 86_400 + h * 3600 + mi * 60 + sec - offset) as f64 + frac)
 }
 
 /// Percent-encode a query-string value (everything but RFC 3986 unreserved characters).
@@ -70,32 +100,9 @@ pub fn urlencode(s: &str) -> String {
     out
 }
 
-/// One HTTP/1.0 exchange (so the server closes the connection and never chunks the body).
-/// Returns the status and the body as text.
-pub fn http(addr: SocketAddr, method: &str, path: &str) -> Result<(u16, String), String> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .map_err(|e| format!("connect to {addr}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .map_err(|e| e.to_string())?;
-    let request = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| format!("send {method} {path} to {addr}: {e}"))?;
-    let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("read the answer to {method} {path} from {addr}: {e}"))?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("{method} {path}: no end of headers in {text:?}"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("{method} {path}: bad status line in {head:?}"))?;
-    Ok((status, body.to_string()))
+/// One exchange with the harness's HTTP client: the status and the body as text.
+fn http(addr: SocketAddr, method: &str, path: &str) -> Result<(u16, String), String> {
+    crate::harness::http_request(addr, method, path, &[], None).map(|r| (r.status, r.text()))
 }
 
 /// A child process with its own temp dir and log file, killed on Drop.
@@ -202,7 +209,7 @@ impl Prometheus {
         ));
         let config = dir.path().join("prometheus.yml");
         fs::write(&config, &base_config).expect("write prometheus.yml");
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let addr: SocketAddr = ([127, 0, 0, 1], crate::harness::free_port()).into();
         let mut cmd = Command::new(prometheus_bin());
         cmd.arg(format!("--config.file={}", config.display()))
             .arg(format!(
@@ -268,6 +275,29 @@ impl Prometheus {
         }
     }
 
+    /// The `lastEvaluation` of every loaded rule group, in Unix seconds (empty before any).
+    pub fn rule_evaluations(&self) -> Result<Vec<f64>, String> {
+        let v = get_json(self.addr(), "/api/v1/rules")?;
+        let groups = v["data"]["groups"].as_array().cloned().unwrap_or_default();
+        groups
+            .iter()
+            .map(|g| rfc3339(g["lastEvaluation"].as_str().unwrap_or_default()))
+            .collect()
+    }
+
+    /// The `lastScrape` of every active target, in Unix seconds.
+    pub fn last_scrapes(&self) -> Result<Vec<f64>, String> {
+        let v = get_json(self.addr(), "/api/v1/targets")?;
+        let targets = v["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        targets
+            .iter()
+            .map(|t| rfc3339(t["lastScrape"].as_str().unwrap_or_default()))
+            .collect()
+    }
+
     /// `/api/v1/query?query=expr`: the `data` object, or Err with the answer.
     pub fn query(&self, expr: &str) -> Result<Value, String> {
         get_json(
@@ -325,7 +355,7 @@ impl Alertmanager {
             ),
         )
         .expect("write alertmanager.yml");
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let addr: SocketAddr = ([127, 0, 0, 1], crate::harness::free_port()).into();
         let mut cmd = Command::new(alertmanager_bin());
         cmd.arg(format!("--config.file={}", config.display()))
             .arg(format!(
@@ -362,7 +392,8 @@ pub struct Webhook {
 
 impl Webhook {
     pub fn start() -> Webhook {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the webhook listener");
+        let port = crate::harness::free_port();
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the webhook listener");
         let addr = listener.local_addr().unwrap();
         let payloads = Arc::new(Mutex::new(Vec::new()));
         let errors = Arc::new(Mutex::new(Vec::new()));
@@ -543,6 +574,17 @@ mod tests {
             "  - alert: A\n    expr: up == 0\n    for: 1s\n    labels:\n      for: x y\n\
              \x20   annotations:\n      summary: \"for: 5m\"\n  - alert: B\n    for: 1s\r\n"
         );
+    }
+
+    #[test]
+    fn rfc3339_reads_go_times() {
+        assert_eq!(rfc3339("1970-01-01T00:00:00Z"), Ok(0.0));
+        assert_eq!(rfc3339("2000-03-01T00:00:00Z"), Ok(951_868_800.0));
+        assert_eq!(rfc3339("2000-03-01T01:00:00+01:00"), Ok(951_868_800.0));
+        let t = rfc3339("2026-12-01T10:30:00.25Z").unwrap();
+        assert_eq!(t, 1_796_121_000.25);
+        assert!(rfc3339("0001-01-01T00:00:00Z").unwrap() < 0.0);
+        assert!(rfc3339("soon").is_err());
     }
 
     #[test]
