@@ -26,6 +26,7 @@ mod cluster;
 mod exporter;
 mod http;
 mod os;
+mod patroni;
 mod pgbin;
 mod scrape;
 
@@ -33,5 +34,8 @@ pub use cluster::{Builder, Cluster, GIB, MIB, Node, Role, StopMode, WAIT, fmt_ls
 pub use exporter::{Exporter, READY_TIMEOUT};
 pub use http::{Response, get as http_get};
 pub use os::{poll_until, tail, wait_ready};
+pub use patroni::{
+    Etcd, Member as PatroniMember, PATRONI_WAIT, PATRONI4_VERSION, PatroniBin, PatroniCluster,
+};
 pub use pgbin::PgBin;
 pub use scrape::{Sample, Scrape};
