@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod model;
 pub mod poller;
 pub mod server;
+pub mod sources;
 pub mod sql;
 pub mod syncnames;
 pub mod tls;
