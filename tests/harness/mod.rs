@@ -36,6 +36,7 @@ pub use http::{Response, get as http_get};
 pub use os::{poll_until, tail, wait_ready};
 pub use patroni::{
     Etcd, Member as PatroniMember, PATRONI_WAIT, PATRONI4_VERSION, PatroniBin, PatroniCluster,
+    RestTls,
 };
 pub use pgbin::PgBin;
 pub use scrape::{Sample, Scrape};

@@ -198,9 +198,29 @@ pub struct Builder {
     retry_timeout: u32,
     maximum_lag_on_failover: u64,
     dcs_extra: Vec<String>,
+    tls: Option<RestTls>,
+}
+
+/// PEM files for HTTPS on the REST API: the server's certificate (for 127.0.0.1) and key, the CA
+/// that signed it and the client certificates, and a client certificate Patroni itself (and the
+/// harness, through curl) presents to members when `verify_client: required`.
+#[derive(Clone, Debug)]
+pub struct RestTls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 impl Builder {
+    /// Serve the REST API over HTTPS with `verify_client: required`; Patroni's own calls to
+    /// other members (`ctl:`) and the harness's use the client certificate.
+    pub fn rest_tls(mut self, tls: RestTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Number of members started at once (default 3).
     pub fn members(mut self, n: usize) -> Self {
         self.members = n;
@@ -250,11 +270,30 @@ impl Builder {
             bin: self.bin.clone(),
             pg,
             builder_dcs: self.dcs_yaml(),
+            tls: None,
             etcd: Some(etcd),
             dir: Some(dir),
             started: Instant::now(),
         };
         cluster.write_post_bootstrap();
+        if let Some(t) = &self.tls {
+            // Copies the server account can read, keys private to it.
+            let copy = |from: &Path, name: &str, mode: u32| {
+                let to = cluster.dir().join(name);
+                fs::copy(from, &to)
+                    .unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), to.display()));
+                fs::set_permissions(&to, fs::Permissions::from_mode(mode)).unwrap();
+                os::give_to_server(&to);
+                to
+            };
+            cluster.tls = Some(RestTls {
+                ca: copy(&t.ca, "rest-ca.crt", 0o644),
+                cert: copy(&t.cert, "rest.crt", 0o644),
+                key: copy(&t.key, "rest.key", 0o600),
+                client_cert: copy(&t.client_cert, "rest-client.crt", 0o644),
+                client_key: copy(&t.client_key, "rest-client.key", 0o600),
+            });
+        }
         for i in 1..=self.members {
             let tags: Vec<String> = self
                 .tags
@@ -411,6 +450,7 @@ pub struct PatroniCluster {
     bin: PatroniBin,
     pg: &'static PgBin,
     builder_dcs: String,
+    tls: Option<RestTls>,
     etcd: Option<Etcd>,
     dir: Option<tempfile::TempDir>,
     started: Instant,
@@ -432,6 +472,7 @@ impl PatroniCluster {
             retry_timeout: 5,
             maximum_lag_on_failover: 1 << 20,
             dcs_extra: Vec::new(),
+            tls: None,
         }
     }
 
@@ -573,7 +614,7 @@ log:
 restapi:
   listen: 127.0.0.1:{api}
   connect_address: 127.0.0.1:{api}
-etcd3:
+{rest_tls}etcd3:
   hosts: 127.0.0.1:{etcd}
 watchdog:
   mode: "off"
@@ -617,6 +658,7 @@ postgresql:
 tags:
 {tag_lines}"#,
             scope = self.scope,
+            rest_tls = self.rest_tls_yaml(),
             name = m.name,
             api = m.api_port,
             etcd = self.etcd().client_port,
@@ -629,6 +671,46 @@ tags:
             su = self.superuser_password,
             repl = self.replication_password,
         )
+    }
+
+    fn rest_tls_yaml(&self) -> String {
+        let Some(t) = &self.tls else {
+            return String::new();
+        };
+        format!(
+            "  certfile: {}\n  keyfile: {}\n  cafile: {}\n  verify_client: required\n\
+             ctl:\n  certfile: {}\n  keyfile: {}\n  cacert: {}\n",
+            t.cert.display(),
+            t.key.display(),
+            t.ca.display(),
+            t.client_cert.display(),
+            t.client_key.display(),
+            t.ca.display()
+        )
+    }
+
+    /// The copies of the REST TLS files the members use (None over plain HTTP).
+    pub fn rest_tls(&self) -> Option<&RestTls> {
+        self.tls.as_ref()
+    }
+
+    /// A member's REST API root: http:// or https://127.0.0.1:<port>.
+    pub fn api_url(&self, name: &str) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.member(name).api_port)
+    }
+
+    fn send(
+        &self,
+        name: &str,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<(u16, String), String> {
+        match &self.tls {
+            None => request(self.member(name).api_addr(), method, path, body),
+            Some(t) => curl(t, &format!("{}{path}", self.api_url(name)), method, body),
+        }
     }
 
     /// SIGKILL a member's Patroni and postmaster (its DCS key expires after ttl).
@@ -652,7 +734,7 @@ tags:
 
     /// GET a REST path of a member: (status, body).
     pub fn get(&self, name: &str, path: &str) -> Result<(u16, String), String> {
-        request(self.member(name).api_addr(), "GET", path, None)
+        self.send(name, "GET", path, None)
     }
 
     /// GET a path and parse the JSON body (any status).
@@ -664,21 +746,11 @@ tags:
     }
 
     pub fn post(&self, name: &str, path: &str, body: &Value) -> Result<(u16, String), String> {
-        request(
-            self.member(name).api_addr(),
-            "POST",
-            path,
-            Some(&body.to_string()),
-        )
+        self.send(name, "POST", path, Some(&body.to_string()))
     }
 
     pub fn patch(&self, name: &str, path: &str, body: &Value) -> Result<(u16, String), String> {
-        request(
-            self.member(name).api_addr(),
-            "PATCH",
-            path,
-            Some(&body.to_string()),
-        )
+        self.send(name, "PATCH", path, Some(&body.to_string()))
     }
 
     /// The first member whose REST API answers: GET /cluster.
@@ -884,6 +956,47 @@ impl Drop for PatroniCluster {
             eprintln!("PG_HARNESS_KEEP: keeping {}", dir.keep().display());
         }
     }
+}
+
+/// A request over HTTPS with the client certificate, through curl (the harness has no TLS client
+/// of its own): (status, body).
+fn curl(t: &RestTls, url: &str, method: &str, body: Option<&str>) -> Result<(u16, String), String> {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "30",
+        "-X",
+        method,
+        "-w",
+        "\n%{http_code}",
+    ])
+    .arg("--cacert")
+    .arg(&t.ca)
+    .arg("--cert")
+    .arg(&t.client_cert)
+    .arg("--key")
+    .arg(&t.client_key);
+    if let Some(b) = body {
+        cmd.args(["-H", "Content-Type: application/json", "--data-binary", b]);
+    }
+    let out = cmd
+        .arg(url)
+        .output()
+        .map_err(|e| format!("run curl (apt-get install curl): {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "curl {method} {url}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').ok_or("curl: no status")?;
+    let status = status
+        .trim()
+        .parse()
+        .map_err(|_| format!("curl: bad status {status:?}"))?;
+    Ok((status, body.to_string()))
 }
 
 /// One HTTP/1.1 request over a fresh connection (Connection: close): (status, body).
