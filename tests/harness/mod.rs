@@ -1,7 +1,8 @@
 //! The end-to-end test harness: a real multi-node PostgreSQL streaming-replication cluster on
 //! loopback (modelled on PostgreSQL's TAP `Cluster.pm`: init → backup → init from backup →
 //! wait for catch-up, dumping the cluster state when a wait fails), the exporter binary under
-//! test as a child process, and a parser of what it serves.
+//! test as a child process, and a parser of what it serves; and real Patroni clusters (etcd 3.4 and
+//! N Patroni members, Debian's 3.0.2 or the venv's 4.x: see `patroni.rs`).
 //!
 //! Each end-to-end test file includes it with `mod harness;`.
 //!
