@@ -97,12 +97,17 @@ fn i64_of(m: &Map<String, Value>, k: &str) -> Option<i64> {
     }
 }
 
-/// A boolean as Patroni's `parse_bool` reads configuration values: JSON booleans, and the
-/// strings on/off, true/false, yes/no, 1/0 (any case).
+/// A boolean as Patroni's `parse_bool` reads configuration values (`str(value).lower()` in
+/// on/true/yes/1 or off/false/no/0): JSON booleans, those strings in any case, and the numbers
+/// 1 and 0 only (2 is neither, as for Patroni).
 fn boolish(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
-        Value::Number(n) => n.as_i64().map(|i| i != 0),
+        Value::Number(n) => match n.as_i64() {
+            Some(1) => Some(true),
+            Some(0) => Some(false),
+            _ => None,
+        },
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
             "on" | "true" | "yes" | "1" => Some(true),
             "off" | "false" | "no" | "0" => Some(false),

@@ -302,6 +302,11 @@ fn config_sync_modes() {
     assert_eq!(c.maximum_lag_on_failover, Some(2048));
     assert_eq!(c.check_timeline, Some(true));
     assert!(c.standby_cluster);
+    // parse_bool(2) is None in Patroni: neither on nor off.
+    let c = parse_config(br#"{"pause":2,"failsafe_mode":"YES","check_timeline":0}"#).unwrap();
+    assert_eq!(c.pause, None);
+    assert_eq!(c.failsafe_mode, Some(true));
+    assert_eq!(c.check_timeline, Some(false));
     assert_eq!(
         DynamicConfig::default().maximum_lag_on_failover_or_default(),
         1 << 20
