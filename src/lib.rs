@@ -25,6 +25,8 @@
 //! - [`store`]: the snapshot the pollers publish and HTTP reads.
 //! - [`render`]: snapshot → metric families → text page; no I/O.
 //! - [`web`]: the axum app, the web configuration file, basic auth, HTTPS.
+//! - [`sources`]: the other things polled beside PostgreSQL, one room each (`sources::patroni`:
+//!   its REST API, the replies parsed, Patroni's own failover rule).
 //! - [`ops`]: the operator commands `check` and `status`.
 //! - [`exporter`]: the wiring of pollers and HTTP, and graceful shutdown.
 //! - [`logfmt`]: the logfmt log line format.
@@ -39,5 +41,6 @@ pub mod logfmt;
 pub mod ops;
 pub mod pg;
 pub mod render;
+pub mod sources;
 pub mod store;
 pub mod web;

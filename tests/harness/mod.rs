@@ -1,7 +1,8 @@
 //! The end-to-end test harness: a real multi-node PostgreSQL streaming-replication cluster on
 //! loopback (modelled on PostgreSQL's TAP `Cluster.pm`: init → backup → init from backup →
 //! wait for catch-up, dumping the cluster state when a wait fails), the exporter binary under
-//! test as a child process, and a parser of what it serves.
+//! test as a child process, and a parser of what it serves; and real Patroni clusters (etcd 3.4 and
+//! N Patroni members, Debian's 3.0.2 or the venv's 4.x: see `patroni.rs`).
 //!
 //! Each end-to-end test file includes it with `mod harness;`. It is the one place for test
 //! helpers: reserved free ports (`free_port`, never handed out twice in a process), the HTTP
@@ -30,6 +31,7 @@ mod cluster;
 mod exporter;
 mod http;
 mod os;
+mod patroni;
 mod pgbin;
 pub mod pki;
 mod scrape;
@@ -43,6 +45,10 @@ pub use http::{Response, Tls, get as http_get, request as http_request};
 pub use os::{
     free_port, free_ports, is_reserved, log_lines, log_position, poll_until, proc_status, tail,
     unix_now, wait_for_log, wait_ready, write_private,
+};
+pub use patroni::{
+    Etcd, Member as PatroniMember, PATRONI_WAIT, PATRONI4_VERSION, PatroniBin, PatroniCluster,
+    RestTls,
 };
 pub use pgbin::PgBin;
 pub use scrape::{Sample, Scrape};
