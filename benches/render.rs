@@ -166,6 +166,7 @@ fn snapshot() -> Snapshot {
             name: "bench".into(),
             nodes: reports,
             view,
+            patroni: None,
         }],
     }
 }

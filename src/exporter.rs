@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::config::Config;
-use crate::pg::poller::supervise_cluster;
+use crate::rounds::supervise_cluster;
 use crate::store::{BuildInfo, Store};
 use crate::web::config::{self as webconfig, WebConfig, WebConfigError};
 use crate::web::listener::TlsListener;

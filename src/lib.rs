@@ -28,12 +28,16 @@
 //! - [`sources`]: the other things polled beside PostgreSQL, one room each (`sources::patroni`:
 //!   its REST API, the replies parsed, Patroni's own failover rule).
 //! - [`ops`]: the operator commands `check` and `status`.
-//! - [`exporter`]: the wiring of pollers and HTTP, and graceful shutdown.
+//! - [`rounds`]: one supervised task per cluster: its SQL pollers, its Patroni source, the pure
+//!   views, the store.
+//! - [`exporter`]: the wiring of cluster tasks and HTTP, and graceful shutdown.
+//! - [`clock`]: the wall clock.
 //! - [`logfmt`]: the logfmt log line format.
 //!
 //! New sources of truth (Patroni, front-ends) get a room of their own beside `pg/`, feeding the
 //! same store. `web` never imports a poller; `pg` never imports the renderer.
 
+pub mod clock;
 pub mod config;
 pub mod core;
 pub mod exporter;
@@ -41,6 +45,7 @@ pub mod logfmt;
 pub mod ops;
 pub mod pg;
 pub mod render;
+pub mod rounds;
 pub mod sources;
 pub mod store;
 pub mod web;

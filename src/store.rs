@@ -38,6 +38,7 @@ impl Store {
                         nodes_configured: c.nodes.len() as u32,
                         ..ClusterView::default()
                     },
+                    patroni: None,
                 })
                 .collect(),
         };

@@ -178,6 +178,23 @@ pub struct NodeConfig {
     pub connect_timeout: Duration,
 }
 
+impl NodeConfig {
+    /// The same node reached the same way (name, address and every connection setting).
+    pub fn same_target(&self, other: &NodeConfig) -> bool {
+        self.name == other.name
+            && self.application_name == other.application_name
+            && self.host == other.host
+            && self.port == other.port
+            && self.user == other.user
+            && self.password.as_ref().map(Password::expose)
+                == other.password.as_ref().map(Password::expose)
+            && self.dbname == other.dbname
+            && self.sslmode == other.sslmode
+            && self.sslrootcert == other.sslrootcert
+            && self.connect_timeout == other.connect_timeout
+    }
+}
+
 /// libpq's `sslmode` values that the exporter supports (`allow` is not one of them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]

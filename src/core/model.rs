@@ -234,6 +234,78 @@ pub struct ClusterSnapshot {
     pub name: String,
     pub nodes: Vec<NodeReport>,
     pub view: ClusterView,
+    /// What Patroni says and how it compares with the SQL truth; `None` without
+    /// `[cluster.patroni]`.
+    pub patroni: Option<PatroniView>,
+}
+
+/// Patroni's word on a cluster, judged against the SQL truth (SPEC §8). Each `Option` is
+/// unknown (absent series) when `None`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PatroniView {
+    /// Per member known now or within `forget_after`, and per static node Patroni lists.
+    pub members: Vec<PatroniMemberView>,
+    /// `GET /cluster` answered in the last pass.
+    pub reachable: bool,
+    pub paused: Option<bool>,
+    pub cluster_unlocked: Option<bool>,
+    /// Patroni's leader is not the single SQL primary (Some(false): they agree).
+    pub leader_mismatch: Option<bool>,
+    pub failover_candidates: Option<u32>,
+    pub config: Option<PatroniDynamicConfig>,
+    pub timeline_switches: Option<u32>,
+    pub last_promotion: Option<PatroniPromotion>,
+    pub scheduled_switchover_timestamp: Option<UnixTime>,
+    /// Last WAL position seen written on the old timeline − the switch LSN of the new one.
+    pub last_failover_lost_bytes: Option<u64>,
+}
+
+/// One member as Patroni reports it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PatroniMemberView {
+    /// The member name, which is the node name.
+    pub node: String,
+    /// The node is polled because `GET /cluster` listed it (not a static `[[cluster.node]]`).
+    pub discovered: bool,
+    /// The last `GET /patroni` of the member answered.
+    pub up: bool,
+    pub version: Option<String>,
+    pub scope: Option<String>,
+    /// Listed by `/cluster` now (true), or seen before and gone from the DCS (false).
+    pub member: bool,
+    /// The `role` label (leader, standby_leader, sync_standby, quorum_standby, replica, other).
+    pub role: Option<String>,
+    /// The `state` label (one of Patroni's known states, or `other`).
+    pub state: Option<String>,
+    pub dcs_last_seen_age: Option<f64>,
+    pub failsafe_active: Option<bool>,
+    pub pending_restart: Option<bool>,
+    pub failover_candidate: Option<bool>,
+    /// Why it is not a candidate (for `status` and `check`), when it is not.
+    pub not_candidate_because: Option<String>,
+}
+
+/// `/config`, as exported.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PatroniDynamicConfig {
+    /// off | on | quorum.
+    pub synchronous_mode: String,
+    pub synchronous_mode_strict: bool,
+    /// "true" | "false".
+    pub failsafe_mode: bool,
+    pub maximum_lag_on_failover_bytes: u64,
+    pub ttl_seconds: Option<u64>,
+    pub loop_wait_seconds: Option<u64>,
+}
+
+/// The last `/history` entry.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PatroniPromotion {
+    pub timestamp: Option<UnixTime>,
+    /// The member promoted (absent in entries of old Patroni versions).
+    pub node: Option<String>,
+    /// The timeline it started.
+    pub timeline: u32,
 }
 
 /// Everything `/metrics` renders, swapped in atomically after each round.

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::clock::unix_now;
 use crate::config::Config;
 use crate::core::cluster::{ClusterHistory, observe};
 use crate::core::model::{ClusterView, NodeReport};
-use crate::pg::poller::unix_now;
 
 use super::*;
 use crate::core::stage;

@@ -3,8 +3,7 @@
 //! exponential backoff. A round's reports go through the pure cluster view into the shared
 //! snapshot; nothing here renders metrics.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use std::panic::AssertUnwindSafe;
 
@@ -12,85 +11,16 @@ use futures_util::FutureExt as _;
 use futures_util::future::join_all;
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, NoTls, Statement};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
-use crate::config::{ClusterConfig, NodeConfig, PollConfig, SslMode};
-use crate::core::cluster::{ClusterHistory, observe};
-use crate::core::model::{ClusterSnapshot, ErrorKind, NodeReport, NodeState, UnixTime};
+use crate::clock::unix_now;
+use crate::config::{NodeConfig, PollConfig, SslMode};
+use crate::core::model::{ErrorKind, NodeReport, NodeState};
 use crate::pg::error::PollError;
 use crate::pg::sql::{self, Band};
-use crate::store::Store;
 
 /// The application_name the exporter's sessions carry (visible in pg_stat_activity).
 pub(crate) const APPLICATION_NAME: &str = "pg_replication_exporter";
-
-/// Seconds since the Unix epoch, now.
-pub(crate) fn unix_now() -> UnixTime {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-/// Runs [`run_cluster`] and restarts it (fresh sessions, fresh history) should it ever panic
-/// outside a node's poll, so that a bug cannot freeze a cluster's data while `/metrics` keeps
-/// serving the last round as if it were current.
-pub(crate) async fn supervise_cluster(
-    index: usize,
-    cluster: ClusterConfig,
-    poll: PollConfig,
-    store: Arc<Store>,
-) {
-    loop {
-        // Aborting the supervisor (shutdown) aborts the task it watches.
-        let mut task = AbortOnDrop(tokio::spawn(run_cluster(
-            index,
-            cluster.clone(),
-            poll.clone(),
-            store.clone(),
-        )));
-        match (&mut task.0).await {
-            Err(e) if e.is_panic() => {
-                let panic = e.into_panic();
-                error!(cluster = %cluster.name, panic = %panic_message(panic.as_ref()),
-                       "the cluster's poll task panicked (a bug in the exporter; please report it); restarting it");
-                tokio::time::sleep(poll.interval).await;
-            }
-            _ => return,
-        }
-    }
-}
-
-/// Polls the nodes of one cluster forever: one round per interval.
-pub(crate) async fn run_cluster(
-    index: usize,
-    cluster: ClusterConfig,
-    poll: PollConfig,
-    store: Arc<Store>,
-) {
-    let mut pollers: Vec<NodePoller> = cluster
-        .nodes
-        .iter()
-        .map(|n| NodePoller::new(&cluster.name, n.clone(), &poll))
-        .collect();
-    let mut history = ClusterHistory::new(poll.lag_history, poll.interval);
-    let mut ticker = tokio::time::interval(poll.interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        let reports = poll_round(&mut pollers, poll.timeout).await;
-        let now = unix_now();
-        let view = observe(&mut history, now, &reports);
-        store.publish(
-            index,
-            ClusterSnapshot {
-                name: cluster.name.clone(),
-                nodes: reports,
-                view,
-            },
-        );
-    }
-}
 
 /// Polls every node concurrently, each bounded by `timeout`; returns every node's report.
 pub(crate) async fn poll_round(pollers: &mut [NodePoller], timeout: Duration) -> Vec<NodeReport> {
@@ -107,7 +37,7 @@ struct Session {
 
 /// The connection task of a session, aborted when dropped: when a connect or poll is abandoned
 /// (timeout, error) at any step, its socket is closed instead of waiting on a frozen server.
-struct AbortOnDrop(JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -167,6 +97,11 @@ impl NodePoller {
             #[cfg(debug_assertions)]
             panic_failpoint,
         }
+    }
+
+    /// The node this poller polls.
+    pub(crate) fn config(&self) -> &NodeConfig {
+        &self.cfg
     }
 
     fn endpoint(&self) -> String {
@@ -439,7 +374,7 @@ pub(crate) fn backoff(interval: Duration, max: Duration, failures: u32) -> Durat
 }
 
 /// What a panic said, for the log and the node's last error.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

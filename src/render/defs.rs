@@ -307,10 +307,130 @@ pub const CLUSTER_LAST_FAILOVER_DURATION_SECONDS: Def = gauge(
     CLUSTER,
 );
 
+// §8 Patroni.
+
+const PATRONI_INFO_LABELS: &[&str] = &["cluster", "node", "version", "scope"];
+const PATRONI_ROLE_LABELS: &[&str] = &["cluster", "node", "role"];
+const PATRONI_STATE_LABELS: &[&str] = &["cluster", "node", "state"];
+const PATRONI_CONFIG_LABELS: &[&str] = &["cluster", "synchronous_mode", "failsafe_mode"];
+const PATRONI_PROMOTION_LABELS: &[&str] = &["cluster", "node", "timeline"];
+
+pub const PATRONI_UP: Def = gauge(
+    "pg_replication_patroni_up",
+    "1 if the exporter's last GET /patroni of the member's REST API succeeded, 0 if not.",
+    NODE,
+);
+pub const PATRONI_INFO: Def = gauge(
+    "pg_replication_patroni_info",
+    "Always 1: the Patroni version and scope (cluster name in the DCS) the member reports in GET /patroni.",
+    PATRONI_INFO_LABELS,
+);
+pub const PATRONI_MEMBER: Def = gauge(
+    "pg_replication_patroni_member",
+    "1 if Patroni's GET /cluster lists the member now, 0 if it was listed before and is gone from the DCS (kept until patroni.forget_after).",
+    NODE,
+);
+pub const PATRONI_ROLE: Def = gauge(
+    "pg_replication_patroni_role",
+    "Patroni's role of the member from GET /cluster (master and primary read as leader), one series per role, 1 for the current one.",
+    PATRONI_ROLE_LABELS,
+);
+pub const PATRONI_STATE: Def = gauge(
+    "pg_replication_patroni_state",
+    "Patroni's state of the member's PostgreSQL from GET /cluster, one series per known state (other: a state this exporter does not know), 1 for the current one.",
+    PATRONI_STATE_LABELS,
+);
+pub const PATRONI_PAUSED: Def = gauge(
+    "pg_replication_patroni_paused",
+    "1 if Patroni is in maintenance mode (pause: no automatic failover), from GET /cluster and /config.",
+    CLUSTER,
+);
+pub const PATRONI_CLUSTER_UNLOCKED: Def = gauge(
+    "pg_replication_patroni_cluster_unlocked",
+    "1 if no member holds Patroni's leader lock (GET /cluster lists no leader).",
+    CLUSTER,
+);
+pub const PATRONI_LEADER_MISMATCH: Def = gauge(
+    "pg_replication_patroni_leader_mismatch",
+    "1 if Patroni's leader is not the single primary the exporter's SQL polls see (pg_is_in_recovery()), 0 if they agree; absent when either side is unknown.",
+    CLUSTER,
+);
+pub const PATRONI_DCS_LAST_SEEN_AGE_SECONDS: Def = gauge(
+    "pg_replication_patroni_dcs_last_seen_age_seconds",
+    "Seconds since the member last reached the DCS (now - dcs_last_seen of GET /patroni).",
+    NODE,
+);
+pub const PATRONI_FAILSAFE_ACTIVE: Def = gauge(
+    "pg_replication_patroni_failsafe_active",
+    "1 if the member runs in failsafe mode (the DCS is unreachable and the leader keeps its role by the members' consent), from GET /patroni.",
+    NODE,
+);
+pub const PATRONI_PENDING_RESTART: Def = gauge(
+    "pg_replication_patroni_pending_restart",
+    "1 if a changed setting waits for a restart of the member's PostgreSQL, from GET /patroni.",
+    NODE,
+);
+pub const PATRONI_FAILOVER_CANDIDATE: Def = gauge(
+    "pg_replication_patroni_failover_candidate",
+    "1 if Patroni would promote this member now by its own rule for its version (nofailover and failover_priority tags, synchronous and quorum mode, maximum_lag_on_failover against the exporter's exact receive and replay LSNs, check_timeline, maintenance mode), 0 if not; absent when it cannot be judged.",
+    NODE,
+);
+pub const PATRONI_FAILOVER_CANDIDATES: Def = gauge(
+    "pg_replication_patroni_failover_candidates",
+    "Members Patroni would promote now (see pg_replication_patroni_failover_candidate); 0 means no automatic failover is possible.",
+    CLUSTER,
+);
+pub const PATRONI_CONFIG_INFO: Def = gauge(
+    "pg_replication_patroni_config_info",
+    "Always 1: synchronous_mode (off, on, quorum) and failsafe_mode of Patroni's dynamic configuration (GET /config).",
+    PATRONI_CONFIG_LABELS,
+);
+pub const PATRONI_MAXIMUM_LAG_ON_FAILOVER_BYTES: Def = gauge(
+    "pg_replication_patroni_maximum_lag_on_failover_bytes",
+    "maximum_lag_on_failover of Patroni's dynamic configuration in bytes (Patroni's default 1 MiB when unset).",
+    CLUSTER,
+);
+pub const PATRONI_TTL_SECONDS: Def = gauge(
+    "pg_replication_patroni_ttl_seconds",
+    "ttl of Patroni's dynamic configuration: seconds the leader lock lives without renewal.",
+    CLUSTER,
+);
+pub const PATRONI_LOOP_WAIT_SECONDS: Def = gauge(
+    "pg_replication_patroni_loop_wait_seconds",
+    "loop_wait of Patroni's dynamic configuration: seconds between Patroni's HA loops.",
+    CLUSTER,
+);
+pub const PATRONI_TIMELINE_SWITCHES: Def = gauge(
+    "pg_replication_patroni_timeline_switches",
+    "Entries in Patroni's timeline history (GET /history): promotions over the cluster's life, kept in the DCS across exporter restarts.",
+    CLUSTER,
+);
+pub const PATRONI_LAST_PROMOTION_TIMESTAMP_SECONDS: Def = gauge(
+    "pg_replication_patroni_last_promotion_timestamp_seconds",
+    "Unix time in seconds of the last entry of Patroni's timeline history (GET /history).",
+    CLUSTER,
+);
+pub const PATRONI_LAST_PROMOTION_INFO: Def = gauge(
+    "pg_replication_patroni_last_promotion_info",
+    "Always 1: the member promoted by the last entry of Patroni's timeline history, and the timeline it started.",
+    PATRONI_PROMOTION_LABELS,
+);
+pub const PATRONI_SCHEDULED_SWITCHOVER_TIMESTAMP_SECONDS: Def = gauge(
+    "pg_replication_patroni_scheduled_switchover_timestamp_seconds",
+    "Unix time in seconds of the switchover Patroni has scheduled (GET /cluster); present only while one is scheduled.",
+    CLUSTER,
+);
+pub const CLUSTER_LAST_FAILOVER_LOST_BYTES: Def = gauge(
+    "pg_replication_cluster_last_failover_lost_bytes",
+    "Bytes the last failover lost: the last WAL position the exporter saw the old primary write on the old timeline minus the switch LSN of the new timeline (Patroni's GET /history); a lower bound, absent when the exporter did not see the old timeline.",
+    CLUSTER,
+);
+
 /// Every family, sorted by name (the order they are rendered in).
 pub const ALL: &[&Def] = &[
     &CLUSTER_FAILOVERS_TOTAL,
     &CLUSTER_LAST_FAILOVER_DURATION_SECONDS,
+    &CLUSTER_LAST_FAILOVER_LOST_BYTES,
     &CLUSTER_LAST_FAILOVER_TIMESTAMP_SECONDS,
     &CLUSTER_NODES_CONFIGURED,
     &CLUSTER_NODES_UP,
@@ -329,6 +449,27 @@ pub const ALL: &[&Def] = &[
     &NODE_REPLAY_PAUSED,
     &NODE_TIMELINE_ID,
     &NODE_WAL_LSN_BYTES,
+    &PATRONI_CLUSTER_UNLOCKED,
+    &PATRONI_CONFIG_INFO,
+    &PATRONI_DCS_LAST_SEEN_AGE_SECONDS,
+    &PATRONI_FAILOVER_CANDIDATE,
+    &PATRONI_FAILOVER_CANDIDATES,
+    &PATRONI_FAILSAFE_ACTIVE,
+    &PATRONI_INFO,
+    &PATRONI_LAST_PROMOTION_INFO,
+    &PATRONI_LAST_PROMOTION_TIMESTAMP_SECONDS,
+    &PATRONI_LEADER_MISMATCH,
+    &PATRONI_LOOP_WAIT_SECONDS,
+    &PATRONI_MAXIMUM_LAG_ON_FAILOVER_BYTES,
+    &PATRONI_MEMBER,
+    &PATRONI_PAUSED,
+    &PATRONI_PENDING_RESTART,
+    &PATRONI_ROLE,
+    &PATRONI_SCHEDULED_SWITCHOVER_TIMESTAMP_SECONDS,
+    &PATRONI_STATE,
+    &PATRONI_TIMELINE_SWITCHES,
+    &PATRONI_TTL_SECONDS,
+    &PATRONI_UP,
     &POLL_DURATION_SECONDS,
     &POLL_ERRORS_TOTAL,
     &PRIVILEGE_MISSING,

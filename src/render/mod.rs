@@ -9,6 +9,7 @@
 //! [`defs`].
 
 pub mod defs;
+mod patroni;
 
 use std::collections::HashMap;
 
@@ -66,6 +67,9 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
             }
         }
         cluster_view(&mut out, cluster);
+        if let Some(p) = &cluster.patroni {
+            patroni::cluster(&mut out, cluster, p);
+        }
     }
     out.finish()
 }

@@ -11,7 +11,10 @@ use prometheus::proto::MetricFamily;
 
 use super::*;
 use crate::core::lsn::Lsn;
-use crate::core::model::{ClusterView, Settings, StandbyView, WalReceiver};
+use crate::core::model::{
+    ClusterView, PatroniDynamicConfig, PatroniMemberView, PatroniPromotion, PatroniView, Settings,
+    StandbyView, WalReceiver,
+};
 
 const BUILD: BuildInfo = BuildInfo {
     version: "0.1.0",
@@ -290,7 +293,101 @@ fn rich_snapshot() -> Snapshot {
                 last_failover_timestamp: Some(NOW - 10_000.0),
                 last_failover_duration: Some(12.5),
             },
+            patroni: Some(patroni_view()),
         }],
+    }
+}
+
+/// Patroni's view of the rich cluster: node_a leads, node_b could take over, node_c is tagged
+/// nofailover, node_d crashed and left the DCS (its REST API does not answer).
+fn patroni_view() -> PatroniView {
+    let member = |node: &str, role: &str, state: &str, candidate: bool| PatroniMemberView {
+        node: node.into(),
+        discovered: true,
+        up: true,
+        version: Some("4.1.4".into()),
+        scope: Some("main".into()),
+        member: true,
+        role: Some(role.into()),
+        state: Some(state.into()),
+        dcs_last_seen_age: Some(1.5),
+        failsafe_active: Some(false),
+        pending_restart: Some(node == "node_c"),
+        failover_candidate: Some(candidate),
+        not_candidate_because: None,
+    };
+    PatroniView {
+        members: vec![
+            member("node_a", "leader", "running", false),
+            member("node_b", "sync_standby", "streaming", true),
+            member("node_c", "replica", "streaming", false),
+            PatroniMemberView {
+                node: "node_d".into(),
+                discovered: true,
+                ..PatroniMemberView::default()
+            },
+        ],
+        reachable: true,
+        paused: Some(false),
+        cluster_unlocked: Some(false),
+        leader_mismatch: Some(false),
+        failover_candidates: Some(1),
+        config: Some(PatroniDynamicConfig {
+            synchronous_mode: "on".into(),
+            synchronous_mode_strict: false,
+            failsafe_mode: false,
+            maximum_lag_on_failover_bytes: 1 << 20,
+            ttl_seconds: Some(30),
+            loop_wait_seconds: Some(10),
+        }),
+        timeline_switches: Some(2),
+        last_promotion: Some(PatroniPromotion {
+            timestamp: Some(NOW - 10_000.0),
+            node: Some("node_a".into()),
+            timeline: 3,
+        }),
+        scheduled_switchover_timestamp: Some(NOW + 3600.0),
+        last_failover_lost_bytes: Some(0),
+    }
+}
+
+#[test]
+fn patroni_unknowns_stay_absent() {
+    let mut snapshot = rich_snapshot();
+    let p = snapshot.clusters[0].patroni.as_mut().unwrap();
+    p.leader_mismatch = None;
+    p.failover_candidates = None;
+    p.last_failover_lost_bytes = None;
+    p.config = None;
+    let fams = families(&snapshot, &BUILD);
+    for name in [
+        "pg_replication_patroni_leader_mismatch",
+        "pg_replication_patroni_failover_candidates",
+        "pg_replication_cluster_last_failover_lost_bytes",
+        "pg_replication_patroni_ttl_seconds",
+        "pg_replication_patroni_config_info",
+    ] {
+        assert!(
+            !fams.iter().any(|f| f.name() == name),
+            "{name} must be absent"
+        );
+    }
+    // The member whose REST API does not answer: up 0, member 0, and nothing Patroni did not say.
+    let text = render(&snapshot, &BUILD);
+    assert!(text.contains("pg_replication_patroni_up{cluster=\"main\",node=\"node_d\"} 0"));
+    assert!(text.contains("pg_replication_patroni_member{cluster=\"main\",node=\"node_d\"} 0"));
+    for family in [
+        "patroni_role",
+        "patroni_state",
+        "patroni_failover_candidate{",
+        "patroni_dcs_last_seen",
+    ] {
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.contains(family) && l.contains("node=\"node_d\"")),
+            "{family} of node_d must be absent"
+        );
     }
 }
 
@@ -301,6 +398,7 @@ fn single(state: NodeState) -> Snapshot {
             name: "c".into(),
             nodes: vec![up_node("n", state)],
             view: ClusterView::default(),
+            patroni: None,
         }],
     }
 }
@@ -580,6 +678,9 @@ fn a_down_node_has_only_health_series() {
     assert_eq!(
         node_d,
         [
+            // Its Patroni member is gone from the DCS and its REST API down: only that is said.
+            "pg_replication_patroni_member",
+            "pg_replication_patroni_up",
             defs::POLL_DURATION_SECONDS.name,
             defs::POLL_ERRORS_TOTAL.name,
             defs::STANDBY_STREAMING.name,
@@ -738,6 +839,7 @@ fn standby_label_maps_application_name_to_the_node_name_case_insensitively() {
         name: "other".into(),
         nodes: vec![NodeReport::new("elsewhere", "barman")],
         view: ClusterView::default(),
+        patroni: None,
     });
     let fams = families(&snapshot, &BUILD);
     let labels: Vec<String> = series(&fams, defs::SYNC_PRIORITY.name)

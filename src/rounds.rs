@@ -1,0 +1,147 @@
+//! One task per cluster, supervised: every `poll.interval` a round polls the cluster's nodes
+//! over SQL (`pg`), reads the latest pass of its Patroni source (`sources::patroni`, which
+//! polls the REST API in a task of its own, at its own interval), computes the pure views
+//! (`core::cluster`, `sources::patroni::view`) and publishes the cluster's snapshot into the
+//! store. With Patroni discovery the nodes polled follow `GET /cluster`: a new member is polled
+//! from the first round after the pass that listed it; a member gone from the DCS keeps being
+//! polled (and reported down) until `forget_after`.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tracing::{error, info};
+
+use crate::clock::unix_now;
+use crate::config::{ClusterConfig, NodeConfig, PollConfig};
+use crate::core::cluster::{ClusterHistory, observe};
+use crate::core::model::ClusterSnapshot;
+use crate::pg::poller::{AbortOnDrop, NodePoller, panic_message, poll_round};
+use crate::sources::patroni::{source, view};
+use crate::store::Store;
+
+/// Runs [`run_cluster`] and restarts it (fresh sessions, fresh history) should it ever panic
+/// outside a node's poll, so that a bug cannot freeze a cluster's data while `/metrics` keeps
+/// serving the last round as if it were current.
+pub(crate) async fn supervise_cluster(
+    index: usize,
+    cluster: ClusterConfig,
+    poll: PollConfig,
+    store: Arc<Store>,
+) {
+    loop {
+        // Aborting the supervisor (shutdown) aborts the task it watches.
+        let mut task = AbortOnDrop(tokio::spawn(run_cluster(
+            index,
+            cluster.clone(),
+            poll.clone(),
+            store.clone(),
+        )));
+        match (&mut task.0).await {
+            Err(e) if e.is_panic() => {
+                let panic = e.into_panic();
+                error!(cluster = %cluster.name, panic = %panic_message(panic.as_ref()),
+                       "the cluster's poll task panicked (a bug in the exporter; please report it); restarting it");
+                tokio::time::sleep(poll.interval).await;
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Polls the nodes of one cluster forever: one round per interval.
+pub(crate) async fn run_cluster(
+    index: usize,
+    cluster: ClusterConfig,
+    poll: PollConfig,
+    store: Arc<Store>,
+) {
+    let mut pollers: Vec<NodePoller> = cluster
+        .nodes
+        .iter()
+        .map(|n| NodePoller::new(&cluster.name, n.clone(), &poll))
+        .collect();
+    let static_names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+    // The Patroni source runs beside the rounds and dies with them.
+    let (patroni_rx, _patroni_task) = match &cluster.patroni {
+        Some(p) => {
+            let (tx, rx) = watch::channel(None);
+            let task = tokio::spawn(source::run(cluster.name.clone(), p.clone(), tx));
+            (Some(rx), Some(AbortOnDrop(task)))
+        }
+        None => (None, None),
+    };
+    let mut memory = view::Memory::default();
+    let mut history = ClusterHistory::new(poll.lag_history, poll.interval);
+    let mut ticker = tokio::time::interval(poll.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let pass = patroni_rx.as_ref().and_then(|rx| rx.borrow().clone());
+        if let (Some(pass), Some(p)) = (&pass, &cluster.patroni)
+            && memory.update_membership(pass, unix_now(), p.forget_after)
+            && p.discover
+        {
+            let wanted = wanted_nodes(&cluster, &memory);
+            reconcile(&mut pollers, wanted, &cluster.name, &poll);
+        }
+        let reports = poll_round(&mut pollers, poll.timeout).await;
+        let now = unix_now();
+        let view = observe(&mut history, now, &reports);
+        let patroni = cluster.patroni.as_ref().map(|_| {
+            view::judge(
+                pass.as_deref(),
+                &static_names,
+                &reports,
+                &view,
+                now,
+                &mut memory,
+            )
+        });
+        store.publish(
+            index,
+            ClusterSnapshot {
+                name: cluster.name.clone(),
+                nodes: reports,
+                view,
+                patroni,
+            },
+        );
+    }
+}
+
+/// The nodes a discovering cluster polls: its static nodes, then every member Patroni lists or
+/// listed within `forget_after` (a static node of the same name wins).
+fn wanted_nodes(cluster: &ClusterConfig, memory: &view::Memory) -> Vec<NodeConfig> {
+    let mut out: Vec<NodeConfig> = cluster.nodes.clone();
+    for (name, host, port) in memory.polled() {
+        if !out.iter().any(|n| n.name == name) {
+            out.push(cluster.node_for_member(&name, &host, port));
+        }
+    }
+    out
+}
+
+/// Makes `pollers` poll exactly `wanted`: a node whose address and settings did not change
+/// keeps its poller (its session, its counters); others are added or dropped.
+fn reconcile(
+    pollers: &mut Vec<NodePoller>,
+    wanted: Vec<NodeConfig>,
+    cluster: &str,
+    poll: &PollConfig,
+) {
+    let mut old: Vec<NodePoller> = std::mem::take(pollers);
+    for cfg in wanted {
+        match old.iter().position(|p| p.config().same_target(&cfg)) {
+            Some(i) => pollers.push(old.swap_remove(i)),
+            None => {
+                info!(cluster = %cluster, node = %cfg.name, host = %cfg.host, port = cfg.port,
+                      "polling a node Patroni lists");
+                pollers.push(NodePoller::new(cluster, cfg, poll));
+            }
+        }
+    }
+    for gone in old {
+        info!(cluster = %cluster, node = %gone.config().name,
+              "no longer polling a node Patroni forgot (gone from the DCS for longer than forget_after)");
+    }
+}
