@@ -69,10 +69,13 @@
 //! # Failovers
 //! The history remembers the last single primary (node and timeline). When a different node
 //! becomes the single primary, or the single primary's timeline rises, that is a failover:
-//! `failovers_total` rises, `last_failover_timestamp = now`, and `last_failover_duration = now −`
-//! the last round that saw any writable primary (the observed RTO). Its resolution is one poll
-//! round: a switchover seen in consecutive rounds reads as one interval, an outage of `k` empty
-//! rounds as `k + 1` intervals. The first primary seen after the exporter starts is not a
+//! `failovers_total` rises, `last_failover_timestamp = now`, and `last_failover_duration` is the
+//! observed RTO: how long no writable primary was there. Rounds only bracket it: the outage
+//! began between the last round that saw a writable primary and the first that saw none, and
+//! ended between the last round that saw none and this one. The estimate is the distance between
+//! the middles of those brackets, so it is off by at most one poll interval (half at each end):
+//! an outage of `k` empty rounds between rounds `r` apart reads as `k · r`; a switchover seen in
+//! consecutive rounds (no empty round) reads as half an interval. The first primary seen after the exporter starts is not a
 //! failover; a restart of the same primary on the same timeline is not one either. Split brain
 //! (two primaries) is not by itself a failover; it counts when it resolves to the other node.
 //! A primary whose timeline cannot be read keeps its last known timeline.
@@ -109,6 +112,8 @@ pub struct ClusterHistory {
     primary: Option<PrimaryId>,
     /// The last round that saw at least one writable primary.
     last_writable_seen: Option<UnixTime>,
+    /// Since then, the first and the last round that saw none.
+    empty_since: Option<(UnixTime, UnixTime)>,
     failovers_total: u64,
     last_failover_timestamp: Option<UnixTime>,
     last_failover_duration: Option<f64>,
@@ -130,6 +135,7 @@ impl ClusterHistory {
             samples: VecDeque::with_capacity(capacity.min(1024)),
             primary: None,
             last_writable_seen: None,
+            empty_since: None,
             failovers_total: 0,
             last_failover_timestamp: None,
             last_failover_duration: None,
@@ -163,7 +169,13 @@ impl ClusterHistory {
         if moved || timeline_rose {
             self.failovers_total += 1;
             self.last_failover_timestamp = Some(now);
-            self.last_failover_duration = self.last_writable_seen.map(|t| (now - t).max(0.0));
+            self.last_failover_duration = self.last_writable_seen.map(|lw| {
+                let (began, ended) = match self.empty_since {
+                    Some((first, last)) => ((lw + first) / 2.0, (last + now) / 2.0),
+                    None => (lw, lw + (now - lw) / 2.0),
+                };
+                (ended - began).max(0.0)
+            });
         }
         let current = if moved {
             seen
@@ -266,8 +278,12 @@ pub fn observe(history: &mut ClusterHistory, now: UnixTime, nodes: &[NodeReport]
             history.push(now, lsn);
         }
     }
-    if !primaries.is_empty() {
+    if primaries.is_empty() {
+        let first = history.empty_since.map_or(now, |(first, _)| first);
+        history.empty_since = Some((first, now));
+    } else {
         history.last_writable_seen = Some(now);
+        history.empty_since = None;
     }
 
     let is_primary = |n: &NodeReport| primaries.iter().any(|(p, _)| p.name == n.name);
@@ -747,8 +763,8 @@ mod tests {
         assert_eq!(v.last_failover_timestamp, Some(5.0));
         assert_eq!(
             v.last_failover_duration,
-            Some(1.0),
-            "a writable primary was seen at t=4"
+            Some(0.5),
+            "a writable primary was seen at t=4, none missing in between: half an interval"
         );
         assert_eq!(names(&v), ["a", "c"]);
     }
@@ -847,8 +863,8 @@ mod tests {
         assert_eq!(v.last_failover_timestamp, Some(103.0));
         assert_eq!(
             v.last_failover_duration,
-            Some(3.0),
-            "last writable primary seen at t=100"
+            Some(2.0),
+            "last writable primary seen at t=100, none at 101 and 102: (102+103)/2 - (100+101)/2"
         );
         assert_eq!(v.timelines, 2, "c has not followed the new timeline yet");
         assert_eq!(names(&v), ["a", "c"]);
@@ -912,7 +928,7 @@ mod tests {
         );
         assert_eq!(v.failovers_total, 1);
         assert_eq!(v.last_failover_timestamp, Some(5.0));
-        assert_eq!(v.last_failover_duration, Some(1.0), "no gap: one round");
+        assert_eq!(v.last_failover_duration, Some(0.5), "no gap: half a round");
         assert_eq!(
             sb(&v, "b").lag_seconds,
             None,
@@ -972,12 +988,13 @@ mod tests {
         let v = observe(&mut h, 15.0, &[down("a"), primary("b", 2, 1000, vec![])]);
         assert_eq!(v.failovers_total, 1);
         assert_eq!(v.last_failover_timestamp, Some(15.0));
-        assert_eq!(v.last_failover_duration, Some(5.0));
+        // Empty rounds 11..=14: the outage began in (10, 11) and ended in (14, 15).
+        assert_eq!(v.last_failover_duration, Some(4.0));
         // Later rounds keep reporting the last failover.
         let v = observe(&mut h, 16.0, &[down("a"), primary("b", 2, 1000, vec![])]);
         assert_eq!(
             (v.failovers_total, v.last_failover_duration),
-            (1, Some(5.0))
+            (1, Some(4.0))
         );
     }
 

@@ -512,6 +512,20 @@ impl PatroniCluster {
         &self.exporter_password_file
     }
 
+    /// An exporter configuration for this cluster as `cluster_name`, discovering the members
+    /// from the REST API of `seed` only (no static node), REST and SQL polled every second.
+    pub fn exporter_config(&self, cluster_name: &str, seed: &str) -> String {
+        format!(
+            "[poll]\ninterval = \"1s\"\ntimeout = \"800ms\"\nbackoff_max = \"2s\"\n\n\
+             [[cluster]]\nname = {name}\nuser = {user}\npassword_file = {pw}\nsslmode = \"disable\"\n\n\
+             [cluster.patroni]\nurls = [{url}]\ninterval = \"1s\"\ntimeout = \"800ms\"\nforget_after = \"1h\"\n",
+            name = super::toml_str(cluster_name),
+            user = super::toml_str(self.exporter_user()),
+            pw = super::toml_str(&self.exporter_password_file().display().to_string()),
+            url = super::toml_str(&self.api_url(seed)),
+        )
+    }
+
     /// A superuser connection to a member's PostgreSQL over TCP.
     pub fn conn(&self, name: &str) -> Result<postgres::Client, String> {
         let m = self.member(name);
