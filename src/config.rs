@@ -94,6 +94,9 @@ pub struct NodeConfig {
     /// Set (and readable at load time) whenever `sslmode` is verify-ca or verify-full.
     pub sslrootcert: Option<PathBuf>,
     pub connect_timeout: Duration,
+    /// `expect_streaming` (default true): false declares a standby fed from the WAL archive by
+    /// design (`restore_command`, no `primary_conninfo`), so not streaming is no fault.
+    pub expect_streaming: bool,
 }
 
 /// libpq's `sslmode` values that the exporter supports (`allow` is not one of them).
@@ -652,6 +655,7 @@ struct RawNode {
     host: Option<String>,
     port: Option<RawPort>,
     application_name: Option<String>,
+    expect_streaming: Option<bool>,
     dsn: Option<String>,
     user: Option<String>,
     password_file: Option<PathBuf>,
@@ -1153,6 +1157,7 @@ fn resolve_node(
         sslmode: sslmode.map_or(SslMode::Prefer, |f| f.value),
         sslrootcert,
         connect_timeout,
+        expect_streaming: raw.expect_streaming.unwrap_or(true),
     })
 }
 
@@ -1471,6 +1476,8 @@ mod tests {
             ("port is a string", format!("{NODE}port = \"abc\"\n"), format!("cluster[0].node[0].port: expected a port number between 1 and 65535, found string \"abc\" {IN}")),
             ("port out of range", format!("{NODE}port = 70000\n"), format!("cluster[0].node[0].port: port 70000 is out of range 1-65535 {IN}")),
             ("port zero", format!("{NODE}port = 0\n"), format!("cluster[0].node[0].port: port 0 is out of range 1-65535 {IN}")),
+            ("expect_streaming is a string", format!("{NODE}expect_streaming = \"no\"\n"), format!("cluster[0].node[0].expect_streaming: expected a boolean, found string \"no\" {IN}")),
+            ("expect_streaming is a number", format!("{NODE}expect_streaming = 0\n"), format!("cluster[0].node[0].expect_streaming: expected a boolean, found signed int `0` {IN}")),
             ("duplicate node name", format!("{NODE}[[cluster.node]]\nname = \"node_b\"\nhost = \"b\"\n[[cluster.node]]\nname = \"node_b\"\nhost = \"c\"\n"), format!("cluster[0].node[2].name: duplicate node name \"node_b\" in cluster \"pg\" {IN}")),
             ("duplicate application_name", format!("{NODE}[[cluster.node]]\nname = \"node_b\"\nhost = \"b\"\napplication_name = \"NODE_A\"\n"), format!("cluster[0].node[1].application_name: duplicate application_name \"NODE_A\" in cluster \"pg\" {IN}")),
             ("duplicate cluster name", format!("{NODE}{NODE}"), format!("cluster[1].name: duplicate cluster name \"pg\" {IN}")),
@@ -1689,6 +1696,7 @@ mod tests {
         assert_eq!(c.clusters[0].name, "pg");
         assert_eq!(n.name, "node_a");
         assert_eq!(n.application_name, "node_a");
+        assert!(n.expect_streaming);
         assert_eq!(n.host, "10.0.0.11");
         assert_eq!(n.port, 5432);
         assert_eq!(n.user, "replication_exporter");

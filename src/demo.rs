@@ -430,6 +430,7 @@ impl DemoCluster {
                         sslmode: SslMode::Disable,
                         sslrootcert: None,
                         connect_timeout: poll.timeout,
+                        expect_streaming: true,
                     })
                     .collect(),
             }],

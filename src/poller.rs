@@ -32,6 +32,15 @@ pub fn unix_now() -> UnixTime {
         .unwrap_or(0.0)
 }
 
+/// A node's report before its first poll, with what the configuration says about it.
+pub fn report_for(cfg: &NodeConfig) -> NodeReport {
+    NodeReport {
+        expect_streaming: cfg.expect_streaming,
+        address: Some((cfg.host.clone(), cfg.port)),
+        ..NodeReport::new(&cfg.name, &cfg.application_name)
+    }
+}
+
 /// The snapshot every cluster task publishes into, and how many clusters finished a round.
 pub struct Store {
     shared: SharedSnapshot,
@@ -46,11 +55,7 @@ impl Store {
                 .iter()
                 .map(|c| ClusterSnapshot {
                     name: c.name.clone(),
-                    nodes: c
-                        .nodes
-                        .iter()
-                        .map(|n| NodeReport::new(&n.name, &n.application_name))
-                        .collect(),
+                    nodes: c.nodes.iter().map(report_for).collect(),
                     view: ClusterView {
                         nodes_configured: c.nodes.len() as u32,
                         ..ClusterView::default()
@@ -179,7 +184,7 @@ impl NodePoller {
     pub fn new(cluster: &str, cfg: NodeConfig, poll: &PollConfig) -> Self {
         NodePoller {
             cluster: cluster.to_string(),
-            report: NodeReport::new(&cfg.name, &cfg.application_name),
+            report: report_for(&cfg),
             cfg,
             session: None,
             failures: 0,
@@ -472,7 +477,8 @@ mod tests {
         let ctx = "connect to node_a (host=127.0.0.1 port=5432)";
         let cases = [
             (130023, Band::Pg13, false),
-            (150014, Band::Pg14, false),
+            (140014, Band::Pg14, false),
+            (150014, Band::Pg15, false),
             (160014, Band::Pg16, false),
             (170010, Band::Pg17, false),
             // The newest tested major itself, any minor: no warning.
