@@ -153,9 +153,10 @@ impl Band {
       'hot_standby_feedback', current_setting('hot_standby_feedback'),
       'wal_keep_size', current_setting('wal_keep_size'),
       'max_slot_wal_keep_size', current_setting('max_slot_wal_keep_size')),
-  -- Read from pg_settings, not current_setting(): restore_command is superuser-only
-  -- (pg_read_all_settings, in pg_monitor, may read it), and pg_settings leaves out a row the
-  -- role may not see instead of failing the poll: a hidden setting is NULL, never "unset".
+  -- Read from pg_settings, not current_setting(): current_setting() fails the whole poll on a
+  -- setting the role may not see, pg_settings leaves its row out (NULL, never "unset"). The
+  -- four are readable by every role today (tested without pg_monitor); this keeps a packager's
+  -- or a future release's GUC_SUPERUSER_ONLY from breaking the poll.
   'recovery', (SELECT json_object_agg(name, setting) FROM pg_settings
       WHERE name IN ('recovery_min_apply_delay', 'restore_command', 'archive_mode',
                      'archive_timeout')),
