@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::cluster::{ClusterHistory, observe};
 use crate::config::{ClusterConfig, Config};
 use crate::lsn::Lsn;
-use crate::model::{ClusterView, NodeReport, NodeState};
+use crate::model::{ClusterView, NodeReport, NodeState, RecoverySource};
 use crate::poller::{NodePoller, poll_round, unix_now};
 use crate::syncnames;
 
@@ -192,11 +192,36 @@ pub fn check_cluster(nodes: &[NodeReport], users: &[String]) -> Vec<Finding> {
         if !state.in_recovery {
             out.extend(check_sync(node, state, nodes));
             out.extend(check_slots(state, nodes));
+            out.extend(check_archiving(node, state, nodes));
+        } else {
+            out.extend(check_design(node, state));
         }
+        out.extend(check_subscriptions(node, state));
     }
     let primaries = up.iter().filter(|(_, s)| !s.in_recovery).count();
+    let view = crate::cluster::observe(
+        &mut crate::cluster::ClusterHistory::new(
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(1),
+        ),
+        0.0,
+        nodes,
+    );
     match primaries {
         1 => out.push(finding(Severity::Ok, None, "exactly one primary".into(), None)),
+        0 if view.is_standby_cluster == Some(true) => out.push(finding(
+            Severity::Ok,
+            None,
+            format!(
+                "standby cluster: its standby leader {} replicates from {}",
+                view.standby_leader.as_deref().unwrap_or("-"),
+                view.source
+                    .as_ref()
+                    .map(|(h, p)| format!("{h}:{p}"))
+                    .unwrap_or_else(|| "outside the cluster (link down)".into())
+            ),
+            None,
+        )),
         0 => out.push(finding(
             Severity::Problem,
             None,
@@ -232,6 +257,128 @@ pub fn check_cluster(nodes: &[NodeReport], users: &[String]) -> Vec<Finding> {
         ));
     }
     out
+}
+
+/// "5min", "1h 30min", "15s": a delay as an operator writes it.
+pub fn human_duration(seconds: f64) -> String {
+    let total = seconds.round() as u64;
+    let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
+    let parts: Vec<String> = [(h, "h"), (m, "min"), (s, "s")]
+        .into_iter()
+        .filter(|(v, _)| *v > 0)
+        .map(|(v, unit)| format!("{v}{unit}"))
+        .collect();
+    if parts.is_empty() {
+        "0s".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// What a standby is meant to do when that is not "stream and keep up": "delayed by design,
+/// 5min", "archive-fed by design". Pure; used by `status` and `check`.
+pub fn design(node: &NodeReport, state: &NodeState) -> Option<String> {
+    if !state.in_recovery {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if let Some(d) = state.apply_delay_seconds().filter(|d| *d > 0.0) {
+        parts.push(format!("delayed by design, {}", human_duration(d)));
+    }
+    if !node.expect_streaming {
+        parts.push("archive-fed by design".into());
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// A standby's design (delay, archive feed) and whether it is fed as declared.
+fn check_design(node: &NodeReport, state: &NodeState) -> Vec<Finding> {
+    let name = Some(node.name.as_str());
+    let mut out = Vec::new();
+    if let Some(d) = design(node, state) {
+        out.push(finding(
+            Severity::Ok,
+            name,
+            format!("{d}: lag alerts judge it by its design (replay lag beyond the delay; not streaming is no fault when archive-fed)"),
+            None,
+        ));
+    }
+    if node.expect_streaming && state.recovery_source() == Some(RecoverySource::Archive) {
+        out.push(finding(
+            Severity::Problem,
+            name,
+            "replays from the WAL archive, not streaming: its stream broke".into(),
+            Some("check primary_conninfo and the upstream; if it is archive-fed on purpose, set expect_streaming = false on this node".into()),
+        ));
+    }
+    out
+}
+
+/// The primary's archiving: a failing archive_command, and archive-fed standbys on a primary
+/// without archive_timeout (on a quiet primary they fall behind until a segment fills).
+fn check_archiving(node: &NodeReport, primary: &NodeState, nodes: &[NodeReport]) -> Vec<Finding> {
+    let name = Some(node.name.as_str());
+    let mut out = Vec::new();
+    if let Some(a) = &primary.archiver
+        && let Some(failed) = a.last_failed_time
+        && a.last_archived_time.is_none_or(|ok| failed > ok)
+    {
+        out.push(finding(
+            Severity::Problem,
+            name,
+            format!(
+                "archive_command fails ({} failures, last on {}): WAL piles up in pg_wal",
+                a.failed_count.unwrap_or(0),
+                a.last_failed_wal.as_deref().unwrap_or("?")
+            ),
+            Some("SELECT * FROM pg_stat_archiver;  -- and the server log: fix the command or its target".into()),
+        ));
+    }
+    let timeout = primary
+        .recovery
+        .as_ref()
+        .and_then(|r| r.archive_timeout_seconds());
+    let archive_fed: Vec<&str> = nodes
+        .iter()
+        .filter(|n| n.name != node.name)
+        .filter(|n| {
+            !n.expect_streaming
+                || n.state
+                    .as_ref()
+                    .and_then(|s| s.recovery_source())
+                    .is_some_and(|src| src == RecoverySource::Archive)
+        })
+        .map(|n| n.name.as_str())
+        .collect();
+    if !archive_fed.is_empty() && timeout == Some(0.0) {
+        out.push(finding(
+            Severity::Note,
+            name,
+            format!(
+                "archive_timeout = 0 while {} is fed from the archive: on a quiet primary it falls behind until a 16 MiB segment fills",
+                archive_fed.join(", ")
+            ),
+            Some("ALTER SYSTEM SET archive_timeout = '60s'; SELECT pg_reload_conf();".into()),
+        ));
+    }
+    out
+}
+
+/// Subscriptions of this node: enabled ones without an apply worker.
+fn check_subscriptions(node: &NodeReport, state: &NodeState) -> Vec<Finding> {
+    state
+        .subscriptions
+        .iter()
+        .filter(|s| s.enabled == Some(true) && s.worker_running == Some(false))
+        .map(|s| {
+            finding(
+                Severity::Problem,
+                Some(&node.name),
+                format!("subscription {} is enabled but its apply worker is not running", s.name),
+                Some("read the server log for the apply error (duplicate key, missing table); ALTER SUBSCRIPTION ... SKIP (lsn = ...) on 15+".into()),
+            )
+        })
+        .collect()
 }
 
 fn unreachable_fix(error: &str, user: &str) -> String {
@@ -397,6 +544,8 @@ pub struct StatusRow {
     pub lag_bytes: Option<u64>,
     pub lag_seconds: Option<f64>,
     pub replay_paused: Option<bool>,
+    /// "delayed by design, 5min", "archive-fed by design".
+    pub design: Option<String>,
     pub error: Option<String>,
 }
 
@@ -437,23 +586,28 @@ pub fn cluster_status(cluster: &str, nodes: &[NodeReport], view: &ClusterView) -
                 .find_map(|(_, s)| {
                     s.walsenders
                         .iter()
+                        .filter(|w| !w.is_logical())
                         .find(|w| w.application_name.eq_ignore_ascii_case(&n.application_name))
                         .map(|w| (s.wal_lsn, w))
                 });
             let stage = |f: fn(&crate::model::Walsender) -> Option<Lsn>| {
                 upstream.and_then(|(pos, w)| Some(pos?.bytes_since(f(w)?)))
             };
+            let design = state.and_then(|s| design(n, s));
             StatusRow {
                 node: n.name.clone(),
                 up: n.up,
                 role: state.map(|s| if s.in_recovery { "standby" } else { "primary" }),
                 timeline: state.and_then(|s| s.timeline_id),
                 state: match (state, standby) {
-                    (None, _) => "down".into(),
+                    (None, _) => "down".to_string(),
                     (Some(s), _) if !s.in_recovery => "running".into(),
                     (Some(_), Some(sb)) if sb.streaming == Some(true) => "streaming".into(),
                     (Some(_), _) => "not streaming".into(),
-                },
+                } + &design
+                    .as_ref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default(),
                 sync_state: upstream.and_then(|(_, w)| w.sync_state.clone()),
                 lag_sent_bytes: stage(|w| w.sent_lsn),
                 lag_write_bytes: stage(|w| w.write_lsn),
@@ -462,6 +616,7 @@ pub fn cluster_status(cluster: &str, nodes: &[NodeReport], view: &ClusterView) -
                 lag_bytes: standby.and_then(|s| s.lag_bytes),
                 lag_seconds: standby.and_then(|s| s.lag_seconds),
                 replay_paused: state.and_then(|s| s.replay_paused),
+                design,
                 error: n.last_error.clone(),
             }
         })
@@ -690,7 +845,7 @@ pub async fn run_status(config: &Config, output: Output, watch: bool) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Settings, Slot, WalReceiver, Walsender};
+    use crate::model::{RecoverySettings, Settings, Slot, WalReceiver, Walsender};
 
     fn settings() -> Settings {
         Settings {
@@ -878,5 +1033,76 @@ mod tests {
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(WARN_BYTES), "512.0 MiB");
         assert_eq!(human_bytes(CRIT_BYTES + CRIT_BYTES / 2), "1.5 GiB");
+    }
+
+    fn recovery(delay_ms: &str, restore: &str, timeout: &str) -> Option<RecoverySettings> {
+        Some(RecoverySettings {
+            recovery_min_apply_delay: Some(delay_ms.into()),
+            restore_command: Some(restore.into()),
+            archive_mode: Some("on".into()),
+            archive_timeout: Some(timeout.into()),
+        })
+    }
+
+    #[test]
+    fn delayed_and_archive_fed_standbys_are_said_to_be_so_by_design() {
+        let mut p = primary();
+        p.recovery = recovery("0", "", "0");
+        let mut delayed = standby(Some("standby1"));
+        delayed.recovery = recovery("300000", "", "0");
+        let mut fed = standby(None);
+        fed.wal_receiver = None;
+        fed.recovery = recovery("0", "cp /a/%f %p", "0");
+        let mut archive_node = node("archive1", Some(fed));
+        archive_node.expect_streaming = false;
+        let nodes = [
+            node("primary", Some(p)),
+            node("standby1", Some(delayed)),
+            archive_node,
+        ];
+        let view = crate::cluster::observe(
+            &mut crate::cluster::ClusterHistory::new(
+                std::time::Duration::from_secs(60),
+                std::time::Duration::from_secs(1),
+            ),
+            0.0,
+            &nodes,
+        );
+        let status = cluster_status("pg", &nodes, &view);
+        assert_eq!(status.nodes[1].state, "streaming (delayed by design, 5min)");
+        assert_eq!(
+            status.nodes[2].state,
+            "not streaming (archive-fed by design)"
+        );
+        let f = check_cluster(&nodes, &[]);
+        let said = |text: &str| f.iter().any(|x| x.what.contains(text));
+        assert!(said("delayed by design, 5min"), "{f:?}");
+        // The primary has archive_timeout = 0 while archive1 is fed from the archive: a note.
+        let note = f
+            .iter()
+            .find(|x| x.what.starts_with("archive_timeout = 0 while archive1"))
+            .unwrap_or_else(|| panic!("{f:?}"));
+        assert_eq!(note.severity, Severity::Note);
+        // Declared: no "fell back" problem.
+        assert!(!said("not streaming: its stream broke"), "{f:?}");
+
+        // The same standby undeclared: its fall-back to the archive is a problem.
+        let mut nodes = nodes;
+        nodes[2].expect_streaming = true;
+        let f = check_cluster(&nodes, &[]);
+        assert!(
+            problems(&f)
+                .iter()
+                .any(|p| p.contains("replays from the WAL archive")),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn human_durations_read_as_an_operator_writes_them() {
+        assert_eq!(human_duration(300.0), "5min");
+        assert_eq!(human_duration(5400.0), "1h 30min");
+        assert_eq!(human_duration(15.0), "15s");
+        assert_eq!(human_duration(0.0), "0s");
     }
 }
