@@ -81,11 +81,22 @@ impl Band {
                 "NULL::bigint AS apply_error_count, NULL::bigint AS sync_error_count"
             }
             _ => {
-                "(SELECT apply_error_count FROM pg_stat_subscription_stats x WHERE x.subid = su.oid) \
+                "(SELECT apply_error_count FROM pg_stat_subscription_stats x WHERE x.subid = su.subid) \
                  AS apply_error_count, \
-                 (SELECT sync_error_count FROM pg_stat_subscription_stats x WHERE x.subid = su.oid) \
+                 (SELECT sync_error_count FROM pg_stat_subscription_stats x WHERE x.subid = su.subid) \
                  AS sync_error_count"
             }
+        };
+        let sub_id = match self {
+            // 13 grants PUBLIC the columns of pg_subscription but not its oid (14 added it):
+            // take the oid from pg_stat_subscription by name. Names are unique per database
+            // only; of two namesakes in other databases, the one with tables in this database's
+            // pg_subscription_rel is ours.
+            Band::Pg13 => {
+                "(SELECT st2.subid FROM pg_stat_subscription st2 WHERE st2.subname = s.subname \
+                 ORDER BY st2.subid IN (SELECT srsubid FROM pg_subscription_rel) DESC LIMIT 1)"
+            }
+            _ => "s.oid",
         };
         let apply_worker = match self {
             // 13-15: the apply worker is the row without a relid (table-sync workers have one).
@@ -179,10 +190,11 @@ impl Band {
              {sub_errors},
              (SELECT json_object_agg(srsubstate, n) FROM (
                  SELECT srsubstate, count(*) AS n FROM pg_subscription_rel
-                 WHERE srsubid = su.oid GROUP BY srsubstate) t) AS tables
-      FROM pg_subscription su
-      LEFT JOIN pg_stat_subscription st ON st.subid = su.oid AND {apply_worker}
-      WHERE su.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                 WHERE srsubid = su.subid GROUP BY srsubstate) t) AS tables
+      FROM (SELECT s.subname, s.subenabled, s.subslotname, {sub_id} AS subid
+            FROM pg_subscription s
+            WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())) su
+      LEFT JOIN pg_stat_subscription st ON st.subid = su.subid AND {apply_worker}
       ORDER BY su.subname) x), '[]'),
   -- Without pg_read_all_stats (pg_monitor has it) PostgreSQL returns the replication columns
   -- as NULL; the exporter must say so instead of reading the NULLs as "no lag".
@@ -248,6 +260,15 @@ mod tests {
         let s13 = Band::Pg13.statement();
         assert!(s13.contains("pg_is_wal_replay_paused()"));
         assert!(!s13.contains("conflicting"));
+        // 13 may not read pg_subscription.oid; pg_stat_subscription_stats is 15+.
+        assert!(!s13.contains("s.oid") && !s13.contains("pg_stat_subscription_stats"));
+        let s14 = Band::Pg14.statement();
+        assert!(s14.contains("s.oid") && !s14.contains("pg_stat_subscription_stats"));
+        assert!(
+            Band::Pg15
+                .statement()
+                .contains("pg_stat_subscription_stats")
+        );
         let s16 = Band::Pg16.statement();
         assert!(s16.contains("s.conflicting") && !s16.contains("inactive_since"));
         let s17 = Band::Pg17.statement();
