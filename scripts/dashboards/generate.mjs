@@ -433,7 +433,7 @@ const lag = {
       title: 'Time lag beyond the delay', description: 'Replay lag seconds minus the configured apply delay (recovery_min_apply_delay), as the lag alerts judge it. Lines: 5m warning, 15m critical.',
       queries: [
         { expr: `clamp_min(pg_replication_standby_lag_seconds{${C}, node=~"$standby"} - on (cluster, node) group_left () pg_replication_node_apply_delay_seconds, 0) or pg_replication_standby_lag_seconds{${C}, node=~"$standby"}`, legend: '{{node}} beyond delay' },
-        { expr: `pg_replication_node_apply_delay_seconds{${C}, node=~"$standby"} > 0`, legend: '{{node}} apply delay' },
+        { expr: `pg_replication_node_apply_delay_seconds{${C}, node=~"$standby"}`, legend: '{{node}} apply delay' },
       ],
       unit: 's', min: 0, thresholds: steps([[null, 'green'], [300, 'orange'], [900, 'red']]),
     }),
