@@ -21,6 +21,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 rules_dir=${1:-$root/alerts}
 runbooks=$root/docs/runbooks.md
 spec_list=$root/scripts/dashboards/spec-metrics.txt
+# Names the exporter exports beyond the SPEC tables (proposed for the SPEC; see the file).
+extra_list=$root/scripts/dashboards/extra-metrics.txt
 repo_url=https://github.com/pg-replication-exporter/pg_replication_exporter/blob/main/docs/runbooks.md
 
 command -v promtool >/dev/null || {

@@ -431,6 +431,7 @@ impl DemoCluster {
                         sslmode: SslMode::Disable,
                         sslrootcert: None,
                         connect_timeout: poll.timeout,
+                        expect_streaming: true,
                     })
                     .collect(),
                 defaults: NodeDefaults {

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::config::ClusterConfig;
-use crate::core::model::{ClusterSnapshot, ClusterView, NodeReport, Snapshot};
+use crate::core::model::{ClusterSnapshot, ClusterView, Snapshot};
+use crate::pg::poller::report_for;
 
 /// Identifies the exporter binary in `pg_replication_exporter_build_info`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,11 +30,7 @@ impl Store {
                 .iter()
                 .map(|c| ClusterSnapshot {
                     name: c.name.clone(),
-                    nodes: c
-                        .nodes
-                        .iter()
-                        .map(|n| NodeReport::new(&n.name, &n.application_name))
-                        .collect(),
+                    nodes: c.nodes.iter().map(report_for).collect(),
                     view: ClusterView {
                         nodes_configured: c.nodes.len() as u32,
                         ..ClusterView::default()

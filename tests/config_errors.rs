@@ -66,6 +66,11 @@ fn cases(dir: &Path, password_file: &Path) -> Vec<Case> {
             &["cluster[0].node[0].hots", "unknown key"],
         ),
         case(
+            "expect_streaming that is not a boolean",
+            file(&cluster(password_file, "expect_streaming = \"no\"\n")),
+            &["cluster[0].node[0].expect_streaming", "expected a boolean"],
+        ),
+        case(
             "port of the wrong type",
             file(&good.replace("port = 5432", "port = \"5432\"")),
             &["cluster[0].node[0].port", "string"],

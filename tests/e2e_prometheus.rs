@@ -431,6 +431,33 @@ const MAY_BE_EMPTY: &[MayBeEmpty] = &[
         why: "`== 1` keeps only logical slots on a standby that conflict with recovery \
               (PostgreSQL 16+): none on a healthy cluster",
     },
+    // This cluster has no subscriber and no archive; tests/e2e_replicas.rs reads these series
+    // from real subscribers and an archiving primary.
+    MayBeEmpty {
+        metric: "pg_replication_subscription_lag_bytes",
+        below_major: None,
+        why: "no logical subscription in this cluster",
+    },
+    MayBeEmpty {
+        metric: "pg_replication_subscription_worker_running",
+        below_major: None,
+        why: "no logical subscription in this cluster",
+    },
+    MayBeEmpty {
+        metric: "pg_replication_subscription_apply_errors_total",
+        below_major: None,
+        why: "no logical subscription in this cluster",
+    },
+    MayBeEmpty {
+        metric: "pg_replication_subscription_sync_errors_total",
+        below_major: None,
+        why: "no logical subscription in this cluster",
+    },
+    MayBeEmpty {
+        metric: "pg_replication_archiver_last_archived_age_seconds",
+        below_major: None,
+        why: "archive_mode is off: nothing was ever archived, so last_archived_time is NULL",
+    },
 ];
 
 /// Every dashboard query and variable selector, variables substituted, from

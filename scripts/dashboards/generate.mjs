@@ -428,6 +428,47 @@ const lag = {
       queries: [{ expr: `time() - pg_replication_node_last_replay_timestamp_seconds{${C}, node=~"$standby"}`, legend: '{{node}}' }],
       unit: 's',
     }),
+    // Replicas by design (SPEC section 12): delayed, archive-fed, logical subscribers, archiving.
+    timeseries({
+      title: 'Time lag beyond the delay', description: 'Replay lag seconds minus the configured apply delay (recovery_min_apply_delay), as the lag alerts judge it. Lines: 5m warning, 15m critical.',
+      queries: [
+        { expr: `clamp_min(pg_replication_standby_lag_seconds{${C}, node=~"$standby"} - on (cluster, node) group_left () pg_replication_node_apply_delay_seconds, 0) or pg_replication_standby_lag_seconds{${C}, node=~"$standby"}`, legend: '{{node}} beyond delay' },
+        { expr: `pg_replication_node_apply_delay_seconds{${C}, node=~"$standby"}`, legend: '{{node}} apply delay' },
+      ],
+      unit: 's', min: 0, thresholds: steps([[null, 'green'], [300, 'orange'], [900, 'red']]),
+    }),
+    stateTimeline({
+      title: 'Recovery source', description: 'How each standby is fed: stream (WAL receiver), archive (restore_command), none. Declared archive-fed standbys (expect_streaming = false) are meant to read archive.',
+      queries: [{ expr: `max by (node) (pg_replication_node_recovery_source{${C}, node=~"$standby"} * on (source) group_left () (label_replace(vector(1), "source", "stream", "", "") or label_replace(vector(2), "source", "archive", "", "") or label_replace(vector(3), "source", "none", "", "")))`, legend: '{{node}}' }],
+      mappings: valueText([[1, 'stream', 'green'], [2, 'archive', 'orange'], [3, 'none', 'red']]),
+    }),
+    timeseries({
+      title: 'Subscription lag', description: "Logical subscriptions: publisher's current LSN minus the subscription's latest_end_lsn (the slot's confirmed_flush_lsn while no worker runs), when the publisher is polled too.",
+      queries: [{ expr: `pg_replication_subscription_lag_bytes{${C}}`, legend: '{{node}} {{subscription}}' }],
+      unit: 'bytes', min: 0,
+    }),
+    timeseries({
+      title: 'Subscription workers and errors', description: 'Apply worker running (1/0) per subscription, and apply/sync errors per second (PostgreSQL 15+).',
+      queries: [
+        { expr: `pg_replication_subscription_worker_running{${C}}`, legend: '{{subscription}} worker' },
+        { expr: `rate(pg_replication_subscription_apply_errors_total{${C}}[$__rate_interval])`, legend: '{{subscription}} apply errors/s' },
+        { expr: `rate(pg_replication_subscription_sync_errors_total{${C}}[$__rate_interval])`, legend: '{{subscription}} sync errors/s' },
+      ],
+      unit: 'short', min: 0,
+    }),
+    timeseries({
+      title: 'WAL archiving', description: 'pg_stat_archiver: files archived and failed per second, per node.',
+      queries: [
+        { expr: `rate(pg_replication_archiver_archived_total{${C}}[$__rate_interval])`, legend: '{{node}} archived/s' },
+        { expr: `rate(pg_replication_archiver_failed_total{${C}}[$__rate_interval])`, legend: '{{node}} failed/s' },
+      ],
+      unit: 'short', min: 0,
+    }),
+    timeseries({
+      title: 'Since last archived', description: 'Seconds since the last successful archive_command (pg_stat_archiver.last_archived_time).',
+      queries: [{ expr: `pg_replication_archiver_last_archived_age_seconds{${C}}`, legend: '{{node}}' }],
+      unit: 's', min: 0,
+    }),
   ],
 };
 

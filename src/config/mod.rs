@@ -133,6 +133,9 @@ impl ClusterConfig {
             sslmode: d.sslmode,
             sslrootcert: d.sslrootcert.clone(),
             connect_timeout: d.connect_timeout,
+            // Patroni members stream (or Patroni restores them); archive-fed designs are
+            // declared with a static node of the same name.
+            expect_streaming: true,
         }
     }
 }
@@ -176,6 +179,9 @@ pub struct NodeConfig {
     /// Set (and readable at load time) whenever `sslmode` is verify-ca or verify-full.
     pub sslrootcert: Option<PathBuf>,
     pub connect_timeout: Duration,
+    /// `expect_streaming` (default true): false declares a standby fed from the WAL archive by
+    /// design (`restore_command`, no `primary_conninfo`), so not streaming is no fault.
+    pub expect_streaming: bool,
 }
 
 impl NodeConfig {
@@ -192,6 +198,7 @@ impl NodeConfig {
             && self.sslmode == other.sslmode
             && self.sslrootcert == other.sslrootcert
             && self.connect_timeout == other.connect_timeout
+            && self.expect_streaming == other.expect_streaming
     }
 }
 

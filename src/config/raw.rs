@@ -74,6 +74,7 @@ pub(super) struct RawNode {
     pub(super) host: Option<String>,
     pub(super) port: Option<RawPort>,
     pub(super) application_name: Option<String>,
+    pub(super) expect_streaming: Option<bool>,
     pub(super) dsn: Option<String>,
     pub(super) user: Option<String>,
     pub(super) password_file: Option<PathBuf>,

@@ -606,5 +606,6 @@ pub(super) fn resolve_node(
         sslmode: sslmode.map_or(DEFAULT_SSLMODE, |f| f.value),
         sslrootcert,
         connect_timeout,
+        expect_streaming: raw.expect_streaming.unwrap_or(true),
     })
 }

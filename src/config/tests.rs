@@ -50,6 +50,8 @@ fn rejects_bad_configurations_with_one_line_naming_key_and_source() {
         ("port is a string", format!("{NODE}port = \"abc\"\n"), format!("cluster[0].node[0].port: expected a port number between 1 and 65535, found string \"abc\" {IN}")),
         ("port out of range", format!("{NODE}port = 70000\n"), format!("cluster[0].node[0].port: port 70000 is out of range 1-65535 {IN}")),
         ("port zero", format!("{NODE}port = 0\n"), format!("cluster[0].node[0].port: port 0 is out of range 1-65535 {IN}")),
+        ("expect_streaming is a string", format!("{NODE}expect_streaming = \"no\"\n"), format!("cluster[0].node[0].expect_streaming: expected a boolean, found string \"no\" {IN}")),
+        ("expect_streaming is a number", format!("{NODE}expect_streaming = 0\n"), format!("cluster[0].node[0].expect_streaming: expected a boolean, found signed int `0` {IN}")),
         ("duplicate node name", format!("{NODE}[[cluster.node]]\nname = \"node_b\"\nhost = \"b\"\n[[cluster.node]]\nname = \"node_b\"\nhost = \"c\"\n"), format!("cluster[0].node[2].name: duplicate node name \"node_b\" in cluster \"pg\" {IN}")),
         ("duplicate application_name", format!("{NODE}[[cluster.node]]\nname = \"node_b\"\nhost = \"b\"\napplication_name = \"NODE_A\"\n"), format!("cluster[0].node[1].application_name: duplicate application_name \"NODE_A\" in cluster \"pg\" {IN}")),
         ("duplicate cluster name", format!("{NODE}{NODE}"), format!("cluster[1].name: duplicate cluster name \"pg\" {IN}")),
@@ -267,6 +269,7 @@ fn defaults_are_applied() {
     assert_eq!(c.clusters[0].name, "pg");
     assert_eq!(n.name, "node_a");
     assert_eq!(n.application_name, "node_a");
+    assert!(n.expect_streaming);
     assert_eq!(n.host, "10.0.0.11");
     assert_eq!(n.port, 5432);
     assert_eq!(n.user, "replication_exporter");

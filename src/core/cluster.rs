@@ -16,6 +16,21 @@
 //! listed. With none, every configured node is listed (the down former primary included: it is
 //! not streaming from anything the exporter can see).
 //!
+//! # Standby clusters
+//! A cluster with no writable node whose one top node is in recovery and replicates from outside
+//! the cluster (its WAL receiver's sender matches no configured node's host and port, and no other
+//! node of the cluster lists it in `pg_stat_replication`) is a standby cluster (Patroni's
+//! `standby_cluster`, its `standby_leader`). The leader is then the top: the other nodes' lag,
+//! time lag and the RPO are measured against its replay position, as they would be against a
+//! primary; the leader itself keeps its standby entry (streaming from the source, no in-cluster
+//! lag). A leader whose link is down stays the leader while no other node lists it.
+//! `is_standby_cluster` is absent while no node is reachable.
+//!
+//! # Logical walsenders
+//! A walsender on a logical slot (a subscriber, a decoding client) is no standby: it never
+//! makes a standby streaming, never counts for the RPO, and never lists a node as inside the
+//! cluster.
+//!
 //! # Streaming
 //! A standby streams when a reachable upstream (the primary, or a cascading standby) lists it
 //! (by `application_name`, ASCII case-insensitive) in `pg_stat_replication` with state
@@ -117,6 +132,8 @@ pub struct ClusterHistory {
     failovers_total: u64,
     last_failover_timestamp: Option<UnixTime>,
     last_failover_duration: Option<f64>,
+    /// The last standby leader seen (standby cluster), kept while its link is down.
+    standby_leader: Option<String>,
 }
 
 impl ClusterHistory {
@@ -139,6 +156,7 @@ impl ClusterHistory {
             failovers_total: 0,
             last_failover_timestamp: None,
             last_failover_duration: None,
+            standby_leader: None,
         }
     }
 
@@ -264,8 +282,33 @@ pub fn observe(history: &mut ClusterHistory, now: UnixTime, nodes: &[NodeReport]
         [one] => Some(*one),
         _ => None,
     };
+    // A standby cluster: no writable node, and its top node replicates from outside the
+    // cluster. Its standby leader is then the top the other nodes are measured against.
+    let leader = if primaries.is_empty() {
+        standby_leader(history, nodes, &reachable)
+    } else {
+        None
+    };
+    history.standby_leader = match (&leader, primaries.is_empty()) {
+        (Some((n, _)), _) => Some(n.name.clone()),
+        (None, true) => history.standby_leader.take(),
+        (None, false) => None,
+    };
+    let is_standby_cluster = if !primaries.is_empty() {
+        Some(false)
+    } else if leader.is_some() {
+        Some(true)
+    } else if reachable.is_empty() {
+        None
+    } else {
+        Some(false)
+    };
+    let source = leader
+        .and_then(|(_, s)| s.wal_receiver.as_ref())
+        .and_then(|r| Some((r.sender_host.clone()?, r.sender_port?.to_string())));
+    let top = single.or(leader);
 
-    if let Some((node, state)) = single {
+    if let Some((node, state)) = top {
         history.track_primary(
             now,
             PrimaryId {
@@ -297,7 +340,8 @@ pub fn observe(history: &mut ClusterHistory, now: UnixTime, nodes: &[NodeReport]
             lag_bytes: None,
             lag_seconds: None,
         };
-        if let Some((_, primary)) = single
+        if let Some((top_node, primary)) = top
+            && top_node.name != node.name
             && same_system(primary, own)
             && let Some(current) = primary.wal_lsn
             && !diverged(primary, own, current)
@@ -310,8 +354,9 @@ pub fn observe(history: &mut ClusterHistory, now: UnixTime, nodes: &[NodeReport]
                 .walsenders
                 .iter()
                 .filter(|w| {
-                    w.application_name
-                        .eq_ignore_ascii_case(&node.application_name)
+                    !w.is_logical()
+                        && w.application_name
+                            .eq_ignore_ascii_case(&node.application_name)
                 })
                 .filter_map(|w| w.flush_lsn);
             let own_positions = own
@@ -323,7 +368,7 @@ pub fn observe(history: &mut ClusterHistory, now: UnixTime, nodes: &[NodeReport]
         standbys.push(view);
     }
 
-    let rpo_bytes = single
+    let rpo_bytes = top
         .and_then(|(_, p)| p.wal_lsn)
         .zip(best_durable)
         .map(|(current, durable)| current.bytes_since(durable));
@@ -346,6 +391,61 @@ pub fn observe(history: &mut ClusterHistory, now: UnixTime, nodes: &[NodeReport]
         failovers_total: history.failovers_total,
         last_failover_timestamp: history.last_failover_timestamp,
         last_failover_duration: history.last_failover_duration,
+        is_standby_cluster,
+        source,
+        standby_leader: leader.map(|(n, _)| n.name.clone()),
+    }
+}
+
+/// The standby leader of a cluster without a writable node: the one reachable node in
+/// recovery that replicates from outside the cluster (its WAL receiver's sender is no configured
+/// node of the cluster, and no other node lists it as a walsender). While its link is down (no
+/// receiver, or a hidden one), the leader seen before stays the leader as long as no other node
+/// lists it. None when there is none or more than one (ambiguous).
+fn standby_leader<'a>(
+    history: &ClusterHistory,
+    nodes: &[NodeReport],
+    reachable: &[(&'a NodeReport, &'a NodeState)],
+) -> Option<(&'a NodeReport, &'a NodeState)> {
+    let listed_inside = |node: &NodeReport| {
+        reachable
+            .iter()
+            .filter(|(upstream, _)| upstream.name != node.name)
+            .flat_map(|(_, s)| &s.walsenders)
+            .any(|w| {
+                !w.is_logical()
+                    && w.application_name
+                        .eq_ignore_ascii_case(&node.application_name)
+            })
+    };
+    let from_outside = |state: &NodeState| {
+        let Some(r) = &state.wal_receiver else {
+            return false;
+        };
+        let (Some(host), Some(port)) = (&r.sender_host, r.sender_port) else {
+            return false;
+        };
+        !nodes.iter().any(|n| {
+            n.address
+                .as_ref()
+                .is_some_and(|(h, p)| h.eq_ignore_ascii_case(host) && i32::from(*p) == port)
+        })
+    };
+    let candidates: Vec<_> = reachable
+        .iter()
+        .filter(|(n, s)| s.in_recovery && !listed_inside(n) && from_outside(s))
+        .copied()
+        .collect();
+    match candidates.as_slice() {
+        [one] => Some(*one),
+        [] => {
+            let name = history.standby_leader.as_deref()?;
+            reachable
+                .iter()
+                .find(|(n, s)| n.name == name && s.in_recovery && !listed_inside(n))
+                .copied()
+        }
+        _ => None,
     }
 }
 
@@ -386,9 +486,11 @@ fn streaming(
         .iter()
         .filter(|(upstream, _)| upstream.name != node.name)
         .flat_map(|(_, s)| &s.walsenders)
+        // A subscriber named like a standby is not the standby's stream.
         .filter(|w| {
-            w.application_name
-                .eq_ignore_ascii_case(&node.application_name)
+            !w.is_logical()
+                && w.application_name
+                    .eq_ignore_ascii_case(&node.application_name)
         })
         .map(|w| w.state.as_deref())
         .collect();
@@ -1142,5 +1244,89 @@ mod tests {
         let v = rounds(&mut h, &[(52.0, 3100), (53.0, 3200)], 3150);
         assert_eq!(sb(&v, "b").lag_seconds, Some(0.5));
         assert!(h.len() <= h.capacity());
+    }
+
+    /// A node streaming from `host:port`, with its configured address.
+    fn fed_from(n: NodeReport, port: u16, host: &str, upstream_port: i32) -> NodeReport {
+        let mut n = with_state(n, |s| {
+            let r = s.wal_receiver.as_mut().unwrap();
+            r.sender_host = Some(host.into());
+            r.sender_port = Some(upstream_port);
+        });
+        n.address = Some(("127.0.0.1".into(), port));
+        n
+    }
+
+    #[test]
+    fn standby_cluster_has_its_standby_leader_as_top_and_no_split_brain() {
+        let mut h = history();
+        // dr_a streams from the source cluster (10.0.0.1:5432); dr_b cascades from dr_a.
+        let round = |lsn_a: u64, lsn_b: u64| {
+            let mut a = fed_from(standby("dr_a", 1, lsn_a), 6001, "10.0.0.1", 5432);
+            a = with_state(a, |s| s.walsenders = vec![ws("dr_b", "streaming", lsn_b)]);
+            let b = fed_from(standby("dr_b", 1, lsn_b), 6002, "127.0.0.1", 6001);
+            [a, b]
+        };
+        observe(&mut h, 99.0, &round(1000, 1000));
+        let v = observe(&mut h, 100.0, &round(5000, 1000));
+        assert_eq!(v.primaries, 0);
+        assert_eq!(v.is_standby_cluster, Some(true));
+        assert_eq!(v.source, Some(("10.0.0.1".into(), "5432".into())));
+        assert_eq!(names(&v), ["dr_a", "dr_b"]);
+        // The leader streams from the source and has no lag inside the cluster.
+        assert_eq!(sb(&v, "dr_a").streaming, Some(true));
+        assert_eq!(sb(&v, "dr_a").lag_bytes, None);
+        // dr_b is measured against the leader's replay position, with a time lag.
+        assert_eq!(sb(&v, "dr_b").lag_bytes, Some(4000));
+        assert_eq!(sb(&v, "dr_b").lag_seconds, Some(1.0));
+        assert_eq!(v.rpo_bytes, Some(4000));
+        assert_eq!(v.failovers_total, 0);
+
+        // The link to the source drops: the leader stays the leader (nobody inside lists it).
+        let [mut a, b] = round(5000, 5000);
+        a = with_state(a, |s| s.wal_receiver = None);
+        let v = observe(&mut h, 101.0, &[a, b]);
+        assert_eq!(v.is_standby_cluster, Some(true));
+        assert_eq!(sb(&v, "dr_a").streaming, Some(false));
+        assert_eq!(v.source, None);
+    }
+
+    #[test]
+    fn a_cluster_that_lost_its_primary_is_not_a_standby_cluster() {
+        let mut h = history();
+        // b streams from a, which is down: its sender is a configured node.
+        let mut a = down("a");
+        a.address = Some(("127.0.0.1".into(), 6001));
+        let b = fed_from(standby("b", 1, 1000), 6002, "127.0.0.1", 6001);
+        let v = observe(&mut h, 100.0, &[a.clone(), b]);
+        assert_eq!((v.primaries, v.is_standby_cluster), (0, Some(false)));
+        assert_eq!(v.source, None);
+        // Two nodes streaming from outside: ambiguous, not a standby cluster.
+        let c = fed_from(standby("c", 1, 1000), 6003, "10.0.0.9", 5432);
+        let d = fed_from(standby("d", 1, 1000), 6004, "10.0.0.8", 5432);
+        let v = observe(&mut h, 101.0, &[c, d]);
+        assert_eq!(v.is_standby_cluster, Some(false));
+        // Nothing reachable: unknown.
+        let v = observe(&mut h, 102.0, &[a]);
+        assert_eq!(v.is_standby_cluster, None);
+        // A primary: never a standby cluster.
+        let v = observe(&mut h, 103.0, &[primary("p", 1, 10, vec![])]);
+        assert_eq!(v.is_standby_cluster, Some(false));
+    }
+
+    #[test]
+    fn a_logical_walsender_named_like_a_standby_is_not_its_stream() {
+        let mut h = history();
+        let mut logical = ws("b", "streaming", 9000);
+        logical.slot_type = Some("logical".into());
+        let nodes = [
+            primary("a", 1, 9000, vec![logical]),
+            receiver(standby("b", 1, 1000), "waiting"),
+        ];
+        let v = observe(&mut h, 100.0, &nodes);
+        // Not streaming (the logical row does not vouch for it), and its flush LSN is no
+        // durable position of b: the RPO comes from b's own positions.
+        assert_eq!(sb(&v, "b").streaming, Some(false));
+        assert_eq!(v.rpo_bytes, Some(8000));
     }
 }

@@ -82,6 +82,16 @@ pub struct NodeState {
     #[serde(default)]
     pub slots: Vec<Slot>,
     pub settings: Settings,
+    /// Recovery and archiving settings from `pg_settings` (`None` when the role may not see
+    /// them, or from a server that predates the field).
+    #[serde(default)]
+    pub recovery: Option<RecoverySettings>,
+    /// The row of `pg_stat_archiver`.
+    #[serde(default)]
+    pub archiver: Option<Archiver>,
+    /// Subscriptions of the connected database (`pg_subscription` with `pg_stat_subscription`).
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
     /// True when the role cannot see the replication columns (no pg_monitor / pg_read_all_stats
     /// and not superuser): hidden columns are NULL and must not be read as "no lag".
     pub privilege_missing: bool,
@@ -121,6 +131,20 @@ pub struct Walsender {
     /// `sync_state`: async, potential, sync, quorum.
     pub sync_state: Option<String>,
     pub reply_time: Option<UnixTime>,
+    /// `slot_type` of the slot this walsender serves (`pg_replication_slots.active_pid`):
+    /// `logical` for a subscriber or decoding client, which is never a standby; `None` without
+    /// a slot.
+    #[serde(default)]
+    pub slot_type: Option<String>,
+    #[serde(default)]
+    pub slot_name: Option<String>,
+}
+
+impl Walsender {
+    /// A walsender of logical decoding (a subscriber, a CDC client), not a standby.
+    pub fn is_logical(&self) -> bool {
+        self.slot_type.as_deref() == Some("logical")
+    }
 }
 
 /// One row of `pg_replication_slots`.
@@ -163,6 +187,119 @@ pub struct Settings {
     pub max_slot_wal_keep_size: String,
 }
 
+/// Settings read from `pg_settings` as text, each `None` when hidden or not reported.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct RecoverySettings {
+    /// Milliseconds (the unit `pg_settings` reports it in).
+    pub recovery_min_apply_delay: Option<String>,
+    pub restore_command: Option<String>,
+    /// off, on, always.
+    pub archive_mode: Option<String>,
+    /// Seconds; 0 = off.
+    pub archive_timeout: Option<String>,
+}
+
+impl RecoverySettings {
+    /// `recovery_min_apply_delay` in seconds (0 when none).
+    pub fn apply_delay_seconds(&self) -> Option<f64> {
+        let ms: f64 = self
+            .recovery_min_apply_delay
+            .as_deref()?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(ms.max(0.0) / 1000.0)
+    }
+
+    /// `archive_timeout` in seconds (0 when off).
+    pub fn archive_timeout_seconds(&self) -> Option<f64> {
+        self.archive_timeout.as_deref()?.trim().parse().ok()
+    }
+
+    /// Whether a `restore_command` is set.
+    pub fn has_restore_command(&self) -> Option<bool> {
+        self.restore_command
+            .as_deref()
+            .map(|c| !c.trim().is_empty())
+    }
+}
+
+/// The row of `pg_stat_archiver`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Archiver {
+    pub archived_count: Option<i64>,
+    pub failed_count: Option<i64>,
+    pub last_archived_wal: Option<String>,
+    pub last_failed_wal: Option<String>,
+    pub last_archived_time: Option<UnixTime>,
+    pub last_failed_time: Option<UnixTime>,
+}
+
+/// One subscription of the connected database.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Subscription {
+    pub name: String,
+    pub enabled: Option<bool>,
+    /// `subslotname`: the slot on the publisher (NULL with `slot_name = NONE`).
+    pub slot_name: Option<String>,
+    /// An apply worker runs (`pg_stat_subscription.pid`).
+    pub worker_running: Option<bool>,
+    pub received_lsn: Option<Lsn>,
+    pub latest_end_lsn: Option<Lsn>,
+    pub last_msg_receipt_time: Option<UnixTime>,
+    /// `pg_stat_subscription_stats` (15+).
+    pub apply_error_count: Option<i64>,
+    pub sync_error_count: Option<i64>,
+    /// Tables by `pg_subscription_rel.srsubstate` code (i, d, f, s, r); `None` when none.
+    pub tables: Option<BTreeMap<String, i64>>,
+}
+
+/// How a standby is fed WAL (`pg_replication_node_recovery_source`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecoverySource {
+    /// A WAL receiver streams.
+    Stream,
+    /// No streaming receiver, and a `restore_command` is set: replaying from the archive.
+    Archive,
+    /// Neither.
+    None,
+}
+
+impl RecoverySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecoverySource::Stream => "stream",
+            RecoverySource::Archive => "archive",
+            RecoverySource::None => "none",
+        }
+    }
+}
+
+impl NodeState {
+    /// Standby: how it is fed; `None` on a primary or when the witnesses are hidden (a receiver
+    /// whose status the role may not see, or a `restore_command` it may not read).
+    pub fn recovery_source(&self) -> Option<RecoverySource> {
+        if !self.in_recovery {
+            return None;
+        }
+        match self.wal_receiver.as_ref().map(|r| r.status.as_deref()) {
+            Some(Some("streaming")) => return Some(RecoverySource::Stream),
+            Some(None) => return None,
+            _ => {}
+        }
+        match self.recovery.as_ref().and_then(|r| r.has_restore_command()) {
+            Some(true) => Some(RecoverySource::Archive),
+            Some(false) => Some(RecoverySource::None),
+            None => None,
+        }
+    }
+
+    /// Standby: `recovery_min_apply_delay` in seconds.
+    pub fn apply_delay_seconds(&self) -> Option<f64> {
+        self.recovery.as_ref()?.apply_delay_seconds()
+    }
+}
+
 /// What the exporter knows of one configured node after the latest round.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodeReport {
@@ -181,6 +318,11 @@ pub struct NodeReport {
     pub last_error: Option<String>,
     /// The latest successful poll's data; `None` while the node is down.
     pub state: Option<NodeState>,
+    /// Configured `expect_streaming` (default true); false: a standby fed from the archive by
+    /// design.
+    pub expect_streaming: bool,
+    /// Configured host and port, to tell whether a standby streams from inside its cluster.
+    pub address: Option<(String, u16)>,
 }
 
 impl NodeReport {
@@ -194,6 +336,8 @@ impl NodeReport {
             errors_total: ErrorKind::ALL.iter().map(|k| (*k, 0)).collect(),
             last_error: None,
             state: None,
+            expect_streaming: true,
+            address: None,
         }
     }
 }
@@ -215,6 +359,13 @@ pub struct ClusterView {
     pub failovers_total: u64,
     pub last_failover_timestamp: Option<UnixTime>,
     pub last_failover_duration: Option<f64>,
+    /// The top node is in recovery and replicates from outside the cluster (its standby
+    /// leader); `None` when no node is reachable.
+    pub is_standby_cluster: Option<bool>,
+    /// Standby cluster: where its leader streams from (`sender_host`, `sender_port`).
+    pub source: Option<(String, String)>,
+    /// Standby cluster: the node name of its standby leader.
+    pub standby_leader: Option<String>,
 }
 
 /// The cluster's view of one standby.

@@ -10,7 +10,9 @@ use crate::config::Config;
 use crate::core::model::{NodeReport, NodeState};
 use crate::core::syncnames;
 
+use super::status::design;
 use super::*;
+use crate::core::model::RecoverySource;
 
 /// How bad a finding is: a `Problem` makes `check` exit 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -163,11 +165,36 @@ pub(crate) fn check_cluster(nodes: &[NodeReport], users: &[String]) -> Vec<Findi
         if !state.in_recovery {
             out.extend(check_sync(node, state, nodes));
             out.extend(check_slots(state, nodes));
+            out.extend(check_archiving(node, state, nodes));
+        } else {
+            out.extend(check_design(node, state));
         }
+        out.extend(check_subscriptions(node, state));
     }
     let primaries = up.iter().filter(|(_, s)| !s.in_recovery).count();
+    let view = crate::core::cluster::observe(
+        &mut crate::core::cluster::ClusterHistory::new(
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(1),
+        ),
+        0.0,
+        nodes,
+    );
     match primaries {
         1 => out.push(finding(Severity::Ok, None, "exactly one primary".into(), None)),
+        0 if view.is_standby_cluster == Some(true) => out.push(finding(
+            Severity::Ok,
+            None,
+            format!(
+                "standby cluster: its standby leader {} replicates from {}",
+                view.standby_leader.as_deref().unwrap_or("-"),
+                view.source
+                    .as_ref()
+                    .map(|(h, p)| format!("{h}:{p}"))
+                    .unwrap_or_else(|| "outside the cluster (link down)".into())
+            ),
+            None,
+        )),
         0 => out.push(finding(
             Severity::Problem,
             None,
@@ -371,4 +398,94 @@ pub async fn run_check(config: &Config) -> u8 {
         println!("\n{problems} problem(s) to fix");
         1
     }
+}
+
+/// A standby's design (delay, archive feed) and whether it is fed as declared.
+fn check_design(node: &NodeReport, state: &NodeState) -> Vec<Finding> {
+    let name = Some(node.name.as_str());
+    let mut out = Vec::new();
+    if let Some(d) = design(node, state) {
+        out.push(finding(
+            Severity::Ok,
+            name,
+            format!("{d}: lag alerts judge it by its design (replay lag beyond the delay; not streaming is no fault when archive-fed)"),
+            None,
+        ));
+    }
+    if node.expect_streaming && state.recovery_source() == Some(RecoverySource::Archive) {
+        out.push(finding(
+            Severity::Problem,
+            name,
+            "replays from the WAL archive, not streaming: its stream broke".into(),
+            Some("check primary_conninfo and the upstream; if it is archive-fed on purpose, set expect_streaming = false on this node".into()),
+        ));
+    }
+    out
+}
+
+/// The primary's archiving: a failing archive_command, and archive-fed standbys on a primary
+/// without archive_timeout (on a quiet primary they fall behind until a segment fills).
+fn check_archiving(node: &NodeReport, primary: &NodeState, nodes: &[NodeReport]) -> Vec<Finding> {
+    let name = Some(node.name.as_str());
+    let mut out = Vec::new();
+    if let Some(a) = &primary.archiver
+        && let Some(failed) = a.last_failed_time
+        && a.last_archived_time.is_none_or(|ok| failed > ok)
+    {
+        out.push(finding(
+            Severity::Problem,
+            name,
+            format!(
+                "archive_command fails ({} failures, last on {}): WAL piles up in pg_wal",
+                a.failed_count.unwrap_or(0),
+                a.last_failed_wal.as_deref().unwrap_or("?")
+            ),
+            Some("SELECT * FROM pg_stat_archiver;  -- and the server log: fix the command or its target".into()),
+        ));
+    }
+    let timeout = primary
+        .recovery
+        .as_ref()
+        .and_then(|r| r.archive_timeout_seconds());
+    let archive_fed: Vec<&str> = nodes
+        .iter()
+        .filter(|n| n.name != node.name)
+        .filter(|n| {
+            !n.expect_streaming
+                || n.state
+                    .as_ref()
+                    .and_then(|s| s.recovery_source())
+                    .is_some_and(|src| src == RecoverySource::Archive)
+        })
+        .map(|n| n.name.as_str())
+        .collect();
+    if !archive_fed.is_empty() && timeout == Some(0.0) {
+        out.push(finding(
+            Severity::Note,
+            name,
+            format!(
+                "archive_timeout = 0 while {} is fed from the archive: on a quiet primary it falls behind until a 16 MiB segment fills",
+                archive_fed.join(", ")
+            ),
+            Some("ALTER SYSTEM SET archive_timeout = '60s'; SELECT pg_reload_conf();".into()),
+        ));
+    }
+    out
+}
+
+/// Subscriptions of this node: enabled ones without an apply worker.
+fn check_subscriptions(node: &NodeReport, state: &NodeState) -> Vec<Finding> {
+    state
+        .subscriptions
+        .iter()
+        .filter(|s| s.enabled == Some(true) && s.worker_running == Some(false))
+        .map(|s| {
+            finding(
+                Severity::Problem,
+                Some(&node.name),
+                format!("subscription {} is enabled but its apply worker is not running", s.name),
+                Some("read the server log for the apply error (duplicate key, missing table); ALTER SUBSCRIPTION ... SKIP (lsn = ...) on 15+".into()),
+            )
+        })
+        .collect()
 }

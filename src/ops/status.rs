@@ -12,6 +12,7 @@ use crate::core::cluster::{ClusterHistory, observe};
 use crate::core::model::{ClusterView, NodeReport};
 
 use super::*;
+use crate::core::model::NodeState;
 use crate::core::stage;
 
 /// One row of `status`.
@@ -32,6 +33,8 @@ pub(crate) struct StatusRow {
     pub lag_bytes: Option<u64>,
     pub lag_seconds: Option<f64>,
     pub replay_paused: Option<bool>,
+    /// "delayed by design, 5min", "archive-fed by design".
+    pub design: Option<String>,
     pub error: Option<String>,
 }
 
@@ -70,25 +73,31 @@ pub(crate) fn cluster_status(
             let state = n.state.as_ref();
             let standby = view.standbys.iter().find(|s| s.node == n.name);
             // The walsender that streams to this node, on whichever upstream lists it, with
-            // its per-stage lag by the same rule /metrics uses.
+            // its per-stage lag by the same rule /metrics uses. Logical walsenders are not
+            // standbys.
             let upstream = nodes.iter().filter_map(|u| u.state.as_ref()).find_map(|s| {
                 s.walsenders
                     .iter()
+                    .filter(|w| !w.is_logical())
                     .find(|w| w.application_name.eq_ignore_ascii_case(&n.application_name))
                     .map(|w| (stage::lag(s.wal_lsn, w), w))
             });
             let lag = upstream.map(|(l, _)| l).unwrap_or_default();
+            let design = state.and_then(|s| design(n, s));
             StatusRow {
                 node: n.name.clone(),
                 up: n.up,
                 role: state.map(|s| if s.in_recovery { "standby" } else { "primary" }),
                 timeline: state.and_then(|s| s.timeline_id),
                 state: match (state, standby) {
-                    (None, _) => "down".into(),
+                    (None, _) => "down".to_string(),
                     (Some(s), _) if !s.in_recovery => "running".into(),
                     (Some(_), Some(sb)) if sb.streaming == Some(true) => "streaming".into(),
                     (Some(_), _) => "not streaming".into(),
-                },
+                } + &design
+                    .as_ref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default(),
                 sync_state: upstream.and_then(|(_, w)| w.sync_state.clone()),
                 lag_sent_bytes: lag.sent,
                 lag_write_bytes: lag.write,
@@ -97,6 +106,7 @@ pub(crate) fn cluster_status(
                 lag_bytes: standby.and_then(|s| s.lag_bytes),
                 lag_seconds: standby.and_then(|s| s.lag_seconds),
                 replay_paused: state.and_then(|s| s.replay_paused),
+                design,
                 error: n.last_error.clone(),
             }
         })
@@ -248,4 +258,20 @@ pub async fn run_status(config: &Config, output: Output, watch: bool) -> u8 {
         }
         tokio::time::sleep(config.poll.interval.max(Duration::from_millis(500))).await;
     }
+}
+
+/// What a standby is meant to do when that is not "stream and keep up": "delayed by design,
+/// 5min", "archive-fed by design". Pure; used by `status` and `check`.
+pub fn design(node: &NodeReport, state: &NodeState) -> Option<String> {
+    if !state.in_recovery {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if let Some(d) = state.apply_delay_seconds().filter(|d| *d > 0.0) {
+        parts.push(format!("delayed by design, {}", human_duration(d)));
+    }
+    if !node.expect_streaming {
+        parts.push("archive-fed by design".into());
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }

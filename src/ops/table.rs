@@ -54,3 +54,19 @@ pub(super) fn push_table(out: &mut String, rows: &[Vec<String>]) {
         out.push('\n');
     }
 }
+
+/// "5min", "1h 30min", "15s": a delay as an operator writes it.
+pub fn human_duration(seconds: f64) -> String {
+    let total = seconds.round() as u64;
+    let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
+    let parts: Vec<String> = [(h, "h"), (m, "min"), (s, "s")]
+        .into_iter()
+        .filter(|(v, _)| *v > 0)
+        .map(|(v, unit)| format!("{v}{unit}"))
+        .collect();
+    if parts.is_empty() {
+        "0s".into()
+    } else {
+        parts.join(" ")
+    }
+}

@@ -5,7 +5,9 @@ use super::status::*;
 use super::table::*;
 use super::*;
 use crate::core::lsn::Lsn;
-use crate::core::model::{ClusterView, NodeState, Settings, Slot, WalReceiver, Walsender};
+use crate::core::model::{
+    ClusterView, NodeState, RecoverySettings, Settings, Slot, WalReceiver, Walsender,
+};
 
 fn settings() -> Settings {
     Settings {
@@ -193,4 +195,75 @@ fn human_bytes_uses_iec_units() {
     assert_eq!(human_bytes(512), "512 B");
     assert_eq!(human_bytes(WARN_BYTES), "512.0 MiB");
     assert_eq!(human_bytes(CRIT_BYTES + CRIT_BYTES / 2), "1.5 GiB");
+}
+
+fn recovery(delay_ms: &str, restore: &str, timeout: &str) -> Option<RecoverySettings> {
+    Some(RecoverySettings {
+        recovery_min_apply_delay: Some(delay_ms.into()),
+        restore_command: Some(restore.into()),
+        archive_mode: Some("on".into()),
+        archive_timeout: Some(timeout.into()),
+    })
+}
+
+#[test]
+fn delayed_and_archive_fed_standbys_are_said_to_be_so_by_design() {
+    let mut p = primary();
+    p.recovery = recovery("0", "", "0");
+    let mut delayed = standby(Some("standby1"));
+    delayed.recovery = recovery("300000", "", "0");
+    let mut fed = standby(None);
+    fed.wal_receiver = None;
+    fed.recovery = recovery("0", "cp /a/%f %p", "0");
+    let mut archive_node = node("archive1", Some(fed));
+    archive_node.expect_streaming = false;
+    let nodes = [
+        node("primary", Some(p)),
+        node("standby1", Some(delayed)),
+        archive_node,
+    ];
+    let view = crate::core::cluster::observe(
+        &mut crate::core::cluster::ClusterHistory::new(
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(1),
+        ),
+        0.0,
+        &nodes,
+    );
+    let status = cluster_status("pg", &nodes, &view);
+    assert_eq!(status.nodes[1].state, "streaming (delayed by design, 5min)");
+    assert_eq!(
+        status.nodes[2].state,
+        "not streaming (archive-fed by design)"
+    );
+    let f = check_cluster(&nodes, &[]);
+    let said = |text: &str| f.iter().any(|x| x.what.contains(text));
+    assert!(said("delayed by design, 5min"), "{f:?}");
+    // The primary has archive_timeout = 0 while archive1 is fed from the archive: a note.
+    let note = f
+        .iter()
+        .find(|x| x.what.starts_with("archive_timeout = 0 while archive1"))
+        .unwrap_or_else(|| panic!("{f:?}"));
+    assert_eq!(note.severity, Severity::Note);
+    // Declared: no "fell back" problem.
+    assert!(!said("not streaming: its stream broke"), "{f:?}");
+
+    // The same standby undeclared: its fall-back to the archive is a problem.
+    let mut nodes = nodes;
+    nodes[2].expect_streaming = true;
+    let f = check_cluster(&nodes, &[]);
+    assert!(
+        problems(&f)
+            .iter()
+            .any(|p| p.contains("replays from the WAL archive")),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn human_durations_read_as_an_operator_writes_them() {
+    assert_eq!(human_duration(300.0), "5min");
+    assert_eq!(human_duration(5400.0), "1h 30min");
+    assert_eq!(human_duration(15.0), "15s");
+    assert_eq!(human_duration(0.0), "0s");
 }

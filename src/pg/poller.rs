@@ -22,6 +22,15 @@ use crate::pg::sql::{self, Band};
 /// The application_name the exporter's sessions carry (visible in pg_stat_activity).
 pub(crate) const APPLICATION_NAME: &str = "pg_replication_exporter";
 
+/// A node's report before its first poll, with what the configuration says about it.
+pub(crate) fn report_for(cfg: &NodeConfig) -> NodeReport {
+    NodeReport {
+        expect_streaming: cfg.expect_streaming,
+        address: Some((cfg.host.clone(), cfg.port)),
+        ..NodeReport::new(&cfg.name, &cfg.application_name)
+    }
+}
+
 /// Polls every node concurrently, each bounded by `timeout`; returns every node's report.
 pub(crate) async fn poll_round(pollers: &mut [NodePoller], timeout: Duration) -> Vec<NodeReport> {
     join_all(pollers.iter_mut().map(|p| p.poll(timeout))).await;
@@ -84,7 +93,7 @@ impl NodePoller {
         let panic_failpoint = std::env::var(PANIC_FAILPOINT_ENV).is_ok_and(|v| v == cfg.name);
         NodePoller {
             cluster: cluster.to_string(),
-            report: NodeReport::new(&cfg.name, &cfg.application_name),
+            report: report_for(&cfg),
             cfg,
             session: None,
             failures: 0,
@@ -415,7 +424,8 @@ mod tests {
         let ctx = "connect to node_a (host=127.0.0.1 port=5432)";
         let cases = [
             (130023, Band::Pg13, false),
-            (150014, Band::Pg14, false),
+            (140014, Band::Pg14, false),
+            (150014, Band::Pg15, false),
             (160014, Band::Pg16, false),
             (170010, Band::Pg17, false),
             // The newest tested major itself, any minor: no warning.

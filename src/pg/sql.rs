@@ -19,8 +19,10 @@ pub(crate) const NEWEST_KNOWN: u32 = 180000;
 pub(crate) enum Band {
     /// 13: no `pg_get_wal_replay_pause_state()`, no slot `conflicting` / `inactive_since`.
     Pg13,
-    /// 14 and 15: `pg_get_wal_replay_pause_state()` (14+).
+    /// 14: `pg_get_wal_replay_pause_state()` (14+).
     Pg14,
+    /// 15: `pg_stat_subscription_stats` (15+).
+    Pg15,
     /// 16: slot `conflicting` (16+).
     Pg16,
     /// 17 and newer: slot `inactive_since` and `invalidation_reason` (17+).
@@ -46,7 +48,8 @@ impl Band {
                 major: v / 10000,
             }),
             v if v < 140000 => Ok(Band::Pg13),
-            v if v < 160000 => Ok(Band::Pg14),
+            v if v < 150000 => Ok(Band::Pg14),
+            v if v < 160000 => Ok(Band::Pg15),
             v if v < 170000 => Ok(Band::Pg16),
             _ => Ok(Band::Pg17),
         }
@@ -63,7 +66,7 @@ impl Band {
             _ => "pg_get_wal_replay_pause_state() <> 'not paused'",
         };
         let slot_extra = match self {
-            Band::Pg13 | Band::Pg14 => "",
+            Band::Pg13 | Band::Pg14 | Band::Pg15 => "",
             // conflicting: 16+ (logical slots invalidated by recovery conflicts).
             Band::Pg16 => ", s.conflicting",
             // inactive_since and invalidation_reason: 17+.
@@ -71,6 +74,35 @@ impl Band {
                 ", s.conflicting, extract(epoch FROM s.inactive_since) AS inactive_since, \
                  s.invalidation_reason"
             }
+        };
+        let sub_errors = match self {
+            // pg_stat_subscription_stats is 15+; before it the counters do not exist (absent).
+            Band::Pg13 | Band::Pg14 => {
+                "NULL::bigint AS apply_error_count, NULL::bigint AS sync_error_count"
+            }
+            _ => {
+                "(SELECT apply_error_count FROM pg_stat_subscription_stats x WHERE x.subid = su.subid) \
+                 AS apply_error_count, \
+                 (SELECT sync_error_count FROM pg_stat_subscription_stats x WHERE x.subid = su.subid) \
+                 AS sync_error_count"
+            }
+        };
+        let sub_id = match self {
+            // 13 grants PUBLIC the columns of pg_subscription but not its oid (14 added it):
+            // take the oid from pg_stat_subscription by name. Names are unique per database
+            // only; of two namesakes in other databases, the one with tables in this database's
+            // pg_subscription_rel is ours.
+            Band::Pg13 => {
+                "(SELECT st2.subid FROM pg_stat_subscription st2 WHERE st2.subname = s.subname \
+                 ORDER BY st2.subid IN (SELECT srsubid FROM pg_subscription_rel) DESC LIMIT 1)"
+            }
+            _ => "s.oid",
+        };
+        let apply_worker = match self {
+            // 13-15: the apply worker is the row without a relid (table-sync workers have one).
+            Band::Pg13 | Band::Pg14 | Band::Pg15 => "st.relid IS NULL",
+            // 16+: parallel apply workers have no relid either, but a leader_pid.
+            _ => "st.relid IS NULL AND st.leader_pid IS NULL",
         };
         format!(
             r#"SELECT json_build_object(
@@ -99,15 +131,21 @@ impl Band {
   -- pg_basebackup's walsenders copy a base backup; they are not standbys (a renamed one is
   -- still told by its state). Of two rows of one standby (it reconnected before the old
   -- walsender timed out), the live one comes first: the renderer keeps the first.
+  -- A walsender on a logical slot (its slot's active_pid) serves a subscriber or a decoding
+  -- client, not a standby: slot_type says so (pids are visible without pg_monitor).
   'walsenders', COALESCE((SELECT json_agg(w) FROM (
       SELECT coalesce(application_name, '') AS application_name, state,
+             (SELECT ls.slot_type FROM pg_replication_slots ls WHERE ls.active_pid = r.pid
+              LIMIT 1) AS slot_type,
+             (SELECT ls.slot_name FROM pg_replication_slots ls WHERE ls.active_pid = r.pid
+              LIMIT 1) AS slot_name,
              sent_lsn, write_lsn, flush_lsn, replay_lsn,
              extract(epoch FROM write_lag) AS write_lag,
              extract(epoch FROM flush_lag) AS flush_lag,
              extract(epoch FROM replay_lag) AS replay_lag,
              sync_priority, sync_state,
              extract(epoch FROM reply_time) AS reply_time
-      FROM pg_stat_replication
+      FROM pg_stat_replication r
       WHERE application_name IS DISTINCT FROM 'pg_basebackup' AND state IS DISTINCT FROM 'backup'
       ORDER BY application_name, state IS DISTINCT FROM 'streaming', backend_start DESC NULLS LAST,
                pid) w), '[]'),
@@ -126,6 +164,38 @@ impl Band {
       'hot_standby_feedback', current_setting('hot_standby_feedback'),
       'wal_keep_size', current_setting('wal_keep_size'),
       'max_slot_wal_keep_size', current_setting('max_slot_wal_keep_size')),
+  -- Read from pg_settings, not current_setting(): current_setting() fails the whole poll on a
+  -- setting the role may not see, pg_settings leaves its row out (NULL, never "unset"). The
+  -- four are readable by every role today (tested without pg_monitor); this keeps a packager's
+  -- or a future release's GUC_SUPERUSER_ONLY from breaking the poll.
+  'recovery', (SELECT json_object_agg(name, setting) FROM pg_settings
+      WHERE name IN ('recovery_min_apply_delay', 'restore_command', 'archive_mode',
+                     'archive_timeout')),
+  -- pg_stat_archiver is readable by every role; on a standby it counts only with
+  -- archive_mode = always.
+  'archiver', (SELECT row_to_json(a) FROM (
+      SELECT archived_count, failed_count, last_archived_wal, last_failed_wal,
+             extract(epoch FROM last_archived_time) AS last_archived_time,
+             extract(epoch FROM last_failed_time) AS last_failed_time
+      FROM pg_stat_archiver) a),
+  -- Subscriptions of the connected database only: pg_subscription is a shared catalog, but
+  -- subscription names are unique per database and pg_subscription_rel (tables by state) is
+  -- per database. Only columns granted to PUBLIC are read (never subconninfo, which holds a
+  -- password and is superuser-only).
+  'subscriptions', COALESCE((SELECT json_agg(x) FROM (
+      SELECT su.subname AS name, su.subenabled AS enabled, su.subslotname AS slot_name,
+             st.pid IS NOT NULL AS worker_running,
+             st.received_lsn, st.latest_end_lsn,
+             extract(epoch FROM st.last_msg_receipt_time) AS last_msg_receipt_time,
+             {sub_errors},
+             (SELECT json_object_agg(srsubstate, n) FROM (
+                 SELECT srsubstate, count(*) AS n FROM pg_subscription_rel
+                 WHERE srsubid = su.subid GROUP BY srsubstate) t) AS tables
+      FROM (SELECT s.subname, s.subenabled, s.subslotname, {sub_id} AS subid
+            FROM pg_subscription s
+            WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())) su
+      LEFT JOIN pg_stat_subscription st ON st.subid = su.subid AND {apply_worker}
+      ORDER BY su.subname) x), '[]'),
   -- Without pg_read_all_stats (pg_monitor has it) PostgreSQL returns the replication columns
   -- as NULL; the exporter must say so instead of reading the NULLs as "no lag".
   -- 15+ shows them to roles that have the privileges of pg_read_all_stats (USAGE); 13 and 14
@@ -172,7 +242,7 @@ mod tests {
             (130000, Some(Band::Pg13)),
             (130018, Some(Band::Pg13)),
             (140015, Some(Band::Pg14)),
-            (150018, Some(Band::Pg14)),
+            (150018, Some(Band::Pg15)),
             (160009, Some(Band::Pg16)),
             (170005, Some(Band::Pg17)),
             (180001, Some(Band::Pg17)),
@@ -190,6 +260,15 @@ mod tests {
         let s13 = Band::Pg13.statement();
         assert!(s13.contains("pg_is_wal_replay_paused()"));
         assert!(!s13.contains("conflicting"));
+        // 13 may not read pg_subscription.oid; pg_stat_subscription_stats is 15+.
+        assert!(!s13.contains("s.oid") && !s13.contains("pg_stat_subscription_stats"));
+        let s14 = Band::Pg14.statement();
+        assert!(s14.contains("s.oid") && !s14.contains("pg_stat_subscription_stats"));
+        assert!(
+            Band::Pg15
+                .statement()
+                .contains("pg_stat_subscription_stats")
+        );
         let s16 = Band::Pg16.statement();
         assert!(s16.contains("s.conflicting") && !s16.contains("inactive_since"));
         let s17 = Band::Pg17.statement();

@@ -26,6 +26,8 @@ const NODE: &[&str] = &["cluster", "node"];
 const WALSENDER: &[&str] = &["cluster", "node", "standby"];
 const WALSENDER_STAGE: &[&str] = &["cluster", "node", "standby", "stage"];
 const SLOT: &[&str] = &["cluster", "node", "slot", "slot_type", "database"];
+const LOGICAL_WALSENDER_STAGE: &[&str] = &["cluster", "node", "slot", "stage"];
+const SUBSCRIPTION: &[&str] = &["cluster", "node", "subscription"];
 
 const fn gauge(name: &'static str, help: &'static str, labels: &'static [&'static str]) -> Def {
     Def {
@@ -426,9 +428,153 @@ pub const CLUSTER_LAST_FAILOVER_LOST_BYTES: Def = gauge(
     CLUSTER,
 );
 
+// §12 Replicas behind or not streaming on purpose, archiving, logical subscribers, standby
+// clusters.
+
+pub const NODE_APPLY_DELAY_SECONDS: Def = gauge(
+    "pg_replication_node_apply_delay_seconds",
+    "Standby: recovery_min_apply_delay in seconds (0 when none): replay is held back this long on purpose.",
+    NODE,
+);
+pub const NODE_RECOVERY_SOURCE: Def = gauge(
+    "pg_replication_node_recovery_source",
+    "Standby: how it is fed WAL, 1 for the current source: stream (a WAL receiver streams), archive (no streaming receiver, restore_command set), none; absent when hidden (no pg_monitor).",
+    &["cluster", "node", "source"],
+);
+pub const NODE_EXPECT_STREAMING: Def = gauge(
+    "pg_replication_node_expect_streaming",
+    "From the exporter's configuration (expect_streaming): 0 for a node declared fed from the WAL archive by design, 1 otherwise.",
+    NODE,
+);
+pub const ARCHIVER_ARCHIVED_TOTAL: Def = counter(
+    "pg_replication_archiver_archived_total",
+    "WAL files archived successfully, from pg_stat_archiver.archived_count (since its last reset).",
+    NODE,
+);
+pub const ARCHIVER_FAILED_TOTAL: Def = counter(
+    "pg_replication_archiver_failed_total",
+    "Failed attempts to archive a WAL file, from pg_stat_archiver.failed_count (since its last reset).",
+    NODE,
+);
+pub const ARCHIVER_LAST_ARCHIVED_TIMESTAMP_SECONDS: Def = gauge(
+    "pg_replication_archiver_last_archived_timestamp_seconds",
+    "Unix time in seconds of the last successful archive_command, from pg_stat_archiver.last_archived_time.",
+    NODE,
+);
+pub const ARCHIVER_LAST_ARCHIVED_AGE_SECONDS: Def = gauge(
+    "pg_replication_archiver_last_archived_age_seconds",
+    "Seconds since the last successful archive_command (server now() - pg_stat_archiver.last_archived_time).",
+    NODE,
+);
+pub const ARCHIVER_LAST_FAILED_TIMESTAMP_SECONDS: Def = gauge(
+    "pg_replication_archiver_last_failed_timestamp_seconds",
+    "Unix time in seconds of the last failed archive_command, from pg_stat_archiver.last_failed_time.",
+    NODE,
+);
+pub const ARCHIVER_MODE: Def = gauge(
+    "pg_replication_archiver_mode",
+    "The archive_mode setting, 1 for the current value: off, on, always.",
+    &["cluster", "node", "mode"],
+);
+pub const ARCHIVER_TIMEOUT_SECONDS: Def = gauge(
+    "pg_replication_archiver_timeout_seconds",
+    "The archive_timeout setting in seconds (0 = off: a quiet primary archives a segment only once it is full).",
+    NODE,
+);
+pub const LOGICAL_WALSENDER_LAG_BYTES: Def = gauge(
+    "pg_replication_logical_walsender_lag_bytes",
+    "A walsender on a logical slot (a subscriber or decoding client, not a standby): bytes between the node's position and the stage's LSN in pg_stat_replication (sent, write, flush, replay).",
+    LOGICAL_WALSENDER_STAGE,
+);
+pub const LOGICAL_WALSENDER_STATE: Def = gauge(
+    "pg_replication_logical_walsender_state",
+    "A walsender on a logical slot: pg_stat_replication.state, 1 for the current one.",
+    &["cluster", "node", "slot", "state"],
+);
+pub const SUBSCRIPTION_ENABLED: Def = gauge(
+    "pg_replication_subscription_enabled",
+    "1 if the subscription is enabled (pg_subscription.subenabled), 0 if disabled.",
+    SUBSCRIPTION,
+);
+pub const SUBSCRIPTION_WORKER_RUNNING: Def = gauge(
+    "pg_replication_subscription_worker_running",
+    "1 if the subscription's apply worker runs (pg_stat_subscription.pid), 0 if not.",
+    SUBSCRIPTION,
+);
+pub const SUBSCRIPTION_RECEIVED_LSN_BYTES: Def = gauge(
+    "pg_replication_subscription_received_lsn_bytes",
+    "pg_stat_subscription.received_lsn of the apply worker, in bytes: the last publisher WAL position received.",
+    SUBSCRIPTION,
+);
+pub const SUBSCRIPTION_LATEST_END_LSN_BYTES: Def = gauge(
+    "pg_replication_subscription_latest_end_lsn_bytes",
+    "pg_stat_subscription.latest_end_lsn of the apply worker, in bytes: the last publisher position reported back.",
+    SUBSCRIPTION,
+);
+pub const SUBSCRIPTION_LAG_BYTES: Def = gauge(
+    "pg_replication_subscription_lag_bytes",
+    "Bytes between the publisher's current LSN and the subscription's latest_end_lsn (the publisher's slot confirmed_flush_lsn while no worker runs); only when the publisher is a polled node holding the subscription's slot.",
+    SUBSCRIPTION,
+);
+pub const SUBSCRIPTION_LAST_MESSAGE_AGE_SECONDS: Def = gauge(
+    "pg_replication_subscription_last_message_age_seconds",
+    "Seconds since the apply worker last heard from the publisher (now() - pg_stat_subscription.last_msg_receipt_time).",
+    SUBSCRIPTION,
+);
+pub const SUBSCRIPTION_APPLY_ERRORS_TOTAL: Def = counter(
+    "pg_replication_subscription_apply_errors_total",
+    "Errors of the subscription's apply worker, from pg_stat_subscription_stats.apply_error_count (PostgreSQL 15+).",
+    SUBSCRIPTION,
+);
+pub const SUBSCRIPTION_SYNC_ERRORS_TOTAL: Def = counter(
+    "pg_replication_subscription_sync_errors_total",
+    "Errors of the subscription's table synchronization workers, from pg_stat_subscription_stats.sync_error_count (PostgreSQL 15+).",
+    SUBSCRIPTION,
+);
+pub const SUBSCRIPTION_TABLES: Def = gauge(
+    "pg_replication_subscription_tables",
+    "Tables of the subscription by pg_subscription_rel.srsubstate: init, data_copy, finished_copy, sync, ready.",
+    &["cluster", "node", "subscription", "state"],
+);
+pub const SUBSCRIPTION_PUBLISHER_INFO: Def = gauge(
+    "pg_replication_subscription_publisher_info",
+    "Always 1: the polled node holding the subscription's slot (its pg_replication_slot_* series describe the same link from the publisher's side).",
+    &[
+        "cluster",
+        "node",
+        "subscription",
+        "publisher_cluster",
+        "publisher_node",
+        "slot",
+    ],
+);
+pub const CLUSTER_IS_STANDBY_CLUSTER: Def = gauge(
+    "pg_replication_cluster_is_standby_cluster",
+    "1 when the cluster has no writable node and its top node is in recovery replicating from outside the cluster (a standby cluster), else 0.",
+    CLUSTER,
+);
+pub const CLUSTER_SOURCE_INFO: Def = gauge(
+    "pg_replication_cluster_source_info",
+    "Standby cluster: always 1; the labels give where its standby leader streams from (pg_stat_wal_receiver sender_host and sender_port).",
+    &["cluster", "source_host", "source_port"],
+);
+pub const CLUSTER_SOURCE_LAG_BYTES: Def = gauge(
+    "pg_replication_cluster_source_lag_bytes",
+    "Standby cluster: bytes between the source's current LSN and the standby leader's replay LSN, when the source is a polled primary of another configured cluster.",
+    CLUSTER,
+);
+
 /// Every family, sorted by name (the order they are rendered in).
 pub const ALL: &[&Def] = &[
+    &ARCHIVER_ARCHIVED_TOTAL,
+    &ARCHIVER_FAILED_TOTAL,
+    &ARCHIVER_LAST_ARCHIVED_AGE_SECONDS,
+    &ARCHIVER_LAST_ARCHIVED_TIMESTAMP_SECONDS,
+    &ARCHIVER_LAST_FAILED_TIMESTAMP_SECONDS,
+    &ARCHIVER_MODE,
+    &ARCHIVER_TIMEOUT_SECONDS,
     &CLUSTER_FAILOVERS_TOTAL,
+    &CLUSTER_IS_STANDBY_CLUSTER,
     &CLUSTER_LAST_FAILOVER_DURATION_SECONDS,
     &CLUSTER_LAST_FAILOVER_LOST_BYTES,
     &CLUSTER_LAST_FAILOVER_TIMESTAMP_SECONDS,
@@ -436,16 +582,23 @@ pub const ALL: &[&Def] = &[
     &CLUSTER_NODES_UP,
     &CLUSTER_PRIMARIES,
     &CLUSTER_RPO_BYTES,
+    &CLUSTER_SOURCE_INFO,
+    &CLUSTER_SOURCE_LAG_BYTES,
     &CLUSTER_SYSTEM_IDENTIFIERS,
     &CLUSTER_TIMELINES,
     &EXPORTER_BUILD_INFO,
     &LAG_BYTES,
     &LAG_SECONDS,
     &LAST_POLL_SUCCESS_TIMESTAMP_SECONDS,
+    &LOGICAL_WALSENDER_LAG_BYTES,
+    &LOGICAL_WALSENDER_STATE,
+    &NODE_APPLY_DELAY_SECONDS,
+    &NODE_EXPECT_STREAMING,
     &NODE_INFO,
     &NODE_IS_PRIMARY,
     &NODE_LAST_REPLAY_TIMESTAMP_SECONDS,
     &NODE_RECEIVE_LSN_BYTES,
+    &NODE_RECOVERY_SOURCE,
     &NODE_REPLAY_PAUSED,
     &NODE_TIMELINE_ID,
     &NODE_WAL_LSN_BYTES,
@@ -488,6 +641,16 @@ pub const ALL: &[&Def] = &[
     &STANDBY_REPLY_AGE_SECONDS,
     &STANDBY_STATE,
     &STANDBY_STREAMING,
+    &SUBSCRIPTION_APPLY_ERRORS_TOTAL,
+    &SUBSCRIPTION_ENABLED,
+    &SUBSCRIPTION_LAG_BYTES,
+    &SUBSCRIPTION_LAST_MESSAGE_AGE_SECONDS,
+    &SUBSCRIPTION_LATEST_END_LSN_BYTES,
+    &SUBSCRIPTION_PUBLISHER_INFO,
+    &SUBSCRIPTION_RECEIVED_LSN_BYTES,
+    &SUBSCRIPTION_SYNC_ERRORS_TOTAL,
+    &SUBSCRIPTION_TABLES,
+    &SUBSCRIPTION_WORKER_RUNNING,
     &SYNC_CONFIG_INFO,
     &SYNC_PRIORITY,
     &SYNC_STANDBYS_HEALTHY,

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 
 use crate::core::model::{
-    ClusterSnapshot, ErrorKind, NodeReport, NodeState, Slot, Snapshot, Walsender,
+    ClusterSnapshot, ErrorKind, NodeReport, NodeState, Slot, Snapshot, Subscription, Walsender,
 };
 use crate::core::{stage, syncnames};
 use crate::store::BuildInfo;
@@ -39,6 +39,16 @@ const WAL_RECEIVER_STATUSES: &[&str] = &[
 const SYNC_STATES: &[&str] = &["async", "potential", "quorum", "sync"];
 const STANDBY_STATES: &[&str] = &["backup", "catchup", "startup", "stopping", "streaming"];
 const SLOT_WAL_STATUSES: &[&str] = &["extended", "lost", "reserved", "unreserved"];
+const RECOVERY_SOURCES: &[&str] = &["archive", "none", "stream"];
+const ARCHIVE_MODES: &[&str] = &["always", "off", "on"];
+/// `pg_subscription_rel.srsubstate` codes and their names, in byte order of the names.
+const SUBSCRIPTION_TABLE_STATES: &[(&str, &str)] = &[
+    ("d", "data_copy"),
+    ("f", "finished_copy"),
+    ("i", "init"),
+    ("r", "ready"),
+    ("s", "sync"),
+];
 
 /// `pg_replication_slots.invalidation_reason` exists from this `server_version_num` on; before
 /// it, "not invalidated" cannot be told from "not reported".
@@ -59,14 +69,21 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
             if let Some(state) = &node.state {
                 node_state(&mut out, &cluster.name, &node.name, state);
                 for ws in &state.walsenders {
-                    walsender(&mut out, cluster, &node.name, state, ws);
+                    if ws.is_logical() {
+                        logical_walsender(&mut out, &cluster.name, &node.name, state, ws);
+                    } else {
+                        walsender(&mut out, cluster, &node.name, state, ws);
+                    }
                 }
                 for slot in &state.slots {
                     replication_slot(&mut out, &cluster.name, &node.name, state, slot);
                 }
+                for sub in &state.subscriptions {
+                    subscription(&mut out, snapshot, &cluster.name, node, state, sub);
+                }
             }
         }
-        cluster_view(&mut out, cluster);
+        cluster_view(&mut out, snapshot, cluster);
         if let Some(p) = &cluster.patroni {
             patroni::cluster(&mut out, cluster, p);
         }
@@ -108,6 +125,12 @@ fn node_health(out: &mut Families, cluster: &str, node: &NodeReport) {
     if let Some(state) = &node.state {
         out.push(&defs::PRIVILEGE_MISSING, &n, flag(state.privilege_missing));
     }
+    // Configuration, known whether the node is up or not.
+    out.push(
+        &defs::NODE_EXPECT_STREAMING,
+        &n,
+        flag(node.expect_streaming),
+    );
 }
 
 /// §4.2: what the node says about itself.
@@ -142,7 +165,19 @@ fn node_state(out: &mut Families, cluster: &str, node: &str, state: &NodeState) 
         1.0,
     );
 
+    archiving(out, &n, state);
     if standby {
+        if let Some(delay) = state.apply_delay_seconds() {
+            out.push(&defs::NODE_APPLY_DELAY_SECONDS, &n, delay);
+        }
+        if let Some(source) = state.recovery_source() {
+            out.one_hot(
+                &defs::NODE_RECOVERY_SOURCE,
+                &n,
+                RECOVERY_SOURCES,
+                source.as_str(),
+            );
+        }
         // Gated on recovery, not only on NULL: after a promotion PostgreSQL keeps returning the
         // last receive LSN and replay timestamp until restart, which would be stale on a primary.
         if let Some(lsn) = state.receive_lsn {
@@ -259,6 +294,156 @@ fn walsender(
     }
 }
 
+/// `pg_stat_archiver` and the archiving settings of any node (a standby counts only with
+/// archive_mode = always, and says so with its zeros).
+fn archiving(out: &mut Families, n: &[&str; 2], state: &NodeState) {
+    if let Some(a) = &state.archiver {
+        if let Some(c) = a.archived_count {
+            out.push(&defs::ARCHIVER_ARCHIVED_TOTAL, n, c as f64);
+        }
+        if let Some(c) = a.failed_count {
+            out.push(&defs::ARCHIVER_FAILED_TOTAL, n, c as f64);
+        }
+        if let Some(t) = a.last_archived_time {
+            out.push(&defs::ARCHIVER_LAST_ARCHIVED_TIMESTAMP_SECONDS, n, t);
+            out.push(
+                &defs::ARCHIVER_LAST_ARCHIVED_AGE_SECONDS,
+                n,
+                age(state.server_now, t),
+            );
+        }
+        if let Some(t) = a.last_failed_time {
+            out.push(&defs::ARCHIVER_LAST_FAILED_TIMESTAMP_SECONDS, n, t);
+        }
+    }
+    if let Some(r) = &state.recovery {
+        if let Some(mode) = &r.archive_mode {
+            out.one_hot(&defs::ARCHIVER_MODE, n, ARCHIVE_MODES, mode);
+        }
+        if let Some(t) = r.archive_timeout_seconds() {
+            out.push(&defs::ARCHIVER_TIMEOUT_SECONDS, n, t);
+        }
+    }
+}
+
+/// A walsender on a logical slot: a subscriber or a decoding client, reported apart from the
+/// standbys so that no standby rule applies to it; keyed by its slot (stable across reconnects).
+fn logical_walsender(
+    out: &mut Families,
+    cluster: &str,
+    node: &str,
+    state: &NodeState,
+    ws: &Walsender,
+) {
+    let slot = ws.slot_name.as_deref().unwrap_or("");
+    // The same cumulative stage rule as a standby's (core::stage).
+    let lag = stage::lag(state.wal_lsn, ws);
+    let stages = [
+        ("flush", lag.flush),
+        ("replay", lag.replay),
+        ("sent", lag.sent),
+        ("write", lag.write),
+    ];
+    for (stage, bytes) in stages {
+        if let Some(b) = bytes {
+            out.push(
+                &defs::LOGICAL_WALSENDER_LAG_BYTES,
+                &[cluster, node, slot, stage],
+                b as f64,
+            );
+        }
+    }
+    if let Some(s) = &ws.state {
+        out.one_hot(
+            &defs::LOGICAL_WALSENDER_STATE,
+            &[cluster, node, slot],
+            STANDBY_STATES,
+            s,
+        );
+    }
+}
+
+/// §12: one subscription of `node`. Its publisher is the one polled node (of any cluster, other
+/// than the subscriber) holding a logical slot of the subscription's slot name; with none, or
+/// more than one, the lag is unknown and absent.
+fn subscription(
+    out: &mut Families,
+    snapshot: &Snapshot,
+    cluster: &str,
+    node: &NodeReport,
+    state: &NodeState,
+    sub: &Subscription,
+) {
+    let l = [cluster, node.name.as_str(), sub.name.as_str()];
+    if let Some(e) = sub.enabled {
+        out.push(&defs::SUBSCRIPTION_ENABLED, &l, flag(e));
+    }
+    if let Some(r) = sub.worker_running {
+        out.push(&defs::SUBSCRIPTION_WORKER_RUNNING, &l, flag(r));
+    }
+    if let Some(lsn) = sub.received_lsn {
+        out.push(&defs::SUBSCRIPTION_RECEIVED_LSN_BYTES, &l, lsn.as_f64());
+    }
+    if let Some(lsn) = sub.latest_end_lsn {
+        out.push(&defs::SUBSCRIPTION_LATEST_END_LSN_BYTES, &l, lsn.as_f64());
+    }
+    if let Some(t) = sub.last_msg_receipt_time {
+        out.push(
+            &defs::SUBSCRIPTION_LAST_MESSAGE_AGE_SECONDS,
+            &l,
+            age(state.server_now, t),
+        );
+    }
+    if let Some(c) = sub.apply_error_count {
+        out.push(&defs::SUBSCRIPTION_APPLY_ERRORS_TOTAL, &l, c as f64);
+    }
+    if let Some(c) = sub.sync_error_count {
+        out.push(&defs::SUBSCRIPTION_SYNC_ERRORS_TOTAL, &l, c as f64);
+    }
+    // No pg_subscription_rel row is no table (the catalog is readable by every role).
+    let tables = sub.tables.clone().unwrap_or_default();
+    for (code, name) in SUBSCRIPTION_TABLE_STATES {
+        let n = tables.get(*code).copied().unwrap_or(0);
+        out.push(
+            &defs::SUBSCRIPTION_TABLES,
+            &[l[0], l[1], l[2], name],
+            n as f64,
+        );
+    }
+    let Some(slot_name) = sub.slot_name.as_deref() else {
+        return;
+    };
+    let mut publishers = snapshot.clusters.iter().flat_map(|c| {
+        c.nodes.iter().filter_map(move |n| {
+            let s = n.state.as_ref()?;
+            let same = c.name == cluster && n.name == node.name;
+            let slot = s
+                .slots
+                .iter()
+                .find(|x| x.slot_type == "logical" && x.slot_name == slot_name)?;
+            (!same).then_some((c.name.as_str(), n.name.as_str(), s, slot))
+        })
+    });
+    let (Some((pub_cluster, pub_node, pub_state, slot)), None) =
+        (publishers.next(), publishers.next())
+    else {
+        return;
+    };
+    out.push(
+        &defs::SUBSCRIPTION_PUBLISHER_INFO,
+        &[l[0], l[1], l[2], pub_cluster, pub_node, slot_name],
+        1.0,
+    );
+    let reported = sub.latest_end_lsn.or(slot.confirmed_flush_lsn);
+    if let (Some(current), Some(reported)) = (pub_state.wal_lsn, reported) {
+        out.push(
+            &defs::SUBSCRIPTION_LAG_BYTES,
+            &l,
+            current.bytes_since(reported) as f64,
+        );
+    }
+}
+
 /// The `standby` label: the configured node of this cluster whose `application_name` matches,
 /// else the raw `application_name`. Case-insensitive (ASCII) because PostgreSQL matches
 /// `synchronous_standby_names` against `application_name` that way.
@@ -332,9 +517,22 @@ fn replication_slot(out: &mut Families, cluster: &str, node: &str, state: &NodeS
 }
 
 /// §4.5: the cross-node view.
-fn cluster_view(out: &mut Families, cluster: &ClusterSnapshot) {
+fn cluster_view(out: &mut Families, snapshot: &Snapshot, cluster: &ClusterSnapshot) {
     let c = [cluster.name.as_str()];
     let v = &cluster.view;
+    if let Some(sc) = v.is_standby_cluster {
+        out.push(&defs::CLUSTER_IS_STANDBY_CLUSTER, &c, flag(sc));
+    }
+    if let Some((host, port)) = &v.source {
+        out.push(
+            &defs::CLUSTER_SOURCE_INFO,
+            &[&cluster.name, host, port],
+            1.0,
+        );
+        if let Some(lag) = source_lag(snapshot, cluster, host, port) {
+            out.push(&defs::CLUSTER_SOURCE_LAG_BYTES, &c, lag as f64);
+        }
+    }
     out.push(&defs::CLUSTER_PRIMARIES, &c, f64::from(v.primaries));
     out.push(&defs::CLUSTER_NODES_UP, &c, f64::from(v.nodes_up));
     out.push(
@@ -370,6 +568,36 @@ fn cluster_view(out: &mut Families, cluster: &ClusterSnapshot) {
     if let Some(d) = v.last_failover_duration {
         out.push(&defs::CLUSTER_LAST_FAILOVER_DURATION_SECONDS, &c, d);
     }
+}
+
+/// The link of a standby cluster: the source's current LSN − the leader's replay LSN, when the
+/// source (matched by configured host and port) is a reachable primary of another cluster.
+fn source_lag(
+    snapshot: &Snapshot,
+    cluster: &ClusterSnapshot,
+    host: &str,
+    port: &str,
+) -> Option<u64> {
+    let leader = cluster.view.standby_leader.as_deref()?;
+    let replay = cluster
+        .nodes
+        .iter()
+        .find(|n| n.name == leader)?
+        .state
+        .as_ref()?
+        .replay_lsn?;
+    let source = snapshot
+        .clusters
+        .iter()
+        .filter(|c| c.name != cluster.name)
+        .flat_map(|c| &c.nodes)
+        .find(|n| {
+            n.address
+                .as_ref()
+                .is_some_and(|(h, p)| h.eq_ignore_ascii_case(host) && p.to_string() == port)
+        })?;
+    let state = source.state.as_ref().filter(|s| !s.in_recovery)?;
+    Some(state.wal_lsn?.bytes_since(replay))
 }
 
 fn flag(b: bool) -> f64 {

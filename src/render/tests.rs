@@ -12,8 +12,8 @@ use prometheus::proto::MetricFamily;
 use super::*;
 use crate::core::lsn::Lsn;
 use crate::core::model::{
-    ClusterView, PatroniDynamicConfig, PatroniMemberView, PatroniPromotion, PatroniView, Settings,
-    StandbyView, WalReceiver,
+    Archiver, ClusterView, PatroniDynamicConfig, PatroniMemberView, PatroniPromotion, PatroniView,
+    RecoverySettings, Settings, StandbyView, Subscription, WalReceiver,
 };
 
 const BUILD: BuildInfo = BuildInfo {
@@ -73,6 +73,7 @@ fn primary_state() -> NodeState {
                 sync_priority: Some(1),
                 sync_state: Some("quorum".into()),
                 reply_time: Some(NOW - 0.25),
+                ..Walsender::default()
             },
             // pg_receivewal: no replay position, and NULL lags once idle.
             Walsender {
@@ -88,8 +89,36 @@ fn primary_state() -> NodeState {
                 sync_priority: Some(0),
                 sync_state: Some("async".into()),
                 reply_time: Some(NOW - 10.0),
+                ..Walsender::default()
+            },
+            // A subscriber on the logical slot "cdc": not a standby.
+            Walsender {
+                application_name: "orders".into(),
+                state: Some("streaming".into()),
+                sent_lsn: lsn(POS),
+                write_lsn: lsn(POS - 512 * KIB),
+                flush_lsn: lsn(POS - 512 * KIB),
+                replay_lsn: lsn(POS - 512 * KIB),
+                sync_state: Some("async".into()),
+                slot_type: Some("logical".into()),
+                slot_name: Some("cdc".into()),
+                ..Walsender::default()
             },
         ],
+        recovery: Some(RecoverySettings {
+            recovery_min_apply_delay: Some("0".into()),
+            restore_command: Some(String::new()),
+            archive_mode: Some("on".into()),
+            archive_timeout: Some("60".into()),
+        }),
+        archiver: Some(Archiver {
+            archived_count: Some(1234),
+            failed_count: Some(3),
+            last_archived_wal: Some("000000030000000500000000".into()),
+            last_failed_wal: Some("00000003000000040000FFFF".into()),
+            last_archived_time: Some(NOW - 30.0),
+            last_failed_time: Some(NOW - 600.0),
+        }),
         slots: vec![
             Slot {
                 slot_name: "node_b".into(),
@@ -196,6 +225,7 @@ fn cascading_state() -> NodeState {
             sync_priority: Some(0),
             sync_state: Some("async".into()),
             reply_time: Some(NOW - 1.0),
+            ..Walsender::default()
         }],
         slots: vec![Slot {
             slot_name: "node_c".into(),
@@ -206,6 +236,80 @@ fn cascading_state() -> NodeState {
             wal_status: Some("reserved".into()),
             ..Slot::default()
         }],
+        settings: settings("on", ""),
+        // A delayed standby (5 min) that may also restore from the archive.
+        recovery: Some(RecoverySettings {
+            recovery_min_apply_delay: Some("300000".into()),
+            restore_command: Some("cp /archive/%f %p".into()),
+            archive_mode: Some("on".into()),
+            archive_timeout: Some("0".into()),
+        }),
+        archiver: Some(Archiver {
+            archived_count: Some(0),
+            failed_count: Some(0),
+            ..Archiver::default()
+        }),
+        ..NodeState::default()
+    }
+}
+
+/// app_1: the primary of another cluster, subscribed to node_a's slot "cdc".
+fn subscriber_state() -> NodeState {
+    NodeState {
+        server_version_num: 170_002,
+        server_version: "17.2".into(),
+        system_identifier: Some("7309999999999999999".into()),
+        in_recovery: false,
+        timeline_id: Some(1),
+        wal_lsn: lsn(0x1_0000_0000),
+        server_now: NOW,
+        settings: settings("on", ""),
+        subscriptions: vec![
+            Subscription {
+                name: "orders".into(),
+                enabled: Some(true),
+                slot_name: Some("cdc".into()),
+                worker_running: Some(true),
+                received_lsn: lsn(POS - 256 * KIB),
+                latest_end_lsn: lsn(POS - 512 * KIB),
+                last_msg_receipt_time: Some(NOW - 2.0),
+                apply_error_count: Some(3),
+                sync_error_count: Some(0),
+                tables: Some(BTreeMap::from([("r".into(), 4), ("d".into(), 1)])),
+            },
+            // Disabled, its slot on no polled node: no lag, no publisher.
+            Subscription {
+                name: "legacy".into(),
+                enabled: Some(false),
+                slot_name: Some("elsewhere".into()),
+                worker_running: Some(false),
+                apply_error_count: Some(0),
+                sync_error_count: Some(0),
+                ..Subscription::default()
+            },
+        ],
+        ..NodeState::default()
+    }
+}
+
+/// dr_1: the standby leader of a standby cluster streaming from node_a.
+fn standby_leader_state() -> NodeState {
+    NodeState {
+        server_version_num: 170_002,
+        server_version: "17.2".into(),
+        system_identifier: Some("7301234567890123456".into()),
+        in_recovery: true,
+        timeline_id: Some(3),
+        wal_lsn: lsn(POS - 32 * KIB),
+        receive_lsn: lsn(POS - 32 * KIB),
+        replay_lsn: lsn(POS - 32 * KIB),
+        server_now: NOW,
+        wal_receiver: Some(WalReceiver {
+            status: Some("streaming".into()),
+            sender_host: Some("10.0.0.11".into()),
+            sender_port: Some(5432),
+            ..WalReceiver::default()
+        }),
         settings: settings("on", ""),
         ..NodeState::default()
     }
@@ -237,6 +341,13 @@ fn hidden_state() -> NodeState {
             ..Slot::default()
         }],
         settings: settings("on", ""),
+        // pg_settings leaves out restore_command for a role without pg_read_all_settings.
+        recovery: Some(RecoverySettings {
+            recovery_min_apply_delay: Some("0".into()),
+            ..RecoverySettings::default()
+        }),
+        archiver: None,
+        subscriptions: vec![],
         privilege_missing: true,
     }
 }
@@ -253,48 +364,92 @@ fn down_node() -> NodeReport {
 fn rich_snapshot() -> Snapshot {
     let mut node_a = up_node("node_a", primary_state());
     node_a.errors_total.insert(ErrorKind::Connect, 2);
+    node_a.address = Some(("10.0.0.11".into(), 5432));
+    let mut node_d = down_node();
+    node_d.expect_streaming = false;
     Snapshot {
-        clusters: vec![ClusterSnapshot {
-            name: "main".into(),
-            nodes: vec![
-                node_a,
-                up_node("node_b", cascading_state()),
-                up_node("node_c", hidden_state()),
-                down_node(),
-            ],
-            view: ClusterView {
-                primaries: 1,
-                nodes_up: 3,
-                nodes_configured: 4,
-                timelines: 1,
-                system_identifiers: 1,
-                standbys: vec![
-                    StandbyView {
-                        node: "node_b".into(),
+        clusters: vec![
+            ClusterSnapshot {
+                name: "main".into(),
+                nodes: vec![
+                    node_a,
+                    up_node("node_b", cascading_state()),
+                    up_node("node_c", hidden_state()),
+                    node_d,
+                ],
+                view: ClusterView {
+                    primaries: 1,
+                    nodes_up: 3,
+                    nodes_configured: 4,
+                    timelines: 1,
+                    system_identifiers: 1,
+                    standbys: vec![
+                        StandbyView {
+                            node: "node_b".into(),
+                            streaming: Some(true),
+                            lag_bytes: Some(16 * KIB),
+                            lag_seconds: Some(0.5),
+                        },
+                        StandbyView {
+                            node: "node_c".into(),
+                            streaming: Some(true),
+                            lag_bytes: Some(18 * KIB),
+                            lag_seconds: Some(1.75),
+                        },
+                        StandbyView {
+                            node: "node_d".into(),
+                            streaming: Some(false),
+                            lag_bytes: None,
+                            lag_seconds: None,
+                        },
+                    ],
+                    rpo_bytes: Some(8 * KIB),
+                    failovers_total: 2,
+                    last_failover_timestamp: Some(NOW - 10_000.0),
+                    last_failover_duration: Some(12.5),
+                    is_standby_cluster: Some(false),
+                    source: None,
+                    standby_leader: None,
+                },
+                patroni: Some(patroni_view()),
+            },
+            ClusterSnapshot {
+                name: "app".into(),
+                nodes: vec![up_node("app_1", subscriber_state())],
+                view: ClusterView {
+                    primaries: 1,
+                    nodes_up: 1,
+                    nodes_configured: 1,
+                    timelines: 1,
+                    system_identifiers: 1,
+                    is_standby_cluster: Some(false),
+                    ..ClusterView::default()
+                },
+                patroni: None,
+            },
+            ClusterSnapshot {
+                name: "dr".into(),
+                nodes: vec![up_node("dr_1", standby_leader_state())],
+                view: ClusterView {
+                    primaries: 0,
+                    nodes_up: 1,
+                    nodes_configured: 1,
+                    timelines: 1,
+                    system_identifiers: 1,
+                    standbys: vec![StandbyView {
+                        node: "dr_1".into(),
                         streaming: Some(true),
-                        lag_bytes: Some(16 * KIB),
-                        lag_seconds: Some(0.5),
-                    },
-                    StandbyView {
-                        node: "node_c".into(),
-                        streaming: Some(true),
-                        lag_bytes: Some(18 * KIB),
-                        lag_seconds: Some(1.75),
-                    },
-                    StandbyView {
-                        node: "node_d".into(),
-                        streaming: Some(false),
                         lag_bytes: None,
                         lag_seconds: None,
-                    },
-                ],
-                rpo_bytes: Some(8 * KIB),
-                failovers_total: 2,
-                last_failover_timestamp: Some(NOW - 10_000.0),
-                last_failover_duration: Some(12.5),
+                    }],
+                    is_standby_cluster: Some(true),
+                    source: Some(("10.0.0.11".into(), "5432".into())),
+                    standby_leader: Some("dr_1".into()),
+                    ..ClusterView::default()
+                },
+                patroni: None,
             },
-            patroni: Some(patroni_view()),
-        }],
+        ],
     }
 }
 
@@ -678,6 +833,7 @@ fn a_down_node_has_only_health_series() {
     assert_eq!(
         node_d,
         [
+            "pg_replication_node_expect_streaming",
             // Its Patroni member is gone from the DCS and its REST API down: only that is said.
             "pg_replication_patroni_member",
             "pg_replication_patroni_up",
@@ -701,7 +857,7 @@ fn a_down_node_has_only_health_series() {
     assert_eq!(errors("timeout"), Some(5.0));
     assert_eq!(errors("connect"), Some(1.0));
     assert_eq!(errors("privilege"), Some(0.0));
-    assert_eq!(series(&fams, defs::POLL_ERRORS_TOTAL.name).len(), 4 * 6);
+    assert_eq!(series(&fams, defs::POLL_ERRORS_TOTAL.name).len(), 6 * 6);
 }
 
 fn one_walsender(ws: Walsender, sender: u64) -> Vec<MetricFamily> {
@@ -1246,4 +1402,46 @@ fn lag_stages_stay_cumulative_when_sent_trails_the_standby() {
     assert_eq!(bytes("write"), None);
     assert_eq!(bytes("flush"), Some(300.0));
     assert_eq!(bytes("replay"), Some(300.0));
+}
+
+#[test]
+fn recovery_source_is_archive_only_without_a_streaming_receiver_and_absent_when_hidden() {
+    let standby = |receiver: Option<&str>, restore: Option<&str>| {
+        families(
+            &single(NodeState {
+                in_recovery: true,
+                server_now: NOW,
+                wal_receiver: receiver.map(|s| WalReceiver {
+                    status: Some(s.into()),
+                    ..WalReceiver::default()
+                }),
+                recovery: Some(RecoverySettings {
+                    recovery_min_apply_delay: Some("5000".into()),
+                    restore_command: restore.map(str::to_owned),
+                    ..RecoverySettings::default()
+                }),
+                ..NodeState::default()
+            }),
+            &BUILD,
+        )
+    };
+    let source = |fams: &[MetricFamily]| {
+        series(fams, defs::NODE_RECOVERY_SOURCE.name)
+            .into_iter()
+            .filter(|(_, v)| *v == 1.0)
+            .map(|(l, _)| l["source"].clone())
+            .collect::<Vec<_>>()
+    };
+    let cp = Some("cp /a/%f %p");
+    assert_eq!(source(&standby(Some("streaming"), cp)), ["stream"]);
+    assert_eq!(source(&standby(None, cp)), ["archive"]);
+    // A receiver that lost its stream while restore_command is set: fell back to the archive.
+    assert_eq!(source(&standby(Some("waiting"), cp)), ["archive"]);
+    assert_eq!(source(&standby(None, Some(""))), ["none"]);
+    // restore_command hidden (no pg_read_all_settings): unknown, not "none".
+    assert!(series(&standby(None, None), defs::NODE_RECOVERY_SOURCE.name).is_empty());
+    assert_eq!(
+        value(&standby(None, cp), defs::NODE_APPLY_DELAY_SECONDS.name, &[]),
+        Some(5.0)
+    );
 }

@@ -127,6 +127,10 @@ pub struct Builder {
     synchronous_standby_names: Option<String>,
     conf: Vec<String>,
     logical_slot: Option<String>,
+    /// Extra node.conf settings of one standby: (standby, key, value).
+    standby_settings: Vec<(String, String, String)>,
+    archive: bool,
+    archive_only: Vec<String>,
 }
 
 impl Default for Builder {
@@ -138,6 +142,9 @@ impl Default for Builder {
             synchronous_standby_names: None,
             conf: Vec::new(),
             logical_slot: None,
+            standby_settings: Vec::new(),
+            archive: false,
+            archive_only: Vec::new(),
         }
     }
 }
@@ -175,6 +182,27 @@ impl Builder {
         self
     }
 
+    /// A postgresql.conf setting of one standby only (node.conf), e.g.
+    /// `("standby2", "recovery_min_apply_delay", "10s")`.
+    pub fn standby_setting(mut self, standby: &str, key: &str, value: &str) -> Self {
+        self.standby_settings
+            .push((standby.to_string(), key.to_string(), value.to_string()));
+        self
+    }
+    /// WAL archiving: the primary archives into `<cluster dir>/archive` (archive_mode = on, a
+    /// `cp` archive_command) and every standby has a `restore_command` reading from it.
+    pub fn archive(mut self, on: bool) -> Self {
+        self.archive = on;
+        self
+    }
+    /// This standby is fed from the archive only: no primary_conninfo, no slot (implies
+    /// `archive(true)`); `start` does not wait for it to stream.
+    pub fn archive_only(mut self, standby: &str) -> Self {
+        self.archive = true;
+        self.archive_only.push(standby.to_string());
+        self
+    }
+
     /// initdb the primary, clone and start the standbys, create the exporter roles and slots,
     /// and wait until every standby streams.
     pub fn start(self) -> Cluster {
@@ -208,14 +236,51 @@ impl Builder {
         // Primary. It joins the cluster before it starts, so that Drop stops it whatever fails.
         let primary = cluster.new_node("primary", ports.next().unwrap(), None);
         primary.initdb(&self);
-        primary.write_node_conf(&[]);
+        let archive_dir = cluster.dir().join("archive");
+        if self.archive {
+            fs::create_dir(&archive_dir).unwrap();
+            os::give_to_server(&archive_dir);
+            let dir = archive_dir.to_string_lossy();
+            primary.write_node_conf(&[
+                ("archive_mode", "on"),
+                (
+                    "archive_command",
+                    &format!("test ! -f '{dir}/%f' && cp %p '{dir}/%f'"),
+                ),
+            ]);
+        } else {
+            primary.write_node_conf(&[]);
+        }
         cluster.nodes.push(primary);
         cluster.primary().start();
         cluster.create_roles();
 
         for i in 1..=self.standbys {
-            let port = ports.next().unwrap();
-            cluster.start_standby(&format!("standby{i}"), port, "primary", self.slots);
+            let name = format!("standby{i}");
+            let archive_only = self.archive_only.contains(&name);
+            let standby = cluster.new_node(
+                &name,
+                ports.next().unwrap(),
+                Some((cluster.primary(), self.slots && !archive_only)),
+            );
+            let mut extra: Vec<(String, String)> = self
+                .standby_settings
+                .iter()
+                .filter(|(n, _, _)| *n == name)
+                .map(|(_, k, v)| (k.clone(), v.clone()))
+                .collect();
+            if self.archive {
+                extra.push((
+                    "restore_command".into(),
+                    format!("cp '{}/%f' %p", archive_dir.to_string_lossy()),
+                ));
+            }
+            if archive_only {
+                extra.push(("primary_conninfo".into(), String::new()));
+            }
+            cluster.clone_from_upstream_with(&standby, &extra);
+            cluster.nodes.push(standby);
+            cluster.nodes.last().unwrap().start();
         }
         if self.cascade {
             let port = ports.next().unwrap();
@@ -243,7 +308,9 @@ impl Builder {
             );
         }
         for standby in cluster.standbys() {
-            cluster.wait_for_streaming(standby);
+            if !self.archive_only.iter().any(|n| n == standby.name()) {
+                cluster.wait_for_streaming(standby);
+            }
         }
         cluster
     }
@@ -461,6 +528,11 @@ impl Cluster {
     /// Build `standby`'s data dir from its upstream without pg_basebackup: slot, non-exclusive
     /// backup start, file copy, backup stop in the same session, backup_label, standby.signal.
     fn clone_from_upstream(&self, standby: &Node) {
+        self.clone_from_upstream_with(standby, &[]);
+    }
+
+    /// [`Cluster::clone_from_upstream`] with extra node.conf settings (later ones win).
+    fn clone_from_upstream_with(&self, standby: &Node, extra: &[(String, String)]) {
         let upstream = self.node(standby.upstream.as_deref().expect("a standby"));
         if let Some(slot) = &standby.slot {
             upstream.execute(
@@ -504,10 +576,12 @@ impl Cluster {
             standby.upstream_port.unwrap(),
             standby.name
         );
-        standby.write_node_conf(&[
+        let mut settings: Vec<(&str, &str)> = vec![
             ("primary_conninfo", &conninfo),
             ("primary_slot_name", standby.slot.as_deref().unwrap_or("")),
-        ]);
+        ];
+        settings.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        standby.write_node_conf(&settings);
     }
 
     /// Poll `f` every 100 ms until it holds; on timeout panic with `what` and [`Cluster::dump`].
