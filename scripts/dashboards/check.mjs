@@ -102,8 +102,9 @@ function parseVars(args) {
 function specMetricsFromMd(md) {
   // Table cells like `pg_replication_cluster_timelines` / `_system_identifiers`.
   const names = new Set();
-  for (const m of md.matchAll(/`(pg_replication_[a-z0-9_]+)`((?:\s*\/\s*`_[a-z0-9_]+`)*)/g)) {
-    if (m[1] === 'pg_replication_') continue;
+  // Also `a`, `_b`, `_c` lists. `pg_replication_drill` is the drill's schema, not a metric.
+  for (const m of md.matchAll(/`(pg_replication_[a-z0-9_]+)`((?:\s*[\/,]\s*`_[a-z0-9_]+`)*)/g)) {
+    if (m[1] === 'pg_replication_' || m[1] === 'pg_replication_drill') continue;
     names.add(m[1]);
     for (const s of m[2].matchAll(/`(_[a-z0-9_]+)`/g)) names.add(expandShorthand(m[1], s[1]));
   }
@@ -111,8 +112,12 @@ function specMetricsFromMd(md) {
 }
 
 // SPEC writes `pg_replication_cluster_nodes_up` / `_nodes_configured`: the
-// shorthand replaces everything after `pg_replication_<entity>`.
+// shorthand replaces everything after `pg_replication_<entity>`; a lone unit
+// (`..._delay_bytes` / `_seconds`) replaces only the unit.
 function expandShorthand(full, short) {
+  if (['_seconds', '_bytes', '_total'].includes(short)) {
+    return full.replace(/_[a-z0-9]+$/, short);
+  }
   return full.split('_').slice(0, 3).join('_') + short;
 }
 
