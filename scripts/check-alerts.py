@@ -6,7 +6,7 @@
   4. Every alert has a severity label (warning|critical|info), summary, description and a
      runbook_url whose anchor is the lowercase alert name, and a heading `## <AlertName>` in
      docs/runbooks.md.
-  5. Every pg_replication_* metric used in an expression is in SPEC section 4 (the spec list);
+  5. Every pg_replication_* metric used in an expression is in the SPEC list (spec-metrics.txt);
      recording rules are named pg_replication:<what>:<aggregation>.
 
 Usage: check-alerts.py RUNBOOKS SPEC_LIST REPO_URL RULE_FILE... -- TEST_FILE...
@@ -96,7 +96,7 @@ def main(argv):
     used = sorted({m for _, r in rules for m in METRIC.findall(str(r.get("expr", "")))})
     for m in used:
         if m not in known:
-            problem(f"metric {m} is not in SPEC section 4 ({spec_list})")
+            problem(f"metric {m} is not in the SPEC metric list ({spec_list})")
     for _, r in rules:
         if "record" in r and not str(r["record"]).startswith("pg_replication:"):
             problem(f"recording rule {r['record']} must be named pg_replication:<what>:<aggregation>")

@@ -99,10 +99,17 @@ function parseVars(args) {
   return vars;
 }
 
-function specMetricsFromMd(md) {
-  // Table cells like `pg_replication_cluster_timelines` / `_system_identifiers`.
+// The metric names of SPEC.md's `## N.` sections listed in `sections` (all
+// sections when null).
+function specMetricsFromMd(md, sections) {
+  const text = md
+    .split(/^(?=## )/m)
+    .filter((part) => !sections || sections.has(part.match(/^## (\d+)\./)?.[1]))
+    .join('');
+  // Table cells like `pg_replication_cluster_timelines` / `_system_identifiers`
+  // or `pg_replication_patroni_maximum_lag_on_failover_bytes`, `_ttl_seconds`.
   const names = new Set();
-  for (const m of md.matchAll(/`(pg_replication_[a-z0-9_]+)`((?:\s*\/\s*`_[a-z0-9_]+`)*)/g)) {
+  for (const m of text.matchAll(/`(pg_replication_[a-z0-9_]+)`((?:\s*[\/,]\s*`_[a-z0-9_]+`)*)/g)) {
     if (m[1] === 'pg_replication_') continue;
     names.add(m[1]);
     for (const s of m[2].matchAll(/`(_[a-z0-9_]+)`/g)) names.add(expandShorthand(m[1], s[1]));
@@ -119,13 +126,16 @@ function expandShorthand(full, short) {
 function staticChecks(dashboards, specList, specMd) {
   const errors = [];
   const err = (f, msg) => errors.push(`${f}: ${msg}`);
-  const known = new Set(
-    readFileSync(specList, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')),
-  );
+  const lines = readFileSync(specList, 'utf8').split('\n').map((l) => l.trim());
+  const known = new Set(lines.filter((l) => l && !l.startsWith('#')));
+  // `# sections: 4 8`: the SPEC sections the list covers.
+  const decl = lines.map((l) => l.match(/^#\s*sections:\s*(.*)$/)).find(Boolean);
+  const sections = decl ? new Set(decl[1].split(/[\s,]+/).filter(Boolean)) : null;
   if (specMd) {
-    const fromMd = specMetricsFromMd(readFileSync(specMd, 'utf8'));
-    for (const m of fromMd) if (!known.has(m)) errors.push(`${specList}: lacks ${m}, which ${specMd} lists`);
-    for (const m of known) if (!fromMd.has(m)) errors.push(`${specList}: lists ${m}, which ${specMd} does not`);
+    const fromMd = specMetricsFromMd(readFileSync(specMd, 'utf8'), sections);
+    const where = sections ? `sections ${[...sections].join(', ')} of ${specMd}` : specMd;
+    for (const m of fromMd) if (!known.has(m)) errors.push(`${specList}: lacks ${m}, which ${where} lists`);
+    for (const m of known) if (!fromMd.has(m)) errors.push(`${specList}: lists ${m}, which ${where} does not`);
   }
   if (dashboards.length === 0) errors.push(`no dashboards found`);
   const uids = new Map();
@@ -163,7 +173,7 @@ function staticChecks(dashboards, specList, specMd) {
   for (const q of queries(dashboards, {})) {
     if (/pg_replication:/.test(q.raw)) err(q.file, `${q.where}: uses a recording rule; dashboards must work without alerts/ loaded`);
     for (const m of q.raw.matchAll(/(?<![:\w])pg_replication_\w+/g)) {
-      if (!known.has(m[0])) err(q.file, `${q.where}: metric ${m[0]} is not in SPEC section 4`);
+      if (!known.has(m[0])) err(q.file, `${q.where}: metric ${m[0]} is not in ${specList} (the SPEC's metrics)`);
     }
     if (!/pg_replication_\w+/.test(q.raw)) err(q.file, `${q.where}: queries no pg_replication_ metric`);
   }
