@@ -6,7 +6,7 @@
   4. Every alert has a severity label (warning|critical|info), summary, description and a
      runbook_url whose anchor is the lowercase alert name, and a heading `## <AlertName>` in
      docs/runbooks.md.
-  5. Every pg_replication_* metric used in an expression is in SPEC section 4 (the spec list);
+  5. Every pg_replication_* metric used in an expression is in the SPEC list (spec-metrics.txt);
      recording rules are named pg_replication:<what>:<aggregation>.
 
 Usage: check-alerts.py RUNBOOKS SPEC_LIST REPO_URL RULE_FILE... -- TEST_FILE...

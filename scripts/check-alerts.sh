@@ -8,8 +8,8 @@
 #   4. Every alert has a severity label (warning|critical|info), summary,
 #      description and a runbook_url whose anchor is the lowercase alert name
 #      and a heading `## <AlertName>` in docs/runbooks.md.
-#   5. Every pg_replication_* metric name used is in SPEC section 4
-#      (scripts/dashboards/spec-metrics.txt); recording rules use colons.
+#   5. Every pg_replication_* metric name used is in scripts/dashboards/spec-metrics.txt
+#      (the metrics of the SPEC sections it names); recording rules use colons.
 #
 # Needs: promtool (Prometheus >= 2.42; Debian package `prometheus`), python3 with PyYAML
 # (Debian package `python3-yaml`).

@@ -13,9 +13,10 @@
 #      temporary rules file and parsed by `promtool check rules`.
 #   3. uids unique and equal to the file name, a `datasource` variable used by
 #      every panel and target, cluster/node/standby query variables, no
-#      hard-coded hosts, every pg_replication_* metric listed in SPEC section 4
-#      (scripts/dashboards/spec-metrics.txt; compared with SPEC.md itself when
-#      SPEC_MD is set or ../shared/SPEC.md exists beside the repository).
+#      hard-coded hosts, every pg_replication_* metric listed in
+#      scripts/dashboards/spec-metrics.txt (the SPEC sections its `# sections:`
+#      line names; compared with those sections of SPEC.md itself when SPEC_MD
+#      is set or ../shared/SPEC.md exists beside the repository).
 #   4. The committed JSON equals the output of scripts/dashboards/generate.mjs.
 #
 # Extracting the queries (for end-to-end tests against a live Prometheus):

@@ -407,7 +407,9 @@ fn replay_lag_alerts_reach_alertmanager_and_resolve() {
 }
 
 /// Panel queries that may return nothing, each with why. Matched by a metric name that occurs
-/// in exactly one query; `below_major` limits the allowance to older PostgreSQL versions.
+/// in exactly one query (as a whole name: `pg_replication_patroni_failover_candidate` does not
+/// match `pg_replication_patroni_failover_candidates`); `below_major` limits the allowance to
+/// older PostgreSQL versions.
 struct MayBeEmpty {
     metric: &'static str,
     below_major: Option<u32>,
@@ -458,7 +460,108 @@ const MAY_BE_EMPTY: &[MayBeEmpty] = &[
         below_major: None,
         why: "archive_mode is off: nothing was ever archived, so last_archived_time is NULL",
     },
+    // The Patroni row of the overview: this cluster has no Patroni.
+    MayBeEmpty {
+        metric: "pg_replication_patroni_failover_candidates",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_cluster_last_failover_lost_bytes",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_patroni_last_promotion_timestamp_seconds",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_patroni_last_promotion_info",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_patroni_paused",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_patroni_cluster_unlocked",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_patroni_leader_mismatch",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_patroni_failover_candidate",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_patroni_dcs_last_seen_age_seconds",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_patroni_ttl_seconds",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_patroni_role",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_patroni_state",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_patroni_timeline_switches",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_patroni_info",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_patroni_up",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_patroni_member",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_patroni_pending_restart",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_patroni_failsafe_active",
+        below_major: None,
+        why: NEEDS_PATRONI,
+    },
 ];
+
+const NEEDS_PATRONI: &str = "needs Patroni: run live in e2e_patroni";
+
+/// Whether `query` uses `metric` as a whole name (not as the prefix of a longer one).
+fn uses_metric(query: &str, metric: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    query
+        .match_indices(metric)
+        .any(|(i, _)| !query[..i].ends_with(word) && !query[i + metric.len()..].starts_with(word))
+}
 
 /// Every dashboard query and variable selector, variables substituted, from
 /// scripts/check-dashboards.sh.
@@ -507,7 +610,7 @@ fn every_dashboard_query_returns_data_from_a_live_cluster() {
         queries.len()
     );
     for m in MAY_BE_EMPTY {
-        let n = queries.iter().filter(|q| q.contains(m.metric)).count();
+        let n = queries.iter().filter(|q| uses_metric(q, m.metric)).count();
         assert_eq!(
             n, 1,
             "allowlisted {} must be in exactly one query",
@@ -566,7 +669,7 @@ fn every_dashboard_query_returns_data_from_a_live_cluster() {
     let allowed = |q: &str| {
         MAY_BE_EMPTY
             .iter()
-            .find(|m| q.contains(m.metric) && m.below_major.is_none_or(|b| major < b))
+            .find(|m| uses_metric(q, m.metric) && m.below_major.is_none_or(|b| major < b))
     };
     let empty = run(&queries);
     s.lap(&format!(
@@ -622,4 +725,23 @@ fn every_dashboard_query_returns_data_from_a_live_cluster() {
     for q in &still_empty {
         s.lap(&format!("allowed empty: {q} ({})", allowed(q).unwrap().why));
     }
+}
+
+#[test]
+fn allowlist_matches_whole_metric_names() {
+    let q = "pg_replication_patroni_failover_candidates{cluster=~\"pg\"}";
+    assert!(uses_metric(q, "pg_replication_patroni_failover_candidates"));
+    assert!(!uses_metric(q, "pg_replication_patroni_failover_candidate"));
+    assert!(uses_metric(
+        "pg_replication_patroni_role{cluster=~\"pg\"} == 1",
+        "pg_replication_patroni_role"
+    ));
+    assert!(!uses_metric(
+        "pg_replication_patroni_last_promotion_info{cluster=~\"pg\"}",
+        "pg_replication_patroni_info"
+    ));
+    assert!(!uses_metric(
+        "xpg_replication_patroni_up",
+        "pg_replication_patroni_up"
+    ));
 }

@@ -4,8 +4,9 @@
 // (default OUT_DIR: dashboards/); scripts/check-dashboards.sh fails when the
 // committed JSON differs from what this script produces.
 //
-// Only metric names of SPEC section 4 are used, and no recording rule: the
-// dashboards must work on a Prometheus that has not loaded alerts/.
+// Only metric names of the SPEC (scripts/dashboards/spec-metrics.txt) are
+// used, and no recording rule: the dashboards must work on a Prometheus that
+// has not loaded alerts/.
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,7 +114,7 @@ function stat({ title, description, queries, unit = 'none', thresholds, mappings
   };
 }
 
-function table({ title, description, queries, w = 12, h = 8, unit = 'none', hide = [] }) {
+function table({ title, description, queries, w = 12, h = 8, unit = 'none', hide = [], rename = {} }) {
   return {
     datasource: DS,
     description,
@@ -128,7 +129,13 @@ function table({ title, description, queries, w = 12, h = 8, unit = 'none', hide
     title,
     transformations: [
       { id: 'merge', options: {} },
-      { id: 'organize', options: { excludeByName: Object.fromEntries(['Time', '__name__', 'job', 'instance', ...hide].map((k) => [k, true])) } },
+      {
+        id: 'organize',
+        options: {
+          excludeByName: Object.fromEntries(['Time', '__name__', 'job', 'instance', ...hide].map((k) => [k, true])),
+          ...(Object.keys(rename).length ? { renameByName: rename } : {}),
+        },
+      },
     ],
     type: 'table',
   };
@@ -161,6 +168,17 @@ function stateTimeline({ title, description, queries, mappings, thresholds, w = 
     title,
     type: 'state-timeline',
   };
+}
+
+// A collapsed row on a line of its own; its panels (laid out below it) stay
+// inside it until it is expanded, so dashboards of clusters without the feature
+// show one closed bar instead of empty panels.
+function row(title, panels) {
+  if (cursor.x > 0) cursor = { x: 0, y: cursor.y + cursor.rowH, rowH: 0 };
+  const r = { collapsed: true, gridPos: { h: 1, w: 24, x: 0, y: cursor.y }, id: nextId++, panels: [], title, type: 'row' };
+  cursor = { x: 0, y: cursor.y + 1, rowH: 0 };
+  r.panels = panels();
+  return r;
 }
 
 const valueText = (pairs) => [
@@ -353,6 +371,86 @@ const overview = {
       queries: [{ expr: 'pg_replication_exporter_build_info' }],
       hide: ['Value #A'], w: 24, h: 4,
     }),
+    // SPEC section 8; every series is absent for a cluster without [cluster.patroni].
+    // Each query uses a metric no other query uses: tests/e2e_prometheus.rs
+    // allowlists these empty queries by metric name.
+    row('Patroni', () => [
+      stat({
+        title: 'Failover candidates', description: "Members Patroni would promote now, by Patroni's own rule for its version (nofailover tag, synchronous_mode, maximum_lag_on_failover against the exporter's positions, timeline). 0 = no automatic failover; always 0 in maintenance mode.",
+        queries: [{ expr: `pg_replication_patroni_failover_candidates{${C}}`, legend: '{{cluster}}' }],
+        thresholds: steps([[null, 'red'], [1, 'orange'], [2, 'green']]), w: 6,
+      }),
+      stat({
+        title: 'Last failover lost data', description: "WAL the old primary had written past the switch LSN of the new timeline (Patroni /history): a lower bound of what the last failover lost. 0 = nothing.",
+        queries: [{ expr: `pg_replication_cluster_last_failover_lost_bytes{${C}}`, legend: '{{cluster}}' }],
+        unit: 'bytes', thresholds: steps([[null, 'green'], [1, 'red']]), w: 6,
+      }),
+      stat({
+        title: 'Last promotion', description: "Time of the last entry of Patroni's /history (the last promotion; survives exporter restarts).",
+        queries: [{ expr: `pg_replication_patroni_last_promotion_timestamp_seconds{${C}} * 1000`, legend: '{{cluster}}' }],
+        unit: 'dateTimeFromNow', thresholds: steps([[null, 'blue']]), w: 6,
+      }),
+      table({
+        title: 'Last promoted member', description: "The member promoted by the last entry of Patroni's /history, and the timeline it started.",
+        queries: [{ expr: `pg_replication_patroni_last_promotion_info{${C}}` }],
+        hide: ['Value'], w: 6, h: 4,
+      }),
+      stateTimeline({
+        title: 'Maintenance mode', description: "Patroni's pause flag: while paused, Patroni neither fails over nor restarts PostgreSQL.",
+        queries: [{ expr: `pg_replication_patroni_paused{${C}}`, legend: '{{cluster}}' }],
+        mappings: valueText([[0, 'automatic failover', 'green'], [1, 'paused', 'orange']]), w: 8, h: 5,
+      }),
+      stateTimeline({
+        title: 'Leader lock', description: 'Whether a member holds the leader lock in the DCS; unlocked = no leader elected.',
+        queries: [{ expr: `pg_replication_patroni_cluster_unlocked{${C}}`, legend: '{{cluster}}' }],
+        mappings: valueText([[0, 'held', 'green'], [1, 'unlocked', 'red']]), w: 8, h: 5,
+      }),
+      stateTimeline({
+        title: 'Patroni leader vs SQL primary', description: "Whether Patroni's leader is the single node PostgreSQL reports out of recovery. Gaps: either side unknown (e.g. no primary). A switchover disagrees for seconds.",
+        queries: [{ expr: `pg_replication_patroni_leader_mismatch{${C}}`, legend: '{{cluster}}' }],
+        mappings: valueText([[0, 'agree', 'green'], [1, 'mismatch', 'red']]), w: 8, h: 5,
+      }),
+      stateTimeline({
+        title: 'Failover candidate per member', description: 'Whether Patroni would promote the member now (see Failover candidates).',
+        queries: [{ expr: `pg_replication_patroni_failover_candidate{${C}, node=~"$node"}`, legend: '{{node}}' }],
+        mappings: valueText([[0, 'not a candidate', 'orange'], [1, 'candidate', 'green']]),
+      }),
+      timeseries({
+        title: 'DCS last seen vs ttl', description: "Now minus each member's dcs_last_seen, against Patroni's ttl: past the ttl the member's keys have expired (a leader demotes itself unless failsafe mode holds).",
+        queries: [
+          { expr: `pg_replication_patroni_dcs_last_seen_age_seconds{${C}, node=~"$node"}`, legend: '{{node}}' },
+          { expr: `pg_replication_patroni_ttl_seconds{${C}}`, legend: 'ttl {{cluster}}' },
+        ],
+        unit: 's', min: 0,
+      }),
+      stateTimeline({
+        title: 'Patroni role per member', description: 'One row per member and role it held (leader, standby_leader, sync_standby, quorum_standby, replica); a switchover moves the bar from one row to another.',
+        queries: [{ expr: `pg_replication_patroni_role{${C}, node=~"$node"} == 1`, legend: '{{node}} {{role}}' }],
+        mappings: valueText([[1, 'current', 'blue']]),
+      }),
+      stateTimeline({
+        title: 'Patroni state per member', description: "One row per member and Patroni state of its PostgreSQL (running, streaming, starting, stopped, crashed, ...; other = a state this exporter does not know).",
+        queries: [{ expr: `pg_replication_patroni_state{${C}, node=~"$node"} == 1`, legend: '{{node}} {{state}}' }],
+        mappings: valueText([[1, 'current', 'blue']]),
+      }),
+      timeseries({
+        title: 'Timeline switches', description: "Entries in Patroni's /history: each step up is a promotion (switchover or failover).",
+        queries: [{ expr: `pg_replication_patroni_timeline_switches{${C}}`, legend: '{{cluster}}' }],
+        unit: 'none',
+      }),
+      table({
+        title: 'Patroni members', description: "Patroni version and scope of each member; REST up = the last GET /patroni succeeded; in DCS = listed by /cluster now (0: seen before, its key gone); pending restart; failsafe mode active.",
+        queries: [
+          { expr: `pg_replication_patroni_info{${C}, node=~"$node"}` },
+          { expr: `pg_replication_patroni_up{${C}, node=~"$node"}` },
+          { expr: `pg_replication_patroni_member{${C}, node=~"$node"}` },
+          { expr: `pg_replication_patroni_pending_restart{${C}, node=~"$node"}` },
+          { expr: `pg_replication_patroni_failsafe_active{${C}, node=~"$node"}` },
+        ],
+        hide: ['Value #A'],
+        rename: { 'Value #B': 'REST up', 'Value #C': 'in DCS', 'Value #D': 'pending restart', 'Value #E': 'failsafe' },
+      }),
+    ]),
   ],
 };
 
