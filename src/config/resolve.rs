@@ -159,6 +159,19 @@ pub(super) struct Conn {
     pub(super) connect_timeout: Option<Duration>,
 }
 
+/// The password in environment variable `name`, set by `key`: it must be named, set and not
+/// empty.
+fn password_from_env(name: &str, key: &str, cx: &Ctx) -> Result<Password, ConfigError> {
+    if name.is_empty() {
+        return Err(cx.err(key, "must not be empty"));
+    }
+    match cx.env_var(name) {
+        Some(v) if !v.is_empty() => Ok(Password::new(v.to_owned())),
+        Some(_) => Err(cx.err(key, format!("environment variable {name} is empty"))),
+        None => Err(cx.err(key, format!("environment variable {name} is not set"))),
+    }
+}
+
 pub(super) fn resolve_conn(raw: RawConn, prefix: &str, cx: &Ctx) -> Result<Conn, ConfigError> {
     let key = |k: &str| format!("{prefix}.{k}");
     let non_empty = |v: Option<String>, k: &str| -> Result<Option<Sourced<String>>, ConfigError> {
@@ -178,24 +191,7 @@ pub(super) fn resolve_conn(raw: RawConn, prefix: &str, cx: &Ctx) -> Result<Conn,
         None => None,
     };
     let password_env = match raw.password_env {
-        Some(name) if name.is_empty() => {
-            return Err(cx.err(&key("password_env"), "must not be empty"));
-        }
-        Some(name) => match cx.env_var(&name) {
-            Some(v) if !v.is_empty() => Some(Password::new(v.to_owned())),
-            Some(_) => {
-                return Err(cx.err(
-                    &key("password_env"),
-                    format!("environment variable {name} is empty"),
-                ));
-            }
-            None => {
-                return Err(cx.err(
-                    &key("password_env"),
-                    format!("environment variable {name} is not set"),
-                ));
-            }
-        },
+        Some(name) => Some(password_from_env(&name, &key("password_env"), cx)?),
         None => None,
     };
     if let Some(path) = &raw.sslrootcert {
@@ -412,21 +408,7 @@ pub(super) fn resolve_patroni(
         (Some(path), None) => {
             Some(read_password_file(&path).map_err(|why| cx.err(&key("password_file"), why))?)
         }
-        (None, Some(name)) => match cx.env_var(&name) {
-            Some(v) if !v.is_empty() => Some(Password::new(v.to_owned())),
-            Some(_) => {
-                return Err(cx.err(
-                    &key("password_env"),
-                    format!("environment variable {name} is empty"),
-                ));
-            }
-            None => {
-                return Err(cx.err(
-                    &key("password_env"),
-                    format!("environment variable {name} is not set"),
-                ));
-            }
-        },
+        (None, Some(name)) => Some(password_from_env(&name, &key("password_env"), cx)?),
         (None, None) => None,
     };
     if password.is_some() && username.is_none() {

@@ -316,8 +316,8 @@ impl Builder {
     }
 }
 
-/// Where the cluster's temp dir goes: `$TMPDIR` if the postgres user can reach it, else /tmp.
-fn base_dir() -> PathBuf {
+/// Where a test cluster's temp dir goes (PostgreSQL and Patroni alike): `$TMPDIR` if the postgres user can reach it, else /tmp.
+pub(super) fn base_dir() -> PathBuf {
     let tmp = std::env::temp_dir();
     if os::server_account().is_none() {
         return tmp;

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::cluster::base_dir;
 use super::os;
 use super::pgbin::PgBin;
 
@@ -321,22 +322,6 @@ impl Builder {
             writeln!(s, "    {line}").unwrap();
         }
         s
-    }
-}
-
-/// Where the temp dir goes: `$TMPDIR` if the postgres user can reach it, else /tmp.
-fn base_dir() -> PathBuf {
-    let tmp = std::env::temp_dir();
-    if os::server_account().is_none() {
-        return tmp;
-    }
-    let traversable = tmp
-        .ancestors()
-        .all(|d| fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0));
-    if traversable {
-        tmp
-    } else {
-        PathBuf::from("/tmp")
     }
 }
 
