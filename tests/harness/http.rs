@@ -172,8 +172,9 @@ mod tests {
 
     #[test]
     fn reads_chunked_and_sized_bodies_from_a_server() {
-        let port = super::super::os::free_port();
-        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        // Port 0: the OS picks one and it stays ours (a port handed out by free_port is free
+        // only until someone else binds it).
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let answers: [&[u8]; 2] = [
