@@ -309,3 +309,94 @@ fn configuration_errors_never_quote_a_password() {
         eprintln!("{what}: {}", out.trim());
     }
 }
+
+/// The Patroni REST password (SPEC §8 basic auth) never leaves the exporter either: with seeds
+/// that refuse connections and one that answers something other than Patroni (the exporter's own
+/// HTTP server), at debug level in both log formats, nothing the exporter prints or serves holds
+/// it, and neither do the configuration errors around it.
+#[test]
+fn the_patroni_rest_password_never_reaches_logs_pages_or_errors() {
+    let c = Cluster::builder().standbys(0).start();
+    let role = c.exporter_role();
+    let rest = Secret::new("PatroniRest-");
+    let secrets = [("patroni rest", &rest)];
+    let dir = tempfile::tempdir().unwrap();
+    let rest_file = dir.path().join("patroni.password");
+    harness::write_private(&rest_file, &format!("{}\n", rest.0));
+    // The scanner finds it where it is known to be.
+    assert!(find_leak(&std::fs::read_to_string(&rest_file).unwrap(), &secrets).is_some());
+    let closed = harness::free_port();
+    // A seed that answers HTTP, but not as Patroni: another exporter's /cluster is a 404.
+    let other = Exporter::start(&format!(
+        "{POLL_TOML}[[cluster]]\nname = \"other\"\n[[cluster.node]]\nname = \"x\"\nhost = \"127.0.0.1\"\nport = {}\n",
+        harness::free_port()
+    ));
+    let toml = format!(
+        "{POLL_TOML}[[cluster]]\nname = \"ha\"\nuser = {user}\npassword_file = {pw}\nsslmode = \"disable\"\n\n\
+         [cluster.patroni]\nurls = [\"http://127.0.0.1:{closed}\", \"{other}\", \"https://127.0.0.1:{closed}\"]\n\
+         interval = \"1s\"\ntimeout = \"500ms\"\nusername = \"patroni\"\npassword_file = {rest_file}\n\n\
+         [[cluster.node]]\nname = \"primary\"\nhost = \"127.0.0.1\"\nport = {port}\n",
+        user = harness::toml_str(role.user()),
+        pw = harness::toml_str(&role.password_file().display().to_string()),
+        other = other.url(""),
+        rest_file = harness::toml_str(&rest_file.display().to_string()),
+        port = c.primary().port(),
+    );
+    for format in ["logfmt", "json"] {
+        let log_format = format!("--log.format={format}");
+        let e = Exporter::start_with(&toml, &["--log.level=debug", &log_format], &[]);
+        e.wait_scrape("the node up", WAIT, |s| {
+            s.get("pg_replication_up", &[("node", "primary")]) == Some(1.0)
+        });
+        e.wait_for_log("no Patroni member answers", WAIT);
+        // The URLs are retried every interval: let a few failed passes be logged at debug.
+        e.wait_polls("primary", 3);
+        let log = e.log_text();
+        assert!(
+            log.contains("HTTP 404"),
+            "the non-Patroni seed's answer is logged:\n{log}"
+        );
+        assert_clean(&format!("the {format} log"), &log, &secrets);
+        assert_clean("/metrics", &e.scrape().text, &secrets);
+        for path in ["/", "/ready", "/healthz"] {
+            assert_clean(path, &e.get(path).unwrap().text(), &secrets);
+        }
+    }
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, &toml).unwrap();
+    for args in [&["check"][..], &["status", "--output=json"], &["status"]] {
+        let (code, out) = run_binary(&config, args, &[]);
+        assert!(code.is_some(), "{args:?} was killed: {out}");
+        assert_clean(&format!("`{}`", args.join(" ")), &out, &secrets);
+    }
+    // Configuration errors next to the REST password: the password never shows.
+    let s = &rest.0;
+    let base = "[[cluster]]\nname = \"pg\"\n[cluster.patroni]\nurls = [\"http://127.0.0.1:8008\"]\nusername = \"patroni\"\n";
+    let cases = [
+        (
+            format!(
+                "{base}password_file = {}\ninterval = \"soon\"\n",
+                harness::toml_str(&rest_file.display().to_string())
+            ),
+            "cluster[0].patroni.interval",
+        ),
+        (
+            format!(
+                "[[cluster]]\nname = \"pg\"\n[cluster.patroni]\nurls = [\"http://patroni:{s}@127.0.0.1:8008\"]\n"
+            ),
+            "cluster[0].patroni.urls[0]",
+        ),
+        (
+            format!("{base}password_env = \"PATRONI_REST_PW\"\n"),
+            "cluster[0].patroni.password_env",
+        ),
+    ];
+    for (i, (toml, key)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, toml).unwrap();
+        let (code, out) = run_binary(&path, &[], &[("PATRONI_REST_PW", "")]);
+        assert_eq!(code, Some(2), "{out}");
+        assert!(out.contains(key), "{key}: {out}");
+        assert_clean(&format!("the error for {key}"), &out, &secrets);
+    }
+}

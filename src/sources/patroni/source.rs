@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::api::{ClusterStatus, DynamicConfig, History, PatroniStatus};
 use super::client::{ApiBase, ClientSettings, PatroniClient, Secret};
@@ -129,7 +129,10 @@ async fn pass(client: &PatroniClient, seeds: &[ApiBase]) -> (PatroniRound, Optio
                 answered = Some(seed.clone());
                 break;
             }
-            Err(e) => round.cluster_error = Some(e.to_string()),
+            Err(e) => {
+                debug!(seed = %seed, error = %e, "GET /cluster failed; trying the next seed");
+                round.cluster_error = Some(e.to_string());
+            }
         }
     }
     if let (Some(status), Some(seed)) = (&round.cluster, &answered) {
