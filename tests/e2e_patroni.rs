@@ -135,6 +135,14 @@ fn discovery_and_switchover(bin: PatroniBin) {
         assert_eq!(info[0].label("version"), Some(c.bin().version.as_str()));
         assert_eq!(info[0].label("scope"), Some(c.scope()));
     }
+    // The landing page: Patroni's role and state of each node, discovered.
+    let page = e.get("/").unwrap().text();
+    assert!(
+        page.contains(&format!(
+            "<td>{leader}</td><td class=\"up\">up</td><td>primary</td><td>leader / running</td><td>discovered</td>"
+        )),
+        "{page}"
+    );
     let (_, config) = c.get_json(&leader, "/config").unwrap();
     assert_eq!(
         get(&s, "pg_replication_patroni_ttl_seconds", &[]),
