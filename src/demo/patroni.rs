@@ -4,8 +4,9 @@
 //! APIs (no `[[cluster.node]]` at all). Ctrl-C stops Patroni (which stops PostgreSQL), then
 //! etcd, and removes the directory. As root, everything runs as `postgres`.
 //!
-//! Needs Patroni (Debian's /usr/bin/patroni, `patroni` on PATH or `$PATRONI_BIN`) with etcd3
-//! support, and etcd (`etcd` on PATH): a clear install hint otherwise.
+//! Needs Patroni (Debian's /usr/bin/patroni, else `patroni` on PATH, e.g. an activated venv)
+//! with etcd3 support, and etcd (`etcd` on PATH, else /usr/bin/etcd): a clear install hint
+//! otherwise.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -24,7 +25,7 @@ use super::{DEMO_LISTEN, INSTALL_HINT, Owner, find_bindir, free_port, path_str};
 
 const PATRONI_HINT: &str = "demo --patroni needs Patroni and etcd: on Debian/Ubuntu \
 apt-get install patroni etcd-server (Patroni 3.x, etcd 3.4), or pip install 'patroni[etcd3,psycopg3]' \
-and put etcd 3.4+ on PATH; set PATRONI_BIN to use a Patroni elsewhere";
+in an activated venv and put etcd 3.4+ on PATH";
 
 /// How long three members may take to elect a leader and stream.
 const READY_WITHIN: Duration = Duration::from_secs(120);
@@ -39,10 +40,8 @@ struct Tools {
 
 impl Tools {
     fn find() -> Result<Tools> {
-        let patroni = std::env::var_os("PATRONI_BIN")
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| Some(PathBuf::from("/usr/bin/patroni")).filter(|p| p.is_file()))
+        let patroni = Some(PathBuf::from("/usr/bin/patroni"))
+            .filter(|p| p.is_file())
             .or_else(|| on_path("patroni"))
             .ok_or_else(|| anyhow!("no Patroni found: {PATRONI_HINT}"))?;
         let etcd = on_path("etcd")
