@@ -161,14 +161,20 @@ fn discovery_and_switchover(bin: PatroniBin) {
     let ports: Vec<u16> = c.members().iter().map(|m| m.pg_port()).collect();
     let watch = WritableWatch::start(ports, c.exporter_password().to_owned());
     thread::sleep(Duration::from_millis(300)); // a writable baseline for the watcher
+    let asked = Instant::now();
     let (status, body) = c.switchover(&leader, Some(&seed)).unwrap();
     assert_eq!(status, 200, "POST /switchover: {body}");
+    let mut reported = None;
     let s = e.wait_scrape("the exporter to report the new leader", PATRONI_WAIT, |s| {
-        get(
+        let new_leader = get(
             s,
             "pg_replication_patroni_role",
             &[("node", &seed), ("role", "leader")],
-        ) == Some(1.0)
+        ) == Some(1.0);
+        if new_leader && reported.is_none() {
+            reported = Some(asked.elapsed());
+        }
+        new_leader
             && get(s, "pg_replication_patroni_leader_mismatch", &[]) == Some(0.0)
             && get(s, "pg_replication_cluster_failovers_total", &[]) == Some(1.0)
             && get(s, "pg_replication_patroni_timeline_switches", &[]) == Some(1.0)
@@ -226,9 +232,10 @@ fn discovery_and_switchover(bin: PatroniBin) {
         gap.as_secs_f64()
     );
     eprintln!(
-        "patroni {}: switchover RTO exporter {rto:.2}s, test {:.2}s",
+        "patroni {}: switchover RTO exporter {rto:.2}s, test {:.2}s; new leader reported {:.2}s after POST /switchover",
         c.bin().version,
-        gap.as_secs_f64()
+        gap.as_secs_f64(),
+        reported.unwrap().as_secs_f64()
     );
 }
 
