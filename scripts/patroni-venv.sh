@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates (once) and caches a Python venv holding Patroni 4.x from PyPI with the etcd3 DCS and a
 # psycopg2 driver, for the end-to-end tests that run the same suite on Debian's Patroni 3.0.2 and
-# on 4.x. Prints the path of the venv's `patroni` binary (export it as PATRONI4_BIN).
+# on 4.x. Prints the path of the venv's `patroni` binary (scripts/test.sh exports it as
+# PATRONI_BIN, which the harness's PatroniBin::v4() reads; without it the harness runs this script).
 #
 # The cache survives CI runs: $PATRONI_VENV_CACHE (default /var/cache/pg_replication_exporter,
 # or ~/.cache/pg_replication_exporter when that is not writable). A venv is keyed by the pinned

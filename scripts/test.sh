@@ -16,6 +16,13 @@ step "cargo fmt --check"
 cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+# Patroni 4.x for the Patroni suites (e2e_patroni*, the 3.0.2 runs use Debian's): the cached
+# venv, built here from PyPI (its only network) rather than lazily inside the first test that
+# needs it, so that a failed pip install is this step's failure with pip's own output.
+step "Patroni 4.x venv (scripts/patroni-venv.sh)"
+PATRONI_BIN=${PATRONI_BIN:-$(bash scripts/patroni-venv.sh)}
+export PATRONI_BIN
+"$PATRONI_BIN" --version
 step "cargo test (PostgreSQL from ${PG_BINDIR:-the system})"
 cargo test -- --test-threads="${TEST_THREADS:-2}" 2>&1 | tee -a "$results"
 # The version matrix: the end-to-end suites again on each other supported major, with the

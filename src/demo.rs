@@ -4,6 +4,9 @@
 //! physical slot per standby, one logical slot) in a temporary directory on free loopback ports,
 //! keeps a light write load going, and runs the exporter on them until Ctrl-C, when every
 //! server is stopped and the directory removed. As root, the servers run as `postgres`.
+//! `demo --patroni` ([`patroni`]) runs etcd and three Patroni members instead, discovered.
+
+pub mod patroni;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

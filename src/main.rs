@@ -48,8 +48,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Start a local demo cluster (a primary and two standbys) and export its metrics.
-    Demo,
+    /// Start a local demo cluster (a primary and two standbys; with --patroni etcd and three
+    /// Patroni members, discovered) and export its metrics.
+    Demo {
+        /// Run etcd and three Patroni members instead, the exporter discovering them.
+        #[arg(long)]
+        patroni: bool,
+    },
     /// Connect to every configured node once and report what needs fixing (exit 1 if anything).
     Check,
     /// Show every node's role, state and lag, and the slots, like `patronictl list`.
@@ -131,7 +136,13 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Some(Command::Demo) => match runtime.block_on(demo::run(overrides)) {
+        Some(Command::Demo { patroni }) => match runtime.block_on(async {
+            if patroni {
+                demo::patroni::run(overrides).await
+            } else {
+                demo::run(overrides).await
+            }
+        }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("pg_replication_exporter demo: {e:#}");

@@ -111,7 +111,7 @@ pub(crate) async fn run_cluster(
 
 /// The nodes a discovering cluster polls: its static nodes, then every member Patroni lists or
 /// listed within `forget_after` (a static node of the same name wins).
-fn wanted_nodes(cluster: &ClusterConfig, memory: &view::Memory) -> Vec<NodeConfig> {
+pub(crate) fn wanted_nodes(cluster: &ClusterConfig, memory: &view::Memory) -> Vec<NodeConfig> {
     let mut out: Vec<NodeConfig> = cluster.nodes.clone();
     for (name, host, port) in memory.polled() {
         if !out.iter().any(|n| n.name == name) {

@@ -434,6 +434,9 @@ pub struct PatroniMemberView {
     pub failover_candidate: Option<bool>,
     /// Why it is not a candidate (for `status` and `check`), when it is not.
     pub not_candidate_because: Option<String>,
+    /// A replica's lag by Patroni's measure for `maximum_lag_on_failover` (the leader's
+    /// position − max(received, replayed)), on the exporter's positions.
+    pub failover_lag_bytes: Option<u64>,
 }
 
 /// `/config`, as exported.

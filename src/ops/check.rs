@@ -1,5 +1,5 @@
-//! `check`: a setup doctor. Pure findings over one polled round of [`NodeReport`]s, each
-//! problem with its exact fix, and the printing.
+//! `check`: a setup doctor. Pure findings over one polled round of [`NodeReport`]s (and, under
+//! Patroni, the judged [`PatroniView`]), each problem with its exact fix, and the printing.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::core::model::{NodeReport, NodeState};
+use crate::core::model::{NodeReport, NodeState, PatroniView};
 use crate::core::syncnames;
 
 use super::status::design;
@@ -232,6 +232,195 @@ pub(crate) fn check_cluster(nodes: &[NodeReport], users: &[String]) -> Vec<Findi
     out
 }
 
+/// The Patroni checks of one cluster, from one REST pass judged against one SQL round: the
+/// REST API reachable from here, every DCS member reachable over SQL, `synchronous_mode`
+/// against the leader's `synchronous_standby_names`, at least one failover candidate (with
+/// every member's reason when there is none), and each replica's lag by Patroni's measure
+/// beside `maximum_lag_on_failover`. `rest_error` is why no member answered. Pure.
+pub(crate) fn check_patroni(
+    view: &PatroniView,
+    rest_error: Option<&str>,
+    nodes: &[NodeReport],
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if !view.reachable {
+        out.push(finding(
+            Severity::Problem,
+            None,
+            format!(
+                "Patroni REST API unreachable from the exporter: {}",
+                rest_error.unwrap_or("no member answered GET /cluster")
+            ),
+            Some("check [cluster.patroni] urls against Patroni's restapi.connect_address, firewalls, and the REST credentials or certificates (restapi.authentication, verify_client)".into()),
+        ));
+        return out;
+    }
+    let listed: Vec<_> = view.members.iter().filter(|m| m.member).collect();
+    out.push(finding(
+        Severity::Ok,
+        None,
+        format!(
+            "Patroni REST API answers: {} members in the DCS",
+            listed.len()
+        ),
+        None,
+    ));
+    let report = |name: &str| nodes.iter().find(|n| n.name == name);
+    for m in &listed {
+        let role = m.role.as_deref().unwrap_or("-");
+        let state = m.state.as_deref().unwrap_or("-");
+        let origin = if m.discovered { "discovered" } else { "static" };
+        if m.up {
+            out.push(finding(
+                Severity::Ok,
+                Some(&m.node),
+                format!("Patroni {role}, {state} ({origin})"),
+                None,
+            ));
+        } else {
+            out.push(finding(
+                Severity::Problem,
+                Some(&m.node),
+                format!("Patroni {role}, {state} ({origin}): its GET /patroni does not answer"),
+                Some("check that Patroni runs on this member and that its restapi.connect_address is reachable from the exporter".into()),
+            ));
+        }
+    }
+    let unreachable: Vec<String> = listed
+        .iter()
+        .filter(|m| report(&m.node).is_none_or(|r| r.state.is_none()))
+        .map(|m| match report(&m.node) {
+            None => format!(
+                "{} (not polled: not a [[cluster.node]] and discover = false)",
+                m.node
+            ),
+            Some(_) => m.node.clone(),
+        })
+        .collect();
+    if unreachable.is_empty() {
+        out.push(finding(
+            Severity::Ok,
+            None,
+            format!("every DCS member reachable over SQL ({})", listed.len()),
+            None,
+        ));
+    } else {
+        out.push(finding(
+            Severity::Problem,
+            None,
+            format!("DCS members unreachable over SQL: {}", unreachable.join(", ")),
+            Some("each member's host and port come from GET /cluster (postgresql.connect_address): check pg_hba.conf and the exporter's role on it, or add a [[cluster.node]] of that name".into()),
+        ));
+    }
+    // synchronous_mode against what the leader really has.
+    let leader = listed
+        .iter()
+        .find(|m| m.role.as_deref() == Some("leader"))
+        .and_then(|m| report(&m.node))
+        .and_then(|r| r.state.as_ref().map(|s| (r, s)));
+    if let (Some(config), Some((leader, state))) = (&view.config, leader) {
+        let names = state.settings.synchronous_standby_names.trim();
+        let mode = config.synchronous_mode.as_str();
+        let who = Some(leader.name.as_str());
+        match (mode, names.is_empty()) {
+            ("off", false) => out.push(finding(
+                Severity::Problem,
+                who,
+                format!("synchronous_mode is off but the leader has synchronous_standby_names = '{names}': Patroni neither manages it nor considers it at failover"),
+                Some("patronictl edit-config: set synchronous_mode: on, or remove synchronous_standby_names from postgresql.parameters".into()),
+            )),
+            ("off", true) => out.push(finding(
+                Severity::Ok,
+                who,
+                "synchronous_mode off, synchronous_standby_names empty".into(),
+                None,
+            )),
+            (_, true) => out.push(finding(
+                Severity::Problem,
+                who,
+                format!("synchronous_mode = {mode} but the leader's synchronous_standby_names is empty: commits do not wait for any standby"),
+                Some("Patroni lists only healthy, streaming replicas without the nosync tag: bring one back (patronictl list), or set synchronous_mode_strict to refuse writes without one".into()),
+            )),
+            (_, false) => out.push(finding(
+                Severity::Ok,
+                who,
+                format!("synchronous_mode = {mode}, synchronous_standby_names = '{names}'"),
+                None,
+            )),
+        }
+    }
+    if view.paused == Some(true) {
+        out.push(finding(
+            Severity::Note,
+            None,
+            "maintenance mode on (paused): Patroni neither fails over nor restarts PostgreSQL"
+                .into(),
+            Some("patronictl resume, when the maintenance is over".into()),
+        ));
+    }
+    match view.failover_candidates {
+        Some(0) => {
+            let reasons: Vec<String> = listed
+                .iter()
+                .filter_map(|m| {
+                    Some(format!("{}: {}", m.node, m.not_candidate_because.as_deref()?))
+                })
+                .collect();
+            out.push(finding(
+                Severity::Problem,
+                None,
+                format!(
+                    "no failover candidate: Patroni would promote nobody if the leader failed ({})",
+                    reasons.join("; ")
+                ),
+                Some("resume maintenance mode (patronictl resume), bring a replica within maximum_lag_on_failover, or remove a nofailover tag".into()),
+            ));
+        }
+        Some(n) => {
+            let names: Vec<&str> = listed
+                .iter()
+                .filter(|m| m.failover_candidate == Some(true))
+                .map(|m| m.node.as_str())
+                .collect();
+            out.push(finding(
+                Severity::Ok,
+                None,
+                format!("{n} failover candidate(s): {}", names.join(", ")),
+                None,
+            ));
+        }
+        None => out.push(finding(
+            Severity::Note,
+            None,
+            "failover candidates unknown: the leader's WAL position or the cluster's timeline is unknown".into(),
+            None,
+        )),
+    }
+    if let Some(config) = &view.config {
+        let maximum = config.maximum_lag_on_failover_bytes;
+        for m in &listed {
+            let Some(lag) = m.failover_lag_bytes else {
+                continue;
+            };
+            out.push(finding(
+                if lag > maximum {
+                    Severity::Note
+                } else {
+                    Severity::Ok
+                },
+                Some(&m.node),
+                format!(
+                    "lag {} ({lag} bytes, received or replayed) beside maximum_lag_on_failover {} ({maximum} bytes)",
+                    human_bytes(lag),
+                    human_bytes(maximum)
+                ),
+                None,
+            ));
+        }
+    }
+    out
+}
+
 fn unreachable_fix(error: &str, user: &str) -> String {
     if error.contains("password") || error.contains("authentication") {
         format!(
@@ -382,9 +571,17 @@ pub async fn run_check(config: &Config) -> u8 {
     let color = std::io::stdout().is_terminal();
     let mut problems = 0;
     for cluster in &config.clusters {
-        let reports = poll_once(cluster, config).await;
-        let users: Vec<String> = cluster.nodes.iter().map(|n| n.user.clone()).collect();
-        let findings = check_cluster(&reports, &users);
+        let mut history = ClusterHistory::new(config.poll.lag_history, config.poll.interval);
+        let polled = poll_cluster(cluster, config, &mut history).await;
+        let users: Vec<String> = polled.nodes.iter().map(|n| n.user.clone()).collect();
+        let mut findings = check_cluster(&polled.reports, &users);
+        if let Some((round, view)) = &polled.patroni {
+            findings.extend(check_patroni(
+                view,
+                round.cluster_error.as_deref(),
+                &polled.reports,
+            ));
+        }
         problems += findings
             .iter()
             .filter(|f| f.severity == Severity::Problem)

@@ -1,15 +1,16 @@
-//! `status`: the cluster at a glance, like `patronictl list` with lag per stage. A pure table
-//! builder over one round and its cluster view, rendered as text or JSON.
+//! `status`: the cluster at a glance, like `patronictl list` with lag per stage: under Patroni
+//! each node's Patroni role and state, whether it is a failover candidate, and where it came
+//! from (a static `[[cluster.node]]` or discovered from `GET /cluster`). A pure table builder
+//! over one round, its cluster view and its Patroni view, rendered as text or JSON.
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::clock::unix_now;
 use crate::config::Config;
-use crate::core::cluster::{ClusterHistory, observe};
-use crate::core::model::{ClusterView, NodeReport};
+use crate::core::cluster::ClusterHistory;
+use crate::core::model::{ClusterView, NodeReport, PatroniView};
 
 use super::*;
 use crate::core::model::NodeState;
@@ -36,6 +37,27 @@ pub(crate) struct StatusRow {
     /// "delayed by design, 5min", "archive-fed by design".
     pub design: Option<String>,
     pub error: Option<String>,
+    /// "static" (a `[[cluster.node]]`) or "discovered" (from Patroni's `GET /cluster`).
+    pub origin: &'static str,
+    /// Patroni's role and state of the member (`/cluster`), without Patroni absent.
+    pub patroni_role: Option<String>,
+    pub patroni_state: Option<String>,
+    /// Listed by `/cluster` now.
+    pub patroni_member: Option<bool>,
+    pub failover_candidate: Option<bool>,
+    /// Lag by Patroni's measure for `maximum_lag_on_failover` (bytes).
+    pub failover_lag_bytes: Option<u64>,
+}
+
+/// Patroni's word on the cluster, for `status`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub(crate) struct PatroniSummary {
+    pub reachable: bool,
+    pub paused: Option<bool>,
+    pub failover_candidates: Option<u32>,
+    pub synchronous_mode: Option<String>,
+    pub maximum_lag_on_failover_bytes: Option<u64>,
+    pub leader_mismatch: Option<bool>,
 }
 
 /// One slot row of `status`.
@@ -59,17 +81,23 @@ pub(crate) struct ClusterStatus {
     pub rpo_bytes: Option<u64>,
     pub nodes: Vec<StatusRow>,
     pub slots: Vec<SlotRow>,
+    /// With `[cluster.patroni]`.
+    pub patroni: Option<PatroniSummary>,
 }
 
-/// The status table of one cluster from a round of reports and its cluster view. Pure.
+/// The status table of one cluster from a round of reports, its cluster view and (under
+/// Patroni) its Patroni view; `static_nodes` names the `[[cluster.node]]`s. Pure.
 pub(crate) fn cluster_status(
     cluster: &str,
     nodes: &[NodeReport],
     view: &ClusterView,
+    patroni: Option<&PatroniView>,
+    static_nodes: &[String],
 ) -> ClusterStatus {
     let rows = nodes
         .iter()
         .map(|n| {
+            let member = patroni.and_then(|p| p.members.iter().find(|m| m.node == n.name));
             let state = n.state.as_ref();
             let standby = view.standbys.iter().find(|s| s.node == n.name);
             // The walsender that streams to this node, on whichever upstream lists it, with
@@ -108,6 +136,16 @@ pub(crate) fn cluster_status(
                 replay_paused: state.and_then(|s| s.replay_paused),
                 design,
                 error: n.last_error.clone(),
+                origin: if static_nodes.contains(&n.name) {
+                    "static"
+                } else {
+                    "discovered"
+                },
+                patroni_role: member.and_then(|m| m.role.clone()),
+                patroni_state: member.and_then(|m| m.state.clone()),
+                patroni_member: member.map(|m| m.member),
+                failover_candidate: member.and_then(|m| m.failover_candidate),
+                failover_lag_bytes: member.and_then(|m| m.failover_lag_bytes),
             }
         })
         .collect();
@@ -136,6 +174,25 @@ pub(crate) fn cluster_status(
         rpo_bytes: view.rpo_bytes,
         nodes: rows,
         slots,
+        patroni: patroni.map(|p| PatroniSummary {
+            reachable: p.reachable,
+            paused: p.paused,
+            failover_candidates: p.failover_candidates,
+            synchronous_mode: p.config.as_ref().map(|c| c.synchronous_mode.clone()),
+            maximum_lag_on_failover_bytes: p
+                .config
+                .as_ref()
+                .map(|c| c.maximum_lag_on_failover_bytes),
+            leader_mismatch: p.leader_mismatch,
+        }),
+    }
+}
+
+fn yes_no(b: Option<bool>) -> String {
+    match b {
+        Some(true) => "yes".into(),
+        Some(false) => "no".into(),
+        None => "-".into(),
     }
 }
 
@@ -165,13 +222,38 @@ pub(crate) fn render_status(status: &ClusterStatus, color: bool) -> String {
             .map(human_bytes)
             .unwrap_or_else(|| "-".into())
     );
-    let header = [
+    if let Some(p) = &status.patroni {
+        if p.reachable {
+            out.push_str(&format!(
+                "patroni: synchronous_mode {}, maximum_lag_on_failover {}, paused {}, {} failover candidate(s){}\n",
+                p.synchronous_mode.as_deref().unwrap_or("-"),
+                p.maximum_lag_on_failover_bytes
+                    .map(human_bytes)
+                    .unwrap_or_else(|| "-".into()),
+                yes_no(p.paused),
+                p.failover_candidates
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "unknown".into()),
+                if p.leader_mismatch == Some(true) {
+                    ", LEADER MISMATCH with SQL"
+                } else {
+                    ""
+                }
+            ));
+        } else {
+            out.push_str("patroni: REST API unreachable\n");
+        }
+    }
+    let mut header = vec![
         "node", "role", "TL", "state", "sync", "sent", "write", "flush", "replay", "lag", "lag s",
         "paused",
     ];
+    if status.patroni.is_some() {
+        header.extend(["patroni role", "patroni state", "candidate", "from"]);
+    }
     let mut table: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in &status.nodes {
-        table.push(vec![
+        let mut row = vec![
             r.node.clone(),
             r.role.unwrap_or("-").into(),
             r.timeline
@@ -187,12 +269,22 @@ pub(crate) fn render_status(status: &ClusterStatus, color: bool) -> String {
             r.lag_seconds
                 .map(|s| format!("{s:.1}"))
                 .unwrap_or_else(|| "-".into()),
-            match r.replay_paused {
-                Some(true) => "yes".into(),
-                Some(false) => "no".into(),
-                None => "-".into(),
-            },
-        ]);
+            yes_no(r.replay_paused),
+        ];
+        if status.patroni.is_some() {
+            let role = match (r.patroni_role.as_deref(), r.patroni_member) {
+                (_, Some(false)) => "(gone from DCS)".to_string(),
+                (Some(role), _) => role.to_string(),
+                (None, _) => "-".into(),
+            };
+            row.extend([
+                role,
+                r.patroni_state.clone().unwrap_or_else(|| "-".into()),
+                yes_no(r.failover_candidate),
+                r.origin.to_string(),
+            ]);
+        }
+        table.push(row);
     }
     push_table(&mut out, &table);
     if !status.slots.is_empty() {
@@ -236,9 +328,15 @@ pub async fn run_status(config: &Config, output: Output, watch: bool) -> u8 {
     loop {
         let mut all = Vec::new();
         for (cluster, history) in config.clusters.iter().zip(histories.iter_mut()) {
-            let reports = poll_once(cluster, config).await;
-            let view = observe(history, unix_now(), &reports);
-            all.push(cluster_status(&cluster.name, &reports, &view));
+            let polled = poll_cluster(cluster, config, history).await;
+            let static_names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+            all.push(cluster_status(
+                &cluster.name,
+                &polled.reports,
+                &polled.view,
+                polled.patroni.as_ref().map(|(_, v)| v),
+                &static_names,
+            ));
         }
         let text = match output {
             Output::Json => serde_json::to_string_pretty(&all).unwrap_or_default() + "\n",

@@ -470,6 +470,7 @@ fn patroni_view() -> PatroniView {
         pending_restart: Some(node == "node_c"),
         failover_candidate: Some(candidate),
         not_candidate_because: None,
+        failover_lag_bytes: None,
     };
     PatroniView {
         members: vec![

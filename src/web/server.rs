@@ -150,6 +150,25 @@ async fn ready(State(state): State<AppState>) -> Response {
 
 async fn landing(State(state): State<AppState>) -> Html<String> {
     let snapshot = state.store.current();
+    let rows = landing_rows(&snapshot);
+    Html(format!(
+        r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>pg_replication_exporter</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em 1em;text-align:left}}.up{{color:#080}}.down{{color:#b00}}</style></head>
+<body><h1>pg_replication_exporter {version}</h1>
+<p><a href="{path}">Metrics</a> · <a href="/healthz">/healthz</a> · <a href="/ready">/ready</a></p>
+<table><tr><th>cluster</th><th>node</th><th>state</th><th>role</th><th>patroni</th><th>from</th><th>last error</th></tr>
+{rows}</table></body></html>
+"#,
+        version = escape(state.build.version),
+        path = escape(&state.telemetry_path),
+    ))
+}
+
+/// One table row per node: its SQL state and role, Patroni's role and state of the member
+/// (under `[cluster.patroni]`), and where the node came from (a static `[[cluster.node]]` or
+/// discovered from Patroni's `GET /cluster`).
+fn landing_rows(snapshot: &Snapshot) -> String {
     let mut rows = String::new();
     for cluster in &snapshot.clusters {
         for node in &cluster.nodes {
@@ -163,26 +182,35 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
             } else {
                 ("down", node.last_error.clone().unwrap_or_default())
             };
+            let member = cluster
+                .patroni
+                .as_ref()
+                .and_then(|p| p.members.iter().find(|m| m.node == node.name));
+            let patroni = match member {
+                None if cluster.patroni.is_some() => "not listed".to_string(),
+                None => "-".to_string(),
+                Some(m) if !m.member => "gone from the DCS".to_string(),
+                Some(m) => format!(
+                    "{} / {}",
+                    m.role.as_deref().unwrap_or("-"),
+                    m.state.as_deref().unwrap_or("-")
+                ),
+            };
+            let from = if member.is_some_and(|m| m.discovered) {
+                "discovered"
+            } else {
+                "static"
+            };
             rows.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td class=\"{status}\">{status}</td><td>{role}</td><td>{}</td></tr>\n",
+                "<tr><td>{}</td><td>{}</td><td class=\"{status}\">{status}</td><td>{role}</td><td>{}</td><td>{from}</td><td>{}</td></tr>\n",
                 escape(&cluster.name),
                 escape(&node.name),
+                escape(&patroni),
                 escape(&detail)
             ));
         }
     }
-    Html(format!(
-        r#"<!doctype html>
-<html><head><meta charset="utf-8"><title>pg_replication_exporter</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em 1em;text-align:left}}.up{{color:#080}}.down{{color:#b00}}</style></head>
-<body><h1>pg_replication_exporter {version}</h1>
-<p><a href="{path}">Metrics</a> · <a href="/healthz">/healthz</a> · <a href="/ready">/ready</a></p>
-<table><tr><th>cluster</th><th>node</th><th>state</th><th>role</th><th>last error</th></tr>
-{rows}</table></body></html>
-"#,
-        version = escape(state.build.version),
-        path = escape(&state.telemetry_path),
-    ))
+    rows
 }
 
 fn escape(s: &str) -> String {
@@ -244,6 +272,56 @@ mod tests {
             .read_to_end(&mut out)
             .unwrap();
         assert_eq!(out, a.plain);
+    }
+
+    #[test]
+    fn landing_rows_show_patroni_role_state_and_origin() {
+        use crate::core::model::{ClusterSnapshot, NodeReport, PatroniMemberView, PatroniView};
+        let member = |node: &str, discovered: bool, member: bool| PatroniMemberView {
+            node: node.into(),
+            discovered,
+            member,
+            role: Some("replica".into()),
+            state: Some("streaming".into()),
+            ..PatroniMemberView::default()
+        };
+        let snapshot = Snapshot {
+            clusters: vec![
+                ClusterSnapshot {
+                    name: "ha".into(),
+                    nodes: ["m1", "m2", "m3"]
+                        .iter()
+                        .map(|n| NodeReport::new(*n, *n))
+                        .collect(),
+                    patroni: Some(PatroniView {
+                        members: vec![member("m1", false, true), member("m2", true, false)],
+                        ..PatroniView::default()
+                    }),
+                    view: Default::default(),
+                },
+                ClusterSnapshot {
+                    name: "plain".into(),
+                    nodes: vec![NodeReport::new("a", "a")],
+                    view: Default::default(),
+                    patroni: None,
+                },
+            ],
+        };
+        let rows = landing_rows(&snapshot);
+        let lines: Vec<&str> = rows.lines().collect();
+        assert!(
+            lines[0].contains("<td>replica / streaming</td><td>static</td>"),
+            "{rows}"
+        );
+        assert!(
+            lines[1].contains("<td>gone from the DCS</td><td>discovered</td>"),
+            "{rows}"
+        );
+        assert!(
+            lines[2].contains("<td>not listed</td><td>static</td>"),
+            "{rows}"
+        );
+        assert!(lines[3].contains("<td>-</td><td>static</td>"), "{rows}");
     }
 
     #[test]

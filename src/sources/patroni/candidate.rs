@@ -210,6 +210,37 @@ pub enum Reason {
     },
 }
 
+impl std::fmt::Display for Reason {
+    /// The reason as `check` and `status` print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Paused => f.write_str("maintenance mode (paused): no automatic failover"),
+            Reason::IsLeader => f.write_str("it is the leader"),
+            Reason::NoFailoverTag => f.write_str("tagged nofailover"),
+            Reason::FailoverPriority(p) => write!(f, "failover_priority {p}"),
+            Reason::Unreachable => f.write_str("its REST API does not answer"),
+            Reason::WatchdogFailed => f.write_str("its watchdog failed"),
+            Reason::NotRunning(Some(s)) => write!(f, "state {s}, not running"),
+            Reason::NotRunning(None) => f.write_str("no state reported"),
+            Reason::NotSynchronous => {
+                f.write_str("synchronous_mode is on and it is not a synchronous standby")
+            }
+            Reason::PositionUnknown => f.write_str("its WAL position is unknown"),
+            Reason::Lagging { lag, maximum } => write!(
+                f,
+                "lag {lag} bytes exceeds maximum_lag_on_failover {maximum} bytes"
+            ),
+            Reason::TimelineBehind { member, cluster } => {
+                write!(f, "timeline {member} behind the cluster's {cluster}")
+            }
+            Reason::TimelineUnknown => f.write_str("its timeline is unknown (check_timeline)"),
+            Reason::NoQuorum { votes, needed } => {
+                write!(f, "{votes} quorum votes of the {needed} it needs")
+            }
+        }
+    }
+}
+
 /// Why the verdict cannot be given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Unknown {

@@ -105,6 +105,36 @@ pub async fn run(cluster: String, p: PatroniConfig, tx: watch::Sender<Option<Arc
     }
 }
 
+/// One pass over the configured URLs, for `check` and `status`: the same requests as a pass of
+/// [`run`], without the seeds learned from earlier passes.
+pub async fn pass_once(p: &PatroniConfig) -> PatroniRound {
+    let client = match PatroniClient::new(&client_settings(p)) {
+        Ok(c) => c,
+        Err(e) => {
+            return PatroniRound {
+                at: crate::clock::unix_now(),
+                cluster_error: Some(format!("cannot build the Patroni REST client: {e}")),
+                ..PatroniRound::default()
+            };
+        }
+    };
+    let mut errors = Vec::new();
+    let seeds: Vec<ApiBase> = p
+        .urls
+        .iter()
+        .filter_map(|u| {
+            ApiBase::parse(u)
+                .map_err(|e| errors.push(e.to_string()))
+                .ok()
+        })
+        .collect();
+    let (mut round, _) = pass(&client, &seeds).await;
+    if round.cluster.is_none() && round.cluster_error.is_none() {
+        round.cluster_error = Some(errors.pop().unwrap_or_else(|| "no Patroni URL".into()));
+    }
+    round
+}
+
 /// The seeds to try, in order: the one that answered last, the configured URLs, then every
 /// member's `api_url` from the last `/cluster`; each once.
 fn seed_order(last: Option<&ApiBase>, configured: &[ApiBase], learned: &[ApiBase]) -> Vec<ApiBase> {

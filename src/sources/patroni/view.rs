@@ -217,6 +217,17 @@ pub fn judge(
         candidate::count(&only).map(|n| n as u32)
     });
 
+    // Patroni's measure for maximum_lag_on_failover: the leader's position − max(receive,
+    // replay) of the replica, on the exporter's positions.
+    let failover_lag = |name: &str| {
+        let is_leader = leader.and_then(|l| l.name.as_deref()) == Some(name);
+        let s = node(name)?
+            .state
+            .as_ref()
+            .filter(|s| s.in_recovery && !is_leader)?;
+        let wal = s.receive_lsn.map(|l| l.0).max(s.replay_lsn.map(|l| l.0))?;
+        Some(leader_lsn?.saturating_sub(wal))
+    };
     let members = memory
         .members
         .iter()
@@ -255,9 +266,10 @@ pub fn judge(
                     .or_else(|| listed.map(|m| m.pending_restart == Some(true))),
                 failover_candidate: verdict.and_then(|v| v.sample()).map(|s| s == 1.0),
                 not_candidate_because: match verdict {
-                    Some(Verdict::Not(reason)) => Some(format!("{reason:?}")),
+                    Some(Verdict::Not(reason)) => Some(reason.to_string()),
                     _ => None,
                 },
+                failover_lag_bytes: failover_lag(name),
             }
         })
         .collect();

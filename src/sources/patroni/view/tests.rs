@@ -179,7 +179,7 @@ fn replicas_past_maximum_lag_on_failover_by_received_wal_are_not_candidates() {
             .not_candidate_because
             .as_deref()
             .unwrap()
-            .contains("Lagging")
+            .contains("exceeds maximum_lag_on_failover")
     );
 }
 
