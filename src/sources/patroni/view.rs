@@ -260,6 +260,8 @@ pub fn judge(
                 dcs_last_seen_age: r
                     .and_then(|r| r.dcs_last_seen)
                     .map(|t| (now - t as f64).max(0.0)),
+                // Patroni writes these keys only when true: absent in an answer is false, and
+                // without an answer they stay unknown.
                 failsafe_active: r.map(|r| r.failsafe_mode_is_active == Some(true)),
                 pending_restart: r
                     .map(|r| r.pending_restart == Some(true))
