@@ -17,10 +17,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use tokio::process::Command;
 use tokio_postgres::NoTls;
 
-use pg_replication_exporter::config::{
-    self, ClusterConfig, Config, NodeConfig, NodeDefaults, Overrides, PollConfig, SslMode,
-    WebConfig,
-};
+use pg_replication_exporter::config::{self, Config, Overrides};
 use pg_replication_exporter::exporter;
 
 const DEMO_LISTEN: &str = "127.0.0.1:10187";
@@ -77,14 +74,9 @@ async fn demo(cluster: &mut DemoCluster, overrides: Overrides) -> Result<()> {
         .listen_address
         .clone()
         .unwrap_or_else(|| DEMO_LISTEN.to_string());
-    let listen_address = config::parse_listen_address(&listen)
-        .map_err(|e| anyhow!("--web.listen-address {listen:?}: {e}"))?;
-    let config = cluster.exporter_config(
-        listen_address,
-        overrides
-            .telemetry_path
-            .unwrap_or_else(|| "/metrics".into()),
-    );
+    // The exporter runs on exactly the configuration it prints.
+    let toml = cluster.config_toml(&listen);
+    let config = load_printed(&toml, &overrides)?;
     let listener = exporter::bind(config.web.listen_address)
         .await
         .with_context(|| {
@@ -98,7 +90,7 @@ async fn demo(cluster: &mut DemoCluster, overrides: Overrides) -> Result<()> {
     println!(
         "A configuration for this cluster (save it and run `pg_replication_exporter --config.file=FILE`):\n"
     );
-    println!("{}", cluster.config_toml(&listen));
+    println!("{toml}");
     println!("Try: pause replay on standby1 and watch the lag grow:");
     println!(
         "  psql -h 127.0.0.1 -p {} -U postgres -c 'SELECT pg_wal_replay_pause()'",
@@ -401,56 +393,6 @@ impl DemoCluster {
         Ok(client)
     }
 
-    fn exporter_config(
-        &self,
-        listen_address: std::net::SocketAddr,
-        telemetry_path: String,
-    ) -> Config {
-        let poll = PollConfig {
-            interval: Duration::from_secs(1),
-            timeout: Duration::from_millis(800),
-            lag_history: Duration::from_secs(3600),
-            backoff_max: Duration::from_secs(30),
-        };
-        Config {
-            web: WebConfig {
-                listen_address,
-                telemetry_path,
-                config_file: None,
-            },
-            clusters: vec![ClusterConfig {
-                name: "demo".into(),
-                nodes: self
-                    .nodes
-                    .iter()
-                    .map(|n| NodeConfig {
-                        name: n.name.clone(),
-                        application_name: n.name.clone(),
-                        host: "127.0.0.1".into(),
-                        port: n.port,
-                        user: "replication_exporter".into(),
-                        password: None,
-                        dbname: "postgres".into(),
-                        sslmode: SslMode::Disable,
-                        sslrootcert: None,
-                        connect_timeout: poll.timeout,
-                        expect_streaming: true,
-                    })
-                    .collect(),
-                defaults: NodeDefaults {
-                    user: "replication_exporter".into(),
-                    password: None,
-                    dbname: "postgres".into(),
-                    sslmode: SslMode::Disable,
-                    sslrootcert: None,
-                    connect_timeout: poll.timeout,
-                },
-                patroni: None,
-            }],
-            poll,
-        }
-    }
-
     fn config_toml(&self, listen: &str) -> String {
         let mut out = format!(
             "[web]\nlisten_address = \"{listen}\"\n\n[poll]\ninterval = \"1s\"\ntimeout = \"800ms\"\n\n\
@@ -479,6 +421,17 @@ impl DemoCluster {
         }
         println!("Demo cluster stopped and removed.");
     }
+}
+
+/// The configuration a demo prints, loaded the way `--config.file` loads it (with the
+/// telemetry path of the command line), so that what runs is what the user can copy.
+pub(crate) fn load_printed(toml: &str, overrides: &Overrides) -> Result<Config> {
+    let overrides = Overrides {
+        telemetry_path: overrides.telemetry_path.clone(),
+        ..Overrides::default()
+    };
+    config::load_from_str(toml, &[], &overrides)
+        .map_err(|e| anyhow!("the demo's own configuration: {e}"))
 }
 
 fn path_str(p: &Path) -> Result<&str> {

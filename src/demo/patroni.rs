@@ -15,10 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use tokio::process::{Child, Command};
 
-use pg_replication_exporter::config::{
-    self, ClusterConfig, Config, NodeDefaults, Overrides, PatroniConfig, PollConfig, SslMode,
-    WebConfig,
-};
+use pg_replication_exporter::config::Overrides;
 use pg_replication_exporter::exporter;
 
 use super::{DEMO_LISTEN, INSTALL_HINT, Owner, find_bindir, free_port, path_str};
@@ -145,12 +142,9 @@ async fn demo(stack: &mut Stack, overrides: Overrides) -> Result<()> {
         .listen_address
         .clone()
         .unwrap_or_else(|| DEMO_LISTEN.to_string());
-    let listen_address = config::parse_listen_address(&listen)
-        .map_err(|e| anyhow!("--web.listen-address {listen:?}: {e}"))?;
-    let telemetry_path = overrides
-        .telemetry_path
-        .unwrap_or_else(|| "/metrics".into());
-    let config = stack.exporter_config(listen_address, telemetry_path);
+    // The exporter runs on exactly the configuration it prints.
+    let toml = stack.config_toml(&listen);
+    let config = super::load_printed(&toml, &overrides)?;
     let listener = exporter::bind(config.web.listen_address)
         .await
         .with_context(|| {
@@ -164,7 +158,7 @@ async fn demo(stack: &mut Stack, overrides: Overrides) -> Result<()> {
     println!(
         "A configuration for this cluster (save it and run `pg_replication_exporter --config.file=FILE`):\n"
     );
-    println!("{}", stack.config_toml(&listen));
+    println!("{toml}");
     let m = &stack.members[0];
     println!("Try: a switchover, maintenance mode, and watch the pg_replication_patroni_* series:");
     println!(
@@ -424,51 +418,6 @@ tags: {{}}
                 );
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-
-    fn exporter_config(
-        &self,
-        listen_address: std::net::SocketAddr,
-        telemetry_path: String,
-    ) -> Config {
-        let poll = PollConfig {
-            interval: Duration::from_secs(1),
-            timeout: Duration::from_millis(800),
-            lag_history: Duration::from_secs(3600),
-            backoff_max: Duration::from_secs(30),
-        };
-        Config {
-            web: WebConfig {
-                listen_address,
-                telemetry_path,
-                config_file: None,
-            },
-            clusters: vec![ClusterConfig {
-                name: "demo".into(),
-                nodes: Vec::new(),
-                defaults: NodeDefaults {
-                    user: "replication_exporter".into(),
-                    password: None,
-                    dbname: "postgres".into(),
-                    sslmode: SslMode::Disable,
-                    sslrootcert: None,
-                    connect_timeout: poll.timeout,
-                },
-                patroni: Some(PatroniConfig {
-                    urls: self.members.iter().map(Member::api_url).collect(),
-                    interval: Duration::from_secs(1),
-                    timeout: Duration::from_millis(800),
-                    discover: true,
-                    forget_after: Duration::from_secs(3600),
-                    username: None,
-                    password: None,
-                    cafile: None,
-                    certfile: None,
-                    keyfile: None,
-                }),
-            }],
-            poll,
         }
     }
 

@@ -28,6 +28,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod cluster;
+mod demo;
 mod exporter;
 mod http;
 mod os;
@@ -40,6 +41,7 @@ pub use cluster::{
     Builder, Catchup, Cluster, GIB, MIB, Node, Role, StopMode, WAIT, conf_str, fmt_lsn, pg_error,
     toml_str,
 };
+pub use demo::Demo;
 pub use exporter::{EXIT_WITHIN, Exporter, READY_TIMEOUT, Ran, Ready, command, run};
 pub use http::{Response, Tls, get as http_get, request as http_request};
 pub use os::{
