@@ -1,4 +1,4 @@
-//! Wiring: a poller task per cluster, the HTTP(S) server, and a graceful shutdown.
+//! Wiring: one supervised cluster task per cluster (`rounds`), the HTTP(S) server, and a graceful shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
