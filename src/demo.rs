@@ -28,11 +28,7 @@ const INSTALL_HINT: &str = "no PostgreSQL server binaries found (initdb, pg_ctl,
 pub async fn run(overrides: Overrides) -> Result<()> {
     let bindir = find_bindir().ok_or_else(|| anyhow!(INSTALL_HINT))?;
     let owner = Owner::detect()?;
-    let dir = tempfile::Builder::new()
-        .prefix("pg_replication_exporter-demo-")
-        .tempdir()
-        .context("create the demo directory")?;
-    owner.chown(dir.path())?;
+    let dir = demo_dir("pg_replication_exporter-demo-", &owner)?;
     let mut cluster = DemoCluster {
         bindir,
         owner,
@@ -421,6 +417,16 @@ impl DemoCluster {
         }
         println!("Demo cluster stopped and removed.");
     }
+}
+
+/// A fresh directory for a demo, owned by the account its servers run as; removed when dropped.
+fn demo_dir(prefix: &str, owner: &Owner) -> Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .context("create the demo directory")?;
+    owner.chown(dir.path())?;
+    Ok(dir)
 }
 
 /// The configuration a demo prints, loaded the way `--config.file` loads it (with the

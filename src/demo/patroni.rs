@@ -99,11 +99,7 @@ struct Stack {
 pub async fn run(overrides: Overrides) -> Result<()> {
     let tools = Tools::find()?;
     let owner = Owner::detect()?;
-    let dir = tempfile::Builder::new()
-        .prefix("pg_replication_exporter-demo-patroni-")
-        .tempdir()
-        .context("create the demo directory")?;
-    owner.chown(dir.path())?;
+    let dir = super::demo_dir("pg_replication_exporter-demo-patroni-", &owner)?;
     let mut stack = Stack {
         tools,
         owner,
