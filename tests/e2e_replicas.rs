@@ -197,16 +197,19 @@ fn an_archive_only_standby_reads_archive_and_its_lag_is_the_sql_truth() {
         ),
         Some(1.0)
     );
-    // The primary archives: counters and settings from pg_stat_archiver / pg_settings.
-    assert!(
-        get(
-            "pg_replication_archiver_archived_total",
-            &[("node", "primary")]
-        )
-        .is_some_and(|v| v >= 1.0),
-        "{}",
-        s.text
-    );
+    // The primary archives: counters and settings from pg_stat_archiver / pg_settings. Before
+    // PostgreSQL 15 the statistics collector reports pg_stat_archiver late (a UDP message and
+    // a stats file rewritten every 500 ms), so the counter is awaited until it equals SQL's.
+    e.wait_scrape("primary's archived count equal to SQL truth", WAIT, |s| {
+        let truth: i64 = p
+            .query_one("SELECT archived_count FROM pg_stat_archiver", &[])
+            .get(0);
+        truth >= 1
+            && s.get(
+                "pg_replication_archiver_archived_total",
+                &[("node", "primary")],
+            ) == Some(truth as f64)
+    });
     assert_eq!(
         get(
             "pg_replication_archiver_failed_total",
