@@ -169,6 +169,7 @@ fn snapshot() -> Snapshot {
             nodes: reports,
             view,
             patroni: None,
+            endpoints: Vec::new(),
         }],
     }
 }

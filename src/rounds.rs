@@ -4,7 +4,8 @@
 //! (`core::cluster`, `sources::patroni::view`) and publishes the cluster's snapshot into the
 //! store. With Patroni discovery the nodes polled follow `GET /cluster`: a new member is polled
 //! from the first round after the pass that listed it; a member gone from the DCS keeps being
-//! polled (and reported down) until `forget_after`.
+//! polled (and reported down) until `forget_after`. Each front-end (`sources::endpoints`) is
+//! checked by a task of its own; a round judges the latest check of each against its polls.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use crate::config::{ClusterConfig, NodeConfig, PollConfig};
 use crate::core::cluster::{ClusterHistory, observe};
 use crate::core::model::ClusterSnapshot;
 use crate::pg::poller::{AbortOnDrop, NodePoller, panic_message, poll_round};
+use crate::sources::endpoints;
 use crate::sources::patroni::{source, view};
 use crate::store::Store;
 
@@ -70,6 +72,16 @@ pub(crate) async fn run_cluster(
         }
         None => (None, None),
     };
+    // Each front-end is checked by a task of its own, beside the rounds, and dies with them.
+    let (endpoint_rxs, _endpoint_tasks): (Vec<_>, Vec<_>) = cluster
+        .endpoints
+        .iter()
+        .map(|e| {
+            let (tx, rx) = watch::channel(None);
+            let task = tokio::spawn(endpoints::run(cluster.name.clone(), e.clone(), tx));
+            (rx, AbortOnDrop(task))
+        })
+        .unzip();
     let mut memory = view::Memory::default();
     let mut history = ClusterHistory::new(poll.lag_history, poll.interval);
     let mut ticker = tokio::time::interval(poll.interval);
@@ -97,6 +109,8 @@ pub(crate) async fn run_cluster(
                 &mut memory,
             )
         });
+        let probes: Vec<_> = endpoint_rxs.iter().map(|rx| rx.borrow().clone()).collect();
+        let endpoints = endpoints::judge::judge(&cluster.endpoints, &probes, &reports, &view);
         store.publish(
             index,
             ClusterSnapshot {
@@ -104,6 +118,7 @@ pub(crate) async fn run_cluster(
                 nodes: reports,
                 view,
                 patroni,
+                endpoints,
             },
         );
     }

@@ -36,6 +36,12 @@ impl Store {
                         ..ClusterView::default()
                     },
                     patroni: None,
+                    endpoints: crate::sources::endpoints::judge::judge(
+                        &c.endpoints,
+                        &[],
+                        &[],
+                        &ClusterView::default(),
+                    ),
                 })
                 .collect(),
         };

@@ -24,12 +24,14 @@ use serde::de::{self, Deserializer, Visitor};
 mod dsn;
 #[macro_use]
 mod raw;
+mod endpoint;
 mod resolve;
 mod sources;
 #[cfg(test)]
 mod tests;
 
 use dsn::*;
+use endpoint::*;
 use raw::*;
 pub use resolve::parse_listen_address;
 use resolve::*;
@@ -58,6 +60,15 @@ pub const DEFAULT_PORT: u16 = 5432;
 pub const DEFAULT_PATRONI_INTERVAL: Duration = Duration::from_secs(5);
 pub const DEFAULT_PATRONI_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_PATRONI_FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// `[[cluster.endpoint]]` port when none is set, per kind: PostgreSQL's, pgpool-II's and
+/// pgbouncer's own defaults.
+pub const DEFAULT_ENDPOINT_PORTS: [(EndpointKind, u16); 3] = [
+    (EndpointKind::Postgres, 5432),
+    (EndpointKind::Pgpool, 9999),
+    (EndpointKind::Pgbouncer, 6432),
+];
+/// The database of pgbouncer's admin console.
+pub const PGBOUNCER_ADMIN_DBNAME: &str = "pgbouncer";
 /// `sslmode` when nothing sets it, as libpq.
 pub const DEFAULT_SSLMODE: SslMode = SslMode::Prefer;
 /// Prefix of the environment variables that override the file; `__` separates nesting levels.
@@ -100,6 +111,84 @@ pub struct ClusterConfig {
     /// The cluster's connection defaults, for nodes discovered at run time.
     pub defaults: NodeDefaults,
     pub patroni: Option<PatroniConfig>,
+    /// The `[[cluster.endpoint]]`s: front-ends checked against the nodes (SPEC §9).
+    pub endpoints: Vec<EndpointConfig>,
+}
+
+/// What kind of front-end an endpoint is, and so how it is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EndpointKind {
+    /// Anything that leads to a node over the PostgreSQL protocol: a VIP, haproxy, a DNS name.
+    Postgres,
+    /// pgpool-II: `SHOW POOL_NODES` through it.
+    Pgpool,
+    /// pgbouncer's admin console: `SHOW DATABASES`, `SHOW POOLS`.
+    Pgbouncer,
+}
+
+impl EndpointKind {
+    pub const ALL: [EndpointKind; 3] = [
+        EndpointKind::Postgres,
+        EndpointKind::Pgpool,
+        EndpointKind::Pgbouncer,
+    ];
+
+    /// The `kind` key's spelling and the `kind` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointKind::Postgres => "postgres",
+            EndpointKind::Pgpool => "pgpool",
+            EndpointKind::Pgbouncer => "pgbouncer",
+        }
+    }
+}
+
+/// Where an endpoint (or a pgbouncer database) should lead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Expect {
+    /// The cluster's writable primary.
+    Primary,
+    /// A standby (in recovery).
+    Standby,
+    /// Any node of the cluster that answers.
+    Any,
+}
+
+impl Expect {
+    pub const ALL: [Expect; 3] = [Expect::Primary, Expect::Standby, Expect::Any];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expect::Primary => "primary",
+            Expect::Standby => "standby",
+            Expect::Any => "any",
+        }
+    }
+}
+
+/// One `[[cluster.endpoint]]`, its connection settings resolved (the cluster's, else defaults).
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    /// The `endpoint` label; unique within the cluster.
+    pub name: String,
+    pub kind: EndpointKind,
+    pub host: String,
+    pub port: u16,
+    /// postgres and pgpool kinds: where it should lead (default any).
+    pub expect: Option<Expect>,
+    /// pgbouncer kind: where each of its databases should route.
+    pub expect_databases: Vec<(String, Expect)>,
+    /// Between two checks (default `poll.interval`), each bounded by `timeout` (default
+    /// `poll.timeout`, at most `interval`).
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub user: String,
+    pub password: Option<Password>,
+    /// pgbouncer kind: always the admin console's `pgbouncer`.
+    pub dbname: String,
+    pub sslmode: SslMode,
+    pub sslrootcert: Option<PathBuf>,
+    pub connect_timeout: Duration,
 }
 
 /// The connection settings a discovered node gets: the cluster's, else the built-in defaults.

@@ -48,6 +48,29 @@ pub(super) struct RawCluster {
     #[serde(default)]
     pub(super) node: Vec<RawNode>,
     pub(super) patroni: Option<RawPatroni>,
+    #[serde(default)]
+    pub(super) endpoint: Vec<RawEndpoint>,
+}
+
+/// `[[cluster.endpoint]]`: a front-end checked against the nodes (SPEC §9).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEndpoint {
+    pub(super) name: String,
+    pub(super) kind: Option<String>,
+    pub(super) host: Option<String>,
+    pub(super) port: Option<RawPort>,
+    pub(super) expect: Option<String>,
+    pub(super) expect_databases: Option<std::collections::BTreeMap<String, String>>,
+    pub(super) interval: Option<RawDuration>,
+    pub(super) timeout: Option<RawDuration>,
+    pub(super) user: Option<String>,
+    pub(super) password_file: Option<PathBuf>,
+    pub(super) password_env: Option<String>,
+    pub(super) dbname: Option<String>,
+    pub(super) sslmode: Option<SslMode>,
+    pub(super) sslrootcert: Option<PathBuf>,
+    pub(super) connect_timeout: Option<RawDuration>,
 }
 
 /// `[cluster.patroni]`: Patroni's REST API (SPEC §8).

@@ -308,6 +308,21 @@ pub(super) fn resolve_cluster(
         }
         nodes.push(resolved);
     }
+    let mut endpoints: Vec<EndpointConfig> = Vec::with_capacity(raw.endpoint.len());
+    for (j, e) in raw.endpoint.into_iter().enumerate() {
+        let e_prefix = format!("{prefix}.endpoint.{j}");
+        let resolved = resolve_endpoint(e, &e_prefix, &defaults, poll, cx)?;
+        if endpoints.iter().any(|x| x.name == resolved.name) {
+            return Err(cx.err(
+                &format!("{e_prefix}.name"),
+                format!(
+                    "duplicate endpoint name {:?} in cluster {:?}",
+                    resolved.name, raw.name
+                ),
+            ));
+        }
+        endpoints.push(resolved);
+    }
     let node_defaults = node_defaults(&defaults, poll);
     if discovers
         && node_defaults.sslmode.verifies()
@@ -327,6 +342,7 @@ pub(super) fn resolve_cluster(
         nodes,
         defaults: node_defaults,
         patroni,
+        endpoints,
     })
 }
 

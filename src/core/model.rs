@@ -58,6 +58,10 @@ pub struct NodeState {
     pub system_identifier: Option<String>,
     /// `pg_is_in_recovery()`.
     pub in_recovery: bool,
+    /// `pg_postmaster_start_time()` in microseconds since the epoch: with the system identifier,
+    /// what tells which node a front-end led to.
+    #[serde(default)]
+    pub postmaster_start_us: Option<i64>,
     /// Primary: the timeline of `pg_current_wal_lsn()`; standby: the WAL receiver's
     /// `received_tli` (unknown while no receiver runs or it is hidden).
     pub timeline_id: Option<u32>,
@@ -388,6 +392,87 @@ pub struct ClusterSnapshot {
     /// What Patroni says and how it compares with the SQL truth; `None` without
     /// `[cluster.patroni]`.
     pub patroni: Option<PatroniView>,
+    /// The cluster's front-ends, judged against the direct polls (SPEC §9), in configuration
+    /// order.
+    pub endpoints: Vec<EndpointView>,
+}
+
+/// The `node` value of an endpoint target that is none of the polled nodes.
+pub const UNKNOWN_NODE: &str = "unknown";
+
+/// One front-end (`[[cluster.endpoint]]`) judged against the direct polls of the same round.
+/// Each `Option` is unknown (absent series) when `None`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EndpointView {
+    /// The `endpoint` label.
+    pub name: String,
+    /// postgres, pgpool, pgbouncer (the `kind` label).
+    pub kind: String,
+    /// Where it is, for `status`, the landing page and the topology.
+    pub host: String,
+    pub port: u16,
+    /// postgres and pgpool kinds: primary, standby or any.
+    pub expect: Option<String>,
+    /// The last check succeeded (false before the first one).
+    pub up: bool,
+    /// Connect (when a new session was needed) + the check's statements, as a client feels it.
+    pub check_duration: Option<f64>,
+    /// Failed checks by kind (connect, auth, tls, timeout, query; every kind from 0).
+    pub errors_total: BTreeMap<ErrorKind, u64>,
+    /// The last error, for the landing page and `status` (never contains a secret).
+    pub last_error: Option<String>,
+    /// The node it led to: a polled node's name, or [`UNKNOWN_NODE`]; `None` while it is down
+    /// (and for pgbouncer, whose admin console leads to no node).
+    pub target: Option<String>,
+    /// The session through it is writable (postgres), or the backend pgpool writes to is the
+    /// real primary (pgpool).
+    pub is_primary: Option<bool>,
+    /// It leads where `expect` says.
+    pub expectation_met: Option<bool>,
+    /// pgpool: one row per backend of `SHOW POOL_NODES`, then one per polled node it lacks.
+    pub pgpool_backends: Vec<PgpoolBackendView>,
+    /// pgbouncer: one row per database of `SHOW DATABASES`.
+    pub pgbouncer_databases: Vec<PgbouncerDatabaseView>,
+}
+
+/// One pgpool-II backend (a row of `SHOW POOL_NODES`) beside the node's real state.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PgpoolBackendView {
+    /// The polled node at the backend's host:port, else "host:port".
+    pub node: String,
+    /// pgpool lists it (false: a polled node pgpool does not know).
+    pub listed: bool,
+    /// pgpool's status: up, waiting, down, quarantine, unused (its `status` column).
+    pub status: Option<String>,
+    /// pgpool's belief: primary or standby (its `role` column).
+    pub role: Option<String>,
+    /// pgpool's role is the node's real role by its direct poll.
+    pub role_correct: Option<bool>,
+    pub delay_bytes: Option<u64>,
+    pub delay_seconds: Option<f64>,
+    /// `select_cnt`.
+    pub selects_total: Option<u64>,
+    /// pgpool sends read queries here (`load_balance_node`).
+    pub load_balance_node: Option<bool>,
+    /// `SHOW POOL_HEALTH_CHECK_STATS` `fail_count` (absent where the command is missing).
+    pub health_check_failures_total: Option<u64>,
+}
+
+/// One pgbouncer database (`SHOW DATABASES` with `SHOW POOLS`) beside its target's real role.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PgbouncerDatabaseView {
+    /// pgbouncer's database name (the `database` label).
+    pub database: String,
+    /// The polled node at its host:port, else "host:port"; `None` for a database without a host
+    /// (pgbouncer's own console, auto-databases over a Unix socket).
+    pub node: Option<String>,
+    /// From `expect_databases`.
+    pub expect: Option<String>,
+    pub expectation_met: Option<bool>,
+    /// `SHOW POOLS` `cl_waiting`, summed over the database's pools.
+    pub clients_waiting: u64,
+    /// `SHOW POOLS` `maxwait` + `maxwait_us`, the longest over the database's pools.
+    pub max_wait_seconds: f64,
 }
 
 /// Patroni's word on a cluster, judged against the SQL truth (SPEC §8). Each `Option` is

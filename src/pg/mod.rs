@@ -3,6 +3,7 @@
 //! `sslmode` semantics over rustls ([`tls`]) and the classification of what went wrong
 //! ([`error`]). It writes rounds into the [`crate::store::Store`] and never renders.
 
+pub(crate) mod connect;
 pub mod error;
 pub mod poller;
 pub mod sql;

@@ -10,12 +10,13 @@ use std::panic::AssertUnwindSafe;
 use futures_util::FutureExt as _;
 use futures_util::future::join_all;
 use tokio::task::JoinHandle;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 use tracing::{debug, info, warn};
 
 use crate::clock::unix_now;
-use crate::config::{NodeConfig, PollConfig, SslMode};
+use crate::config::{NodeConfig, PollConfig};
 use crate::core::model::{ErrorKind, NodeReport, NodeState};
+use crate::pg::connect::{Target, open};
 use crate::pg::error::PollError;
 use crate::pg::sql::{self, Band};
 
@@ -273,50 +274,27 @@ impl NodePoller {
 
     async fn connect(&self) -> Result<Session, PollError> {
         let context = format!("connect to {}", self.endpoint());
-        let mut pg = tokio_postgres::Config::new();
-        pg.host(&self.cfg.host)
-            .port(self.cfg.port)
-            .user(&self.cfg.user)
-            .dbname(&self.cfg.dbname)
-            .application_name(APPLICATION_NAME)
-            .connect_timeout(self.cfg.connect_timeout)
+        let target = Target {
+            host: &self.cfg.host,
+            port: self.cfg.port,
+            user: &self.cfg.user,
+            password: self.cfg.password.as_ref(),
+            dbname: &self.cfg.dbname,
+            sslmode: self.cfg.sslmode,
+            sslrootcert: self.cfg.sslrootcert.as_deref(),
+            connect_timeout: self.cfg.connect_timeout,
             // Read-only and bounded, set in the startup packet: no extra round trip.
             // Startup options win over role and database settings. Besides read-only and the
             // timeouts: search_path = pg_catalog, so that no function of a writable schema can
             // stand in for a catalog function the poll calls; and read committed, because a
             // cluster-wide default of serializable makes every query on a hot standby fail.
-            .options(format!(
+            options: Some(format!(
                 "-c default_transaction_read_only=on -c statement_timeout={ms} -c lock_timeout={ms} \
                  -c search_path=pg_catalog -c default_transaction_isolation=read\\ committed",
                 ms = self.timeout.as_millis().max(1),
-            ));
-        if let Some(password) = &self.cfg.password {
-            pg.password(password.expose());
-        }
-        let (client, task) = match self.cfg.sslmode {
-            SslMode::Disable => {
-                pg.ssl_mode(tokio_postgres::config::SslMode::Disable);
-                let (client, connection) = pg
-                    .connect(NoTls)
-                    .await
-                    .map_err(|e| PollError::from_connect(&context, &e))?;
-                (client, AbortOnDrop(tokio::spawn(drive(connection))))
-            }
-            mode => {
-                pg.ssl_mode(if mode == SslMode::Prefer {
-                    tokio_postgres::config::SslMode::Prefer
-                } else {
-                    tokio_postgres::config::SslMode::Require
-                });
-                let tls = crate::pg::tls::connector(mode, self.cfg.sslrootcert.as_deref())
-                    .map_err(|e| PollError::new(ErrorKind::Tls, format!("{context}: {e}")))?;
-                let (client, connection) = pg
-                    .connect(tls)
-                    .await
-                    .map_err(|e| PollError::from_connect(&context, &e))?;
-                (client, AbortOnDrop(tokio::spawn(drive(connection))))
-            }
+            )),
         };
+        let (client, task) = open(&target, &context).await?;
         let version_row = client
             .query_one(
                 "SELECT current_setting('server_version_num')::int, current_setting('server_encoding')",
@@ -345,15 +323,6 @@ impl NodePoller {
             _task: task,
         })
     }
-}
-
-async fn drive<S, T>(connection: tokio_postgres::Connection<S, T>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    // The client notices a broken connection on its next query; nothing to do with the error.
-    let _ = connection.await;
 }
 
 /// The query band a freshly connected server gets, and whether its major is newer than any the

@@ -110,6 +110,8 @@ impl Band {
   'server_version', current_setting('server_version'),
   'system_identifier', (SELECT system_identifier::text FROM pg_control_system()),
   'in_recovery', pg_is_in_recovery(),
+  -- Identifies the node behind a front-end (a VIP shows its own inet_server_addr()).
+  'postmaster_start_us', (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint,
   -- A standby has no "current timeline" function: the WAL receiver's timeline is the live one.
   -- Without a running (or visible) receiver it is unknown: the last restartpoint's timeline
   -- can lag a promotion for a checkpoint interval and would fake a timeline divergence.

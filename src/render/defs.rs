@@ -564,6 +564,104 @@ pub const CLUSTER_SOURCE_LAG_BYTES: Def = gauge(
     CLUSTER,
 );
 
+// §9 Front-ends: the VIP (postgres kind), pgpool-II, pgbouncer.
+
+const ENDPOINT: &[&str] = &["cluster", "endpoint"];
+const ENDPOINT_KIND: &[&str] = &["cluster", "endpoint", "kind"];
+const ENDPOINT_NODE: &[&str] = &["cluster", "endpoint", "node"];
+const ENDPOINT_DATABASE: &[&str] = &["cluster", "endpoint", "database"];
+
+pub const ENDPOINT_UP: Def = gauge(
+    "pg_replication_endpoint_up",
+    "1 if the exporter's last check through the front-end (kind postgres: a session through it; pgpool: SHOW POOL_NODES; pgbouncer: its admin console) succeeded, 0 if not.",
+    ENDPOINT_KIND,
+);
+pub const ENDPOINT_CHECK_DURATION_SECONDS: Def = gauge(
+    "pg_replication_endpoint_check_duration_seconds",
+    "Seconds the last check through the front-end took, connect (when a new session was needed) included: as a client feels it.",
+    ENDPOINT,
+);
+pub const ENDPOINT_ERRORS_TOTAL: Def = counter(
+    "pg_replication_endpoint_errors_total",
+    "Failed checks through the front-end by kind: connect, auth, tls, timeout (no answer within the endpoint's timeout: a hung front-end), query.",
+    &["cluster", "endpoint", "kind"],
+);
+pub const ENDPOINT_TARGET: Def = gauge(
+    "pg_replication_endpoint_target",
+    "1 for the node the front-end led to (kind postgres: the node that answered, by system identifier and pg_postmaster_start_time(); pgpool: the backend it writes to), 0 for the other polled nodes; node=\"unknown\" when none of them; absent while the front-end is down.",
+    ENDPOINT_NODE,
+);
+pub const ENDPOINT_IS_PRIMARY: Def = gauge(
+    "pg_replication_endpoint_is_primary",
+    "1 if the session through the front-end is writable (pg_is_in_recovery() false); pgpool: 1 if the backend it writes to is a primary by its direct poll.",
+    ENDPOINT,
+);
+pub const ENDPOINT_EXPECTATION_MET: Def = gauge(
+    "pg_replication_endpoint_expectation_met",
+    "1 if the front-end leads where its expect says (primary: the cluster's one primary; standby: a node in recovery; any: a node of the cluster), 0 if not (a VIP on a demoted primary); absent when unknown.",
+    ENDPOINT,
+);
+pub const PGPOOL_BACKEND_STATUS: Def = gauge(
+    "pg_replication_pgpool_backend_status",
+    "pgpool-II's status of the backend (SHOW POOL_NODES status), 1 for the current one: up, waiting, down, quarantine, unused.",
+    &["cluster", "endpoint", "node", "status"],
+);
+pub const PGPOOL_BACKEND_ROLE: Def = gauge(
+    "pg_replication_pgpool_backend_role",
+    "pgpool-II's belief about the backend's role (SHOW POOL_NODES role), 1 for the current one: primary, standby.",
+    &["cluster", "endpoint", "node", "role"],
+);
+pub const PGPOOL_BACKEND_ROLE_CORRECT: Def = gauge(
+    "pg_replication_pgpool_backend_role_correct",
+    "1 if pgpool-II's role for the backend is the node's real role by the exporter's direct poll, 0 if not; absent while the node is not polled successfully.",
+    ENDPOINT_NODE,
+);
+pub const PGPOOL_BACKEND_LISTED: Def = gauge(
+    "pg_replication_pgpool_backend_listed",
+    "1 if pgpool-II lists the node as a backend (SHOW POOL_NODES), 0 for a polled node of the cluster it does not know.",
+    ENDPOINT_NODE,
+);
+pub const PGPOOL_BACKEND_REPLICATION_DELAY_BYTES: Def = gauge(
+    "pg_replication_pgpool_backend_replication_delay_bytes",
+    "Standby backend: the replication delay in bytes as pgpool-II reports it (SHOW POOL_NODES replication_delay; its sr_check, not the exporter's measure).",
+    ENDPOINT_NODE,
+);
+pub const PGPOOL_BACKEND_REPLICATION_DELAY_SECONDS: Def = gauge(
+    "pg_replication_pgpool_backend_replication_delay_seconds",
+    "Standby backend: the replication delay in seconds as pgpool-II 4.4+ reports it when delay_threshold_by_time is set (\"0.000568 second\").",
+    ENDPOINT_NODE,
+);
+pub const PGPOOL_BACKEND_SELECTS_TOTAL: Def = counter(
+    "pg_replication_pgpool_backend_selects_total",
+    "SELECT statements pgpool-II sent to the backend (SHOW POOL_NODES select_cnt, since pgpool started).",
+    ENDPOINT_NODE,
+);
+pub const PGPOOL_BACKEND_HEALTH_CHECK_FAILURES_TOTAL: Def = counter(
+    "pg_replication_pgpool_backend_health_check_failures_total",
+    "Failed health checks of the backend (SHOW POOL_HEALTH_CHECK_STATS fail_count, pgpool-II 4.1+).",
+    ENDPOINT_NODE,
+);
+pub const PGBOUNCER_DATABASE_TARGET: Def = gauge(
+    "pg_replication_pgbouncer_database_target",
+    "1 for the node the pgbouncer database routes to (SHOW DATABASES host and port; node=\"host:port\" when no polled node has that address).",
+    &["cluster", "endpoint", "database", "node"],
+);
+pub const PGBOUNCER_DATABASE_EXPECTATION_MET: Def = gauge(
+    "pg_replication_pgbouncer_database_expectation_met",
+    "1 if the pgbouncer database routes where expect_databases says (primary: the cluster's one primary; standby: a node in recovery; any: a polled node), 0 if not; absent when unknown.",
+    ENDPOINT_DATABASE,
+);
+pub const PGBOUNCER_CLIENTS_WAITING: Def = gauge(
+    "pg_replication_pgbouncer_clients_waiting",
+    "Clients of the pgbouncer database waiting for a server connection (SHOW POOLS cl_waiting, summed over its pools).",
+    ENDPOINT_DATABASE,
+);
+pub const PGBOUNCER_CLIENTS_MAX_WAIT_SECONDS: Def = gauge(
+    "pg_replication_pgbouncer_clients_max_wait_seconds",
+    "Seconds the oldest waiting client of the pgbouncer database has waited (SHOW POOLS maxwait and maxwait_us, the longest over its pools).",
+    ENDPOINT_DATABASE,
+);
+
 /// Every family, sorted by name (the order they are rendered in).
 pub const ALL: &[&Def] = &[
     &ARCHIVER_ARCHIVED_TOTAL,
@@ -586,6 +684,12 @@ pub const ALL: &[&Def] = &[
     &CLUSTER_SOURCE_LAG_BYTES,
     &CLUSTER_SYSTEM_IDENTIFIERS,
     &CLUSTER_TIMELINES,
+    &ENDPOINT_CHECK_DURATION_SECONDS,
+    &ENDPOINT_ERRORS_TOTAL,
+    &ENDPOINT_EXPECTATION_MET,
+    &ENDPOINT_IS_PRIMARY,
+    &ENDPOINT_TARGET,
+    &ENDPOINT_UP,
     &EXPORTER_BUILD_INFO,
     &LAG_BYTES,
     &LAG_SECONDS,
@@ -623,6 +727,18 @@ pub const ALL: &[&Def] = &[
     &PATRONI_TIMELINE_SWITCHES,
     &PATRONI_TTL_SECONDS,
     &PATRONI_UP,
+    &PGBOUNCER_CLIENTS_MAX_WAIT_SECONDS,
+    &PGBOUNCER_CLIENTS_WAITING,
+    &PGBOUNCER_DATABASE_EXPECTATION_MET,
+    &PGBOUNCER_DATABASE_TARGET,
+    &PGPOOL_BACKEND_HEALTH_CHECK_FAILURES_TOTAL,
+    &PGPOOL_BACKEND_LISTED,
+    &PGPOOL_BACKEND_REPLICATION_DELAY_BYTES,
+    &PGPOOL_BACKEND_REPLICATION_DELAY_SECONDS,
+    &PGPOOL_BACKEND_ROLE,
+    &PGPOOL_BACKEND_ROLE_CORRECT,
+    &PGPOOL_BACKEND_SELECTS_TOTAL,
+    &PGPOOL_BACKEND_STATUS,
     &POLL_DURATION_SECONDS,
     &POLL_ERRORS_TOTAL,
     &PRIVILEGE_MISSING,

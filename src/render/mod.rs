@@ -9,6 +9,7 @@
 //! [`defs`].
 
 pub mod defs;
+mod endpoints;
 mod patroni;
 
 use std::collections::HashMap;
@@ -87,6 +88,7 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
         if let Some(p) = &cluster.patroni {
             patroni::cluster(&mut out, cluster, p);
         }
+        endpoints::cluster(&mut out, cluster);
     }
     out.finish()
 }

@@ -12,8 +12,9 @@ use prometheus::proto::MetricFamily;
 use super::*;
 use crate::core::lsn::Lsn;
 use crate::core::model::{
-    Archiver, ClusterView, PatroniDynamicConfig, PatroniMemberView, PatroniPromotion, PatroniView,
-    RecoverySettings, Settings, StandbyView, Subscription, WalReceiver,
+    Archiver, ClusterView, EndpointView, ErrorKind, PatroniDynamicConfig, PatroniMemberView,
+    PatroniPromotion, PatroniView, PgbouncerDatabaseView, PgpoolBackendView, RecoverySettings,
+    Settings, StandbyView, Subscription, WalReceiver,
 };
 
 const BUILD: BuildInfo = BuildInfo {
@@ -323,6 +324,7 @@ fn hidden_state() -> NodeState {
         server_version: "15.8".into(),
         system_identifier: None,
         in_recovery: true,
+        postmaster_start_us: None,
         timeline_id: Some(3),
         wal_lsn: lsn(POS - 18 * KIB),
         receive_lsn: lsn(POS - 16 * KIB),
@@ -412,6 +414,7 @@ fn rich_snapshot() -> Snapshot {
                     standby_leader: None,
                 },
                 patroni: Some(patroni_view()),
+                endpoints: endpoint_views(),
             },
             ClusterSnapshot {
                 name: "app".into(),
@@ -426,6 +429,7 @@ fn rich_snapshot() -> Snapshot {
                     ..ClusterView::default()
                 },
                 patroni: None,
+                endpoints: Vec::new(),
             },
             ClusterSnapshot {
                 name: "dr".into(),
@@ -448,6 +452,7 @@ fn rich_snapshot() -> Snapshot {
                     ..ClusterView::default()
                 },
                 patroni: None,
+                endpoints: Vec::new(),
             },
         ],
     }
@@ -455,6 +460,130 @@ fn rich_snapshot() -> Snapshot {
 
 /// Patroni's view of the rich cluster: node_a leads, node_b could take over, node_c is tagged
 /// nofailover, node_d crashed and left the DCS (its REST API does not answer).
+/// A VIP on node_a, a hung haproxy, pgpool calling node_b primary and not knowing node_c, and
+/// pgbouncer routing app_rw to node_b and app_ro to an address outside the cluster.
+fn endpoint_views() -> Vec<EndpointView> {
+    let errors = |timeouts: u64| {
+        ErrorKind::ALL
+            .iter()
+            .map(|k| {
+                (
+                    *k,
+                    if *k == ErrorKind::Timeout {
+                        timeouts
+                    } else {
+                        0
+                    },
+                )
+            })
+            .collect()
+    };
+    vec![
+        EndpointView {
+            name: "vip-rw".into(),
+            kind: "postgres".into(),
+            host: "10.0.0.100".into(),
+            port: 5432,
+            expect: Some("primary".into()),
+            up: true,
+            check_duration: Some(0.0021),
+            errors_total: errors(0),
+            target: Some("node_a".into()),
+            is_primary: Some(true),
+            expectation_met: Some(true),
+            ..EndpointView::default()
+        },
+        EndpointView {
+            name: "haproxy-ro".into(),
+            kind: "postgres".into(),
+            host: "10.0.0.101".into(),
+            port: 5433,
+            expect: Some("standby".into()),
+            up: false,
+            check_duration: Some(0.8),
+            errors_total: errors(3),
+            last_error: Some(
+                "check endpoint haproxy-ro (host=10.0.0.101 port=5433): no answer within 800ms"
+                    .into(),
+            ),
+            ..EndpointView::default()
+        },
+        EndpointView {
+            name: "pgpool".into(),
+            kind: "pgpool".into(),
+            host: "10.0.0.102".into(),
+            port: 9999,
+            expect: Some("primary".into()),
+            up: true,
+            check_duration: Some(0.004),
+            errors_total: errors(0),
+            target: Some("node_b".into()),
+            is_primary: Some(false),
+            expectation_met: Some(false),
+            pgpool_backends: vec![
+                PgpoolBackendView {
+                    node: "node_a".into(),
+                    listed: true,
+                    status: Some("down".into()),
+                    role: Some("standby".into()),
+                    role_correct: Some(false),
+                    delay_bytes: Some(0),
+                    selects_total: Some(120),
+                    load_balance_node: Some(false),
+                    health_check_failures_total: Some(4),
+                    ..PgpoolBackendView::default()
+                },
+                PgpoolBackendView {
+                    node: "node_b".into(),
+                    listed: true,
+                    status: Some("up".into()),
+                    role: Some("primary".into()),
+                    role_correct: Some(false),
+                    delay_seconds: Some(0.000568),
+                    selects_total: Some(7),
+                    load_balance_node: Some(true),
+                    health_check_failures_total: Some(0),
+                    ..PgpoolBackendView::default()
+                },
+                PgpoolBackendView {
+                    node: "node_c".into(),
+                    listed: false,
+                    ..PgpoolBackendView::default()
+                },
+            ],
+            ..EndpointView::default()
+        },
+        EndpointView {
+            name: "pgbouncer".into(),
+            kind: "pgbouncer".into(),
+            host: "10.0.0.103".into(),
+            port: 6432,
+            up: true,
+            check_duration: Some(0.001),
+            errors_total: errors(0),
+            pgbouncer_databases: vec![
+                PgbouncerDatabaseView {
+                    database: "app_ro".into(),
+                    node: Some("10.0.9.9:5432".into()),
+                    expect: Some("standby".into()),
+                    expectation_met: None,
+                    clients_waiting: 0,
+                    max_wait_seconds: 0.0,
+                },
+                PgbouncerDatabaseView {
+                    database: "app_rw".into(),
+                    node: Some("node_b".into()),
+                    expect: Some("primary".into()),
+                    expectation_met: Some(false),
+                    clients_waiting: 3,
+                    max_wait_seconds: 2.5,
+                },
+            ],
+            ..EndpointView::default()
+        },
+    ]
+}
+
 fn patroni_view() -> PatroniView {
     let member = |node: &str, role: &str, state: &str, candidate: bool| PatroniMemberView {
         node: node.into(),
@@ -555,6 +684,7 @@ fn single(state: NodeState) -> Snapshot {
             nodes: vec![up_node("n", state)],
             view: ClusterView::default(),
             patroni: None,
+            endpoints: Vec::new(),
         }],
     }
 }
@@ -834,6 +964,8 @@ fn a_down_node_has_only_health_series() {
     assert_eq!(
         node_d,
         [
+            // The enum of where a front-end leads runs over every polled node (0 here).
+            "pg_replication_endpoint_target",
             "pg_replication_node_expect_streaming",
             // Its Patroni member is gone from the DCS and its REST API down: only that is said.
             "pg_replication_patroni_member",
@@ -997,6 +1129,7 @@ fn standby_label_maps_application_name_to_the_node_name_case_insensitively() {
         nodes: vec![NodeReport::new("elsewhere", "barman")],
         view: ClusterView::default(),
         patroni: None,
+        endpoints: Vec::new(),
     });
     let fams = families(&snapshot, &BUILD);
     let labels: Vec<String> = series(&fams, defs::SYNC_PRIORITY.name)

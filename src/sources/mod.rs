@@ -2,4 +2,5 @@
 //! parses what its program says into plain data and judges it with pure functions; the pollers
 //! that fetch it live beside them.
 
+pub mod endpoints;
 pub mod patroni;

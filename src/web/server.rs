@@ -297,6 +297,7 @@ mod tests {
                         members: vec![member("m1", false, true), member("m2", true, false)],
                         ..PatroniView::default()
                     }),
+                    endpoints: Vec::new(),
                     view: Default::default(),
                 },
                 ClusterSnapshot {
@@ -304,6 +305,7 @@ mod tests {
                     nodes: vec![NodeReport::new("a", "a")],
                     view: Default::default(),
                     patroni: None,
+                    endpoints: Vec::new(),
                 },
             ],
         };
