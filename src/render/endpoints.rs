@@ -21,7 +21,10 @@ fn endpoint(out: &mut Families, cluster: &ClusterSnapshot, e: &EndpointView) {
     let base = [c, e.name.as_str()];
     out.push(&defs::ENDPOINT_UP, &[c, &e.name, &e.kind], flag(e.up));
     // A front-end check needs no privilege the role could lack: no `privilege` kind.
-    for kind in ErrorKind::ALL.into_iter().filter(|k| *k != ErrorKind::Privilege) {
+    for kind in ErrorKind::ALL
+        .into_iter()
+        .filter(|k| *k != ErrorKind::Privilege)
+    {
         let n = e.errors_total.get(&kind).copied().unwrap_or(0);
         out.push(
             &defs::ENDPOINT_ERRORS_TOTAL,
