@@ -697,3 +697,86 @@ fn patroni_defaults_and_discovered_nodes() {
     let bare = ok("[[cluster]]\nname = \"pg\"\n[cluster.patroni]\nurls = [\"http://a:8008\"]\n");
     assert!(bare.clusters[0].nodes.is_empty());
 }
+
+const ENDPOINT: &str = "[[cluster]]\nname = \"pg\"\n[[cluster.node]]\nname = \"node_a\"\nhost = \"10.0.0.11\"\n[[cluster.endpoint]]\nname = \"vip\"\n";
+
+#[test]
+fn endpoint_tables_are_validated_with_the_key_named() {
+    let cases: Vec<(&str, String, String)> = vec![
+        ("no kind", format!("{ENDPOINT}host = \"10.0.0.100\"\n"), format!("cluster[0].endpoint[0].kind: endpoint \"vip\" needs a kind: one of postgres, pgpool, pgbouncer {IN}")),
+        ("bad kind", format!("{ENDPOINT}kind = \"haproxy\"\nhost = \"h\"\n"), format!("cluster[0].endpoint[0].kind: invalid kind \"haproxy\", expected one of postgres, pgpool, pgbouncer {IN}")),
+        ("no host", format!("{ENDPOINT}kind = \"postgres\"\n"), format!("cluster[0].endpoint[0].host: endpoint \"vip\" needs a host {IN}")),
+        ("empty name", ENDPOINT.replace("name = \"vip\"", "name = \" \"") + "kind = \"postgres\"\nhost = \"h\"\n", format!("cluster[0].endpoint[0].name: must not be empty {IN}")),
+        ("unknown key", format!("{ENDPOINT}kind = \"postgres\"\nhost = \"h\"\nexpects = \"primary\"\n"), format!("cluster[0].endpoint[0].expects: unknown key {IN}")),
+        ("bad expect", format!("{ENDPOINT}kind = \"postgres\"\nhost = \"h\"\nexpect = \"writer\"\n"), format!("cluster[0].endpoint[0].expect: invalid expectation \"writer\", expected one of primary, standby, any {IN}")),
+        ("expect on pgbouncer", format!("{ENDPOINT}kind = \"pgbouncer\"\nhost = \"h\"\nexpect = \"primary\"\n"), "cluster[0].endpoint[0].expect: does not apply to kind pgbouncer".to_owned()),
+        ("expect_databases on a VIP", format!("{ENDPOINT}kind = \"postgres\"\nhost = \"h\"\nexpect_databases = {{ app = \"primary\" }}\n"), format!("cluster[0].endpoint[0].expect_databases: applies to kind pgbouncer only; a postgres endpoint says where it leads with expect {IN}")),
+        ("bad database expectation", format!("{ENDPOINT}kind = \"pgbouncer\"\nhost = \"h\"\nexpect_databases = {{ app = \"rw\" }}\n"), format!("cluster[0].endpoint[0].expect_databases.app: invalid expectation \"rw\", expected one of primary, standby, any {IN}")),
+        ("pgbouncer dbname", format!("{ENDPOINT}kind = \"pgbouncer\"\nhost = \"h\"\ndbname = \"app\"\n"), "cluster[0].endpoint[0].dbname: a pgbouncer endpoint is checked through the admin console".to_owned()),
+        ("bad port", format!("{ENDPOINT}kind = \"postgres\"\nhost = \"h\"\nport = 70000\n"), "cluster[0].endpoint[0].port".to_owned()),
+        ("zero interval", format!("{ENDPOINT}kind = \"postgres\"\nhost = \"h\"\ninterval = \"0s\"\n"), format!("cluster[0].endpoint[0].interval: must be greater than zero {IN}")),
+        ("timeout over interval", format!("{ENDPOINT}kind = \"postgres\"\nhost = \"h\"\ninterval = \"1s\"\ntimeout = \"2s\"\n"), format!("cluster[0].endpoint[0].timeout: 2s must not exceed the endpoint's interval (1s) {IN}")),
+        ("password_env not set", format!("{ENDPOINT}kind = \"postgres\"\nhost = \"h\"\npassword_env = \"VIP_PW\"\n"), format!("cluster[0].endpoint[0].password_env: environment variable VIP_PW is not set {IN}")),
+        ("verify without a CA", format!("{ENDPOINT}kind = \"postgres\"\nhost = \"h\"\nsslmode = \"verify-full\"\n"), format!("cluster[0].endpoint[0].sslmode: sslmode verify-full needs sslrootcert (endpoint \"vip\") {IN}")),
+        ("duplicate name", format!("{ENDPOINT}kind = \"postgres\"\nhost = \"h\"\n[[cluster.endpoint]]\nname = \"vip\"\nkind = \"pgpool\"\nhost = \"h2\"\n"), format!("cluster[0].endpoint[1].name: duplicate endpoint name \"vip\" in cluster \"pg\" {IN}")),
+    ];
+    for (what, toml, want) in &cases {
+        let got = err(toml);
+        assert!(
+            got.starts_with("invalid configuration: ") && got.contains(want.as_str()),
+            "case {what}:\n got: {got}\nwant: {want}"
+        );
+        assert_eq!(got.lines().count(), 1, "case {what}: {got}");
+    }
+}
+
+#[test]
+fn endpoints_take_the_cluster_defaults_and_their_kind_s_port() {
+    let pw = temp_file(&format!("{SECRET}\n"));
+    let toml = format!(
+        "[poll]\ninterval = \"2s\"\ntimeout = \"1s\"\n\
+         [[cluster]]\nname = \"pg\"\nuser = \"mon\"\npassword_file = {:?}\nsslmode = \"disable\"\n\
+         [[cluster.node]]\nname = \"node_a\"\nhost = \"10.0.0.11\"\n\
+         [[cluster.endpoint]]\nname = \"vip\"\nkind = \"postgres\"\nhost = \"10.0.0.100\"\nexpect = \"primary\"\n\
+         [[cluster.endpoint]]\nname = \"pool\"\nkind = \"pgpool\"\nhost = \"10.0.0.101\"\ninterval = \"5s\"\n\
+         [[cluster.endpoint]]\nname = \"bouncer\"\nkind = \"pgbouncer\"\nhost = \"10.0.0.102\"\nuser = \"stats\"\n\
+         expect_databases = {{ app_rw = \"primary\", app_ro = \"standby\" }}\n",
+        pw.path().display().to_string()
+    );
+    let c = ok(&toml);
+    let e = &c.clusters[0].endpoints;
+    assert_eq!(e.len(), 3);
+    let (vip, pool, bouncer) = (&e[0], &e[1], &e[2]);
+    assert_eq!(
+        (vip.kind, vip.port, vip.expect),
+        (EndpointKind::Postgres, 5432, Some(Expect::Primary))
+    );
+    assert_eq!(
+        (vip.user.as_str(), vip.dbname.as_str()),
+        ("mon", "postgres")
+    );
+    assert_eq!(vip.password.as_ref().map(Password::expose), Some(SECRET));
+    assert_eq!(vip.sslmode, SslMode::Disable);
+    assert_eq!(
+        (vip.interval, vip.timeout),
+        (Duration::from_secs(2), Duration::from_secs(1))
+    );
+    assert_eq!(
+        (pool.port, pool.expect, pool.interval),
+        (9999, Some(Expect::Any), Duration::from_secs(5))
+    );
+    assert_eq!(bouncer.port, 6432);
+    assert_eq!(bouncer.expect, None);
+    assert_eq!(
+        (bouncer.user.as_str(), bouncer.dbname.as_str()),
+        ("stats", "pgbouncer")
+    );
+    assert_eq!(
+        bouncer.expect_databases,
+        [
+            ("app_ro".to_owned(), Expect::Standby),
+            ("app_rw".to_owned(), Expect::Primary)
+        ]
+    );
+    assert!(!format!("{c:?}").contains(SECRET));
+}
