@@ -299,3 +299,364 @@ fn judge_pgbouncer(
     v.pgbouncer_databases
         .sort_by(|x, y| x.database.cmp(&y.database));
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::{EndpointKind, SslMode};
+    use crate::core::lsn::Lsn;
+    use crate::core::model::NodeState;
+
+    const SYSID: &str = "7310000000000000001";
+
+    fn node(name: &str, port: u16, in_recovery: bool, start: i64) -> NodeReport {
+        NodeReport {
+            up: true,
+            address: Some(("10.0.0.11".into(), port)),
+            state: Some(NodeState {
+                system_identifier: Some(SYSID.into()),
+                in_recovery,
+                postmaster_start_us: Some(start),
+                wal_lsn: Some(Lsn(0x3000000)),
+                ..NodeState::default()
+            }),
+            ..NodeReport::new(name, name)
+        }
+    }
+
+    fn nodes() -> Vec<NodeReport> {
+        vec![
+            node("a", 5432, false, 100),
+            node("b", 5433, true, 200),
+            node("c", 5434, true, 300),
+        ]
+    }
+
+    fn view(primaries: u32) -> ClusterView {
+        ClusterView {
+            primaries,
+            ..ClusterView::default()
+        }
+    }
+
+    fn cfg(kind: EndpointKind, expect: Option<Expect>) -> EndpointConfig {
+        EndpointConfig {
+            name: "e".into(),
+            kind,
+            host: "10.0.0.100".into(),
+            port: 5432,
+            expect,
+            expect_databases: Vec::new(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(800),
+            user: "u".into(),
+            password: None,
+            dbname: "postgres".into(),
+            sslmode: SslMode::Disable,
+            sslrootcert: None,
+            connect_timeout: Duration::from_millis(800),
+        }
+    }
+
+    fn probe(answer: Answer) -> Option<Arc<Probe>> {
+        Some(Arc::new(Probe {
+            at: 0.0,
+            duration: 0.002,
+            answer: Ok(answer),
+            errors_total: BTreeMap::new(),
+        }))
+    }
+
+    fn pg(start: i64, in_recovery: bool, sysid: &str) -> Answer {
+        Answer::Postgres(postgres::Answer {
+            system_identifier: Some(sysid.into()),
+            postmaster_start_us: Some(start),
+            in_recovery,
+            lsn: Some(Lsn(0x3000000)),
+        })
+    }
+
+    fn one_pg(expect: Expect, a: Answer, reports: &[NodeReport], v: &ClusterView) -> EndpointView {
+        judge(
+            &[cfg(EndpointKind::Postgres, Some(expect))],
+            &[probe(a)],
+            reports,
+            v,
+        )
+        .remove(0)
+    }
+
+    #[test]
+    fn a_postgres_endpoint_is_judged_by_the_node_that_answered() {
+        let r = nodes();
+        // (expect, answer, primaries) → (target, is_primary, met)
+        let cases = [
+            (
+                "VIP on the primary",
+                Expect::Primary,
+                pg(100, false, SYSID),
+                1,
+                ("a", Some(true), Some(true)),
+            ),
+            (
+                "VIP on a demoted primary",
+                Expect::Primary,
+                pg(100, true, SYSID),
+                1,
+                ("a", Some(false), Some(false)),
+            ),
+            (
+                "write VIP on a standby",
+                Expect::Primary,
+                pg(200, true, SYSID),
+                1,
+                ("b", Some(false), Some(false)),
+            ),
+            (
+                "write VIP during split brain",
+                Expect::Primary,
+                pg(100, false, SYSID),
+                2,
+                ("a", Some(true), Some(false)),
+            ),
+            (
+                "read endpoint on a standby",
+                Expect::Standby,
+                pg(300, true, SYSID),
+                1,
+                ("c", Some(false), Some(true)),
+            ),
+            (
+                "read endpoint on the primary",
+                Expect::Standby,
+                pg(100, false, SYSID),
+                1,
+                ("a", Some(true), Some(false)),
+            ),
+            (
+                "any node",
+                Expect::Any,
+                pg(300, true, SYSID),
+                1,
+                ("c", Some(false), Some(true)),
+            ),
+            (
+                "a server not polled",
+                Expect::Primary,
+                pg(999, false, SYSID),
+                1,
+                (UNKNOWN_NODE, Some(true), None),
+            ),
+            (
+                "another cluster",
+                Expect::Any,
+                pg(100, false, "42"),
+                1,
+                (UNKNOWN_NODE, Some(true), Some(false)),
+            ),
+        ];
+        for (what, expect, answer, primaries, (target, is_primary, met)) in cases {
+            let v = one_pg(expect, answer, &r, &view(primaries));
+            assert!(v.up, "{what}");
+            assert_eq!(v.target.as_deref(), Some(target), "{what}");
+            assert_eq!(v.is_primary, is_primary, "{what}");
+            assert_eq!(v.expectation_met, met, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_node_down_in_this_round_gives_no_target_and_no_judgment() {
+        let mut r = nodes();
+        r[1].up = false;
+        r[1].state = None;
+        let v = one_pg(Expect::Standby, pg(200, true, SYSID), &r, &view(1));
+        assert_eq!(v.target.as_deref(), Some(UNKNOWN_NODE));
+        assert_eq!(v.expectation_met, None);
+    }
+
+    #[test]
+    fn a_failed_check_is_down_with_its_error_and_nothing_else() {
+        let p = Some(Arc::new(Probe {
+            at: 0.0,
+            duration: 0.8,
+            answer: Err("check endpoint e (host=h port=1): no answer within 800ms".into()),
+            errors_total: [(ErrorKind::Timeout, 3)].into_iter().collect(),
+        }));
+        let v = judge(
+            &[cfg(EndpointKind::Postgres, Some(Expect::Primary))],
+            &[p],
+            &nodes(),
+            &view(1),
+        )
+        .remove(0);
+        assert!(!v.up);
+        assert_eq!(v.errors_total[&ErrorKind::Timeout], 3);
+        assert_eq!(v.errors_total[&ErrorKind::Connect], 0);
+        assert_eq!(
+            (v.target, v.is_primary, v.expectation_met),
+            (None, None, None)
+        );
+        assert!(v.last_error.unwrap().contains("no answer"));
+        // Before the first check: down, every counter at 0.
+        let v = judge(&[cfg(EndpointKind::Pgpool, None)], &[], &nodes(), &view(1)).remove(0);
+        assert!(!v.up && v.check_duration.is_none());
+    }
+
+    fn pool_node(port: u16, status: &str, role: &str, lb: bool) -> pgpool::PoolNode {
+        pgpool::PoolNode {
+            hostname: "10.0.0.11".into(),
+            port,
+            status: status.into(),
+            role: Some(role.into()),
+            load_balance_node: Some(lb),
+            select_cnt: Some(5),
+            ..pgpool::PoolNode::default()
+        }
+    }
+
+    #[test]
+    fn pgpool_roles_are_judged_against_the_direct_polls() {
+        let r = nodes();
+        // pgpool still calls a (now a standby after a failover behind its back) primary, and has
+        // never heard of c; a 4th backend at an address no node has.
+        let mut r2 = r.clone();
+        r2[0].state.as_mut().unwrap().in_recovery = true;
+        r2[1].state.as_mut().unwrap().in_recovery = false;
+        let a = pgpool::Answer {
+            nodes: vec![
+                pool_node(5432, "up", "primary", false),
+                pool_node(5433, "down", "standby", true),
+                pgpool::PoolNode {
+                    hostname: "10.0.9.9".into(),
+                    ..pool_node(5432, "up", "standby", false)
+                },
+            ],
+            health: Some(vec![pgpool::HealthCheck {
+                hostname: "10.0.0.11".into(),
+                port: 5433,
+                fail_count: Some(7),
+            }]),
+        };
+        let v = judge(
+            &[cfg(EndpointKind::Pgpool, Some(Expect::Primary))],
+            &[probe(Answer::Pgpool(a))],
+            &r2,
+            &view(1),
+        )
+        .remove(0);
+        let b: Vec<(&str, bool, Option<&str>, Option<bool>, Option<u64>)> = v
+            .pgpool_backends
+            .iter()
+            .map(|b| {
+                (
+                    b.node.as_str(),
+                    b.listed,
+                    b.role.as_deref(),
+                    b.role_correct,
+                    b.health_check_failures_total,
+                )
+            })
+            .collect();
+        assert_eq!(
+            b,
+            [
+                ("a", true, Some("primary"), Some(false), None),
+                ("b", true, Some("standby"), Some(false), Some(7)),
+                ("10.0.9.9:5432", true, Some("standby"), None, None),
+                ("c", false, None, None, None),
+            ]
+        );
+        assert_eq!(v.target.as_deref(), Some("a"));
+        assert_eq!(v.is_primary, Some(false));
+        assert_eq!(v.expectation_met, Some(false));
+    }
+
+    #[test]
+    fn pgpool_without_a_serving_primary_does_not_meet_primary() {
+        let a = pgpool::Answer {
+            nodes: vec![
+                pool_node(5432, "down", "primary", false),
+                pool_node(5433, "up", "standby", true),
+            ],
+            health: None,
+        };
+        let v = judge(
+            &[cfg(EndpointKind::Pgpool, Some(Expect::Primary))],
+            &[probe(Answer::Pgpool(a.clone()))],
+            &nodes(),
+            &view(1),
+        )
+        .remove(0);
+        assert_eq!(v.target.as_deref(), Some(UNKNOWN_NODE));
+        assert_eq!(v.expectation_met, Some(false));
+        // Its reads still go to a standby.
+        let v = judge(
+            &[cfg(EndpointKind::Pgpool, Some(Expect::Standby))],
+            &[probe(Answer::Pgpool(a))],
+            &nodes(),
+            &view(1),
+        )
+        .remove(0);
+        assert_eq!(v.expectation_met, Some(true));
+    }
+
+    #[test]
+    fn pgbouncer_databases_route_to_nodes_by_address() {
+        let mut c = cfg(EndpointKind::Pgbouncer, None);
+        c.expect_databases = vec![
+            ("app_ro".into(), Expect::Standby),
+            ("app_rw".into(), Expect::Primary),
+            ("gone".into(), Expect::Any),
+        ];
+        let db = |name: &str, host: &str, port| pgbouncer::Database {
+            name: name.into(),
+            host: Some(host.into()),
+            port: Some(port),
+        };
+        let a = pgbouncer::Answer {
+            databases: vec![
+                db("app_rw", "10.0.0.11", 5433),
+                db("app_ro", "10.0.0.11", 5434),
+                db("elsewhere", "db.example", 5432),
+            ],
+            waiting: [(
+                "app_rw".to_owned(),
+                pgbouncer::Waiting {
+                    clients: 2,
+                    max_wait_seconds: 1.5,
+                },
+            )]
+            .into_iter()
+            .collect(),
+        };
+        let v = judge(&[c], &[probe(Answer::Pgbouncer(a))], &nodes(), &view(1)).remove(0);
+        let got: Vec<(&str, Option<&str>, Option<bool>, u64)> = v
+            .pgbouncer_databases
+            .iter()
+            .map(|d| {
+                (
+                    d.database.as_str(),
+                    d.node.as_deref(),
+                    d.expectation_met,
+                    d.clients_waiting,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("app_ro", Some("c"), Some(true), 0),
+                // Routed to b, a standby: writes fail.
+                ("app_rw", Some("b"), Some(false), 2),
+                ("elsewhere", Some("db.example:5432"), None, 0),
+                // Expected, but pgbouncer does not serve it.
+                ("gone", None, Some(false), 0),
+            ]
+        );
+        assert_eq!(v.target, None);
+        assert_eq!(v.expectation_met, None);
+    }
+}
