@@ -167,3 +167,64 @@ fn a_hung_front_end_times_out_while_the_nodes_keep_flowing() {
     );
     drop(hung);
 }
+
+fn run_cmd(args: &[&str], config: &str, dir: &std::path::Path) -> Ran {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut cmd = harness::command();
+    cmd.args(args)
+        .arg(format!("--config.file={}", path.display()));
+    harness::run(&format!("{args:?}"), cmd, EXIT_WITHIN)
+}
+
+#[test]
+fn check_and_status_report_each_endpoint_s_target_and_expectation() {
+    let c = Cluster::builder().standbys(1).start();
+    let dir = tempfile::tempdir().unwrap();
+    let role = c.exporter_role();
+    let base = c.exporter_config("pg", role.user(), role.password_file());
+    let good = base.clone() + &endpoint("vip-rw", c.primary().port(), "primary");
+    let o = run_cmd(&["check"], &good, dir.path());
+    let out = o.describe();
+    assert_eq!(o.code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "postgres endpoint at 127.0.0.1:{} leads to primary (a primary), as expected (primary)",
+            c.primary().port()
+        )),
+        "{out}"
+    );
+    // A write endpoint that leads to the standby: a problem with its fix, exit 1.
+    let bad = base + &endpoint("vip-rw", c.standby(1).port(), "primary");
+    let o = run_cmd(&["check"], &bad, dir.path());
+    let out = o.describe();
+    assert_eq!(o.code, Some(1), "{out}");
+    assert!(
+        out.contains("leads to standby1 (a standby), expected primary"),
+        "{out}"
+    );
+    assert!(
+        out.contains("vrrp_script must check pg_is_in_recovery()"),
+        "{out}"
+    );
+    // status lists the endpoint under the nodes, as a table and as JSON.
+    let o = run_cmd(&["status"], &bad, dir.path());
+    let out = o.describe();
+    assert!(out.contains("endpoints"), "{out}");
+    let line = o
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("vip-rw"))
+        .unwrap_or_else(|| panic!("no endpoint row: {out}"));
+    for cell in ["postgres", "standby1", "primary", "NO"] {
+        assert!(line.contains(cell), "{cell:?} in {line:?}");
+    }
+    let o = run_cmd(&["status", "--output", "json"], &bad, dir.path());
+    let json: serde_json::Value =
+        serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", o.describe()));
+    let e = &json[0]["endpoints"][0];
+    assert_eq!(e["endpoint"], "vip-rw");
+    assert_eq!(e["leads_to"], "standby1");
+    assert_eq!(e["writable"], false);
+    assert_eq!(e["expectation_met"], false);
+}

@@ -7,10 +7,10 @@ use std::io::IsTerminal;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::core::model::{NodeReport, NodeState, PatroniView};
+use crate::core::model::{EndpointView, NodeReport, NodeState, PatroniView, UNKNOWN_NODE};
 use crate::core::syncnames;
 
-use super::status::design;
+use super::status::{design, endpoint_problems, real_role};
 use super::*;
 use crate::core::model::RecoverySource;
 
@@ -543,6 +543,111 @@ fn check_slots(primary: &NodeState, nodes: &[NodeReport]) -> Vec<Finding> {
     out
 }
 
+/// Each front-end: where it leads against its expectation, and pgpool's and pgbouncer's views
+/// against the nodes' real roles, each problem with its fix. Pure.
+pub(crate) fn check_endpoints(endpoints: &[EndpointView], nodes: &[NodeReport]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for e in endpoints {
+        let who = Some(e.name.as_str());
+        let at = format!("{} endpoint at {}:{}", e.kind, e.host, e.port);
+        if !e.up {
+            out.push(finding(
+                Severity::Problem,
+                who,
+                format!(
+                    "{at} does not answer: {}",
+                    e.last_error.as_deref().unwrap_or("not checked")
+                ),
+                Some(match e.kind.as_str() {
+                    "pgbouncer" => "check that pgbouncer runs and listens there, and that the user is in its stats_users (or admin_users) with a password in its auth_file".into(),
+                    "pgpool" => "check that pgpool-II runs and listens there, and that the user may log in through it (pool_hba.conf, pool_passwd)".into(),
+                    _ => "check that the address leads to a node (keepalived holds the VIP somewhere: ip addr on its hosts; haproxy's backends), and that the user may log in there".into(),
+                }),
+            ));
+            continue;
+        }
+        if e.kind != "pgbouncer" {
+            let leads = e.target.as_deref().unwrap_or("-");
+            let role = if leads == UNKNOWN_NODE {
+                "none of the polled nodes".to_owned()
+            } else {
+                format!("a {}", real_role(nodes, leads))
+            };
+            let expect = e.expect.as_deref().unwrap_or("any");
+            match e.expectation_met {
+                Some(false) => out.push(finding(
+                    Severity::Problem,
+                    who,
+                    format!("{at} leads to {leads} ({role}), expected {expect}"),
+                    Some(match (e.kind.as_str(), expect) {
+                        ("pgpool", _) => "make pgpool's view true: pcp_promote_node for the real primary, pcp_attach_node for detached standbys (pcp_node_info shows its view); and give pgpool a failover_command or follow_primary_command".into(),
+                        (_, "primary") => "move the write address to the primary: keepalived's vrrp_script must check pg_is_in_recovery() = false, not only that PostgreSQL answers; haproxy must check the role (e.g. Patroni's GET /primary)".into(),
+                        (_, "standby") => "point the read address at standbys only: keepalived/haproxy checks must require pg_is_in_recovery() = true (Patroni: GET /replica)".into(),
+                        _ => "point the address at a node of this cluster (its system identifier differs)".into(),
+                    }),
+                )),
+                Some(true) => out.push(finding(
+                    Severity::Ok,
+                    who,
+                    format!("{at} leads to {leads} ({role}), as expected ({expect})"),
+                    None,
+                )),
+                None => out.push(finding(
+                    Severity::Note,
+                    who,
+                    format!("{at} leads to {leads} ({role}); expected {expect}, not judged"),
+                    Some("every node of the cluster should be polled (a [[cluster.node]] per server), so that the one behind the endpoint is known".into()),
+                )),
+            }
+        }
+        for problem in endpoint_problems(e, nodes) {
+            let fix = if problem.starts_with("pgpool does not know") {
+                "add the node as backend_hostnameN / backend_portN to pgpool.conf and reload pgpool (pcp_reload_config)"
+            } else if problem.starts_with("pgpool marked") {
+                "pcp_attach_node -n <its node_id> (SHOW POOL_NODES lists the ids)"
+            } else if problem.starts_with("pgpool calls") {
+                "pcp_promote_node -n <the real primary's node_id>, then pcp_attach_node for the standbys"
+            } else if problem.contains("client(s) waiting") {
+                "see where the database routes (SHOW DATABASES) and whether that server accepts connections; raise pool_size only if it does"
+            } else {
+                "edit [databases] in pgbouncer.ini to point the database at the right node and RELOAD (psql -p <port> -U <admin> pgbouncer -c RELOAD)"
+            };
+            let severity = if problem.contains("client(s) waiting") {
+                Severity::Note
+            } else {
+                Severity::Problem
+            };
+            out.push(finding(
+                severity,
+                who,
+                format!("{at}: {problem}"),
+                Some(fix.into()),
+            ));
+        }
+        if e.kind == "pgbouncer" {
+            for d in e
+                .pgbouncer_databases
+                .iter()
+                .filter(|d| d.expectation_met == Some(true))
+            {
+                out.push(finding(
+                    Severity::Ok,
+                    who,
+                    format!(
+                        "{at}: database {} routes to {} ({}), as expected ({})",
+                        d.database,
+                        d.node.as_deref().unwrap_or("-"),
+                        real_role(nodes, d.node.as_deref().unwrap_or("-")),
+                        d.expect.as_deref().unwrap_or("-")
+                    ),
+                    None,
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// Renders `check`'s findings as text.
 pub(crate) fn render_findings(cluster: &str, findings: &[Finding], color: bool) -> String {
     let mut out = format!("cluster {cluster}\n");
@@ -582,6 +687,7 @@ pub async fn run_check(config: &Config) -> u8 {
                 &polled.reports,
             ));
         }
+        findings.extend(check_endpoints(&polled.endpoints, &polled.reports));
         problems += findings
             .iter()
             .filter(|f| f.severity == Severity::Problem)

@@ -6,12 +6,15 @@
 //! its discovery (the members it lists are polled too) and its pure judgment ([`view::judge`]).
 //! The findings are computed by pure functions over the polled [`NodeReport`]s and the
 //! [`PatroniView`], so they are tested without a server; this file only adds the printing.
+//! Front-ends (`[[cluster.endpoint]]`) are checked once, beside the nodes, and judged by the
+//! same pure function as in the exporter (`sources::endpoints::judge`).
 
 use crate::clock::unix_now;
 use crate::config::{ClusterConfig, Config, NodeConfig};
 use crate::core::cluster::{ClusterHistory, observe};
-use crate::core::model::{ClusterView, NodeReport, PatroniView};
+use crate::core::model::{ClusterView, EndpointView, NodeReport, PatroniView};
 use crate::pg::poller::{NodePoller, poll_round};
+use crate::sources::endpoints;
 use crate::sources::patroni::source::{self, PatroniRound};
 use crate::sources::patroni::view;
 
@@ -32,6 +35,8 @@ pub(crate) struct Polled {
     pub reports: Vec<NodeReport>,
     pub view: ClusterView,
     pub patroni: Option<(PatroniRound, PatroniView)>,
+    /// Each `[[cluster.endpoint]]`, checked once beside the nodes' polls and judged.
+    pub endpoints: Vec<EndpointView>,
 }
 
 /// Polls a cluster once: with Patroni, one REST pass first (its members are the nodes when
@@ -54,7 +59,13 @@ pub(crate) async fn poll_cluster(
         Some(p) if p.discover => crate::rounds::wanted_nodes(cluster, &memory),
         _ => cluster.nodes.clone(),
     };
-    let reports = poll_nodes(cluster, &nodes, config).await;
+    let checks = futures_util::future::join_all(
+        cluster
+            .endpoints
+            .iter()
+            .map(|e| endpoints::check_once(&cluster.name, e)),
+    );
+    let (reports, probes) = tokio::join!(poll_nodes(cluster, &nodes, config), checks);
     let now = unix_now();
     let sql = observe(history, now, &reports);
     let static_names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
@@ -62,11 +73,17 @@ pub(crate) async fn poll_cluster(
         let v = view::judge(Some(&r), &static_names, &reports, &sql, now, &mut memory);
         (r, v)
     });
+    let probes: Vec<_> = probes
+        .into_iter()
+        .map(|p| Some(std::sync::Arc::new(p)))
+        .collect();
+    let endpoints = endpoints::judge::judge(&cluster.endpoints, &probes, &reports, &sql);
     Polled {
         nodes,
         reports,
         view: sql,
         patroni,
+        endpoints,
     }
 }
 

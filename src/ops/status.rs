@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::core::cluster::ClusterHistory;
-use crate::core::model::{ClusterView, NodeReport, PatroniView};
+use crate::core::model::{ClusterView, EndpointView, NodeReport, PatroniView};
 
 use super::*;
 use crate::core::model::NodeState;
@@ -71,6 +71,24 @@ pub(crate) struct SlotRow {
     pub wal_status: Option<String>,
 }
 
+/// One front-end row of `status`: where it leads and whether that is where it should.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub(crate) struct EndpointRow {
+    pub endpoint: String,
+    pub kind: String,
+    /// host:port
+    pub address: String,
+    pub up: bool,
+    /// The node it led to ("unknown": none of the polled nodes); pgbouncer: "db → node" pairs.
+    pub leads_to: Option<String>,
+    pub writable: Option<bool>,
+    pub expect: Option<String>,
+    pub expectation_met: Option<bool>,
+    /// pgpool's and pgbouncer's wrong views, one phrase each ("pgpool calls standby1 primary").
+    pub problems: Vec<String>,
+    pub error: Option<String>,
+}
+
 /// `status` of one cluster.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub(crate) struct ClusterStatus {
@@ -83,6 +101,7 @@ pub(crate) struct ClusterStatus {
     pub slots: Vec<SlotRow>,
     /// With `[cluster.patroni]`.
     pub patroni: Option<PatroniSummary>,
+    pub endpoints: Vec<EndpointRow>,
 }
 
 /// The status table of one cluster from a round of reports, its cluster view and (under
@@ -93,6 +112,7 @@ pub(crate) fn cluster_status(
     view: &ClusterView,
     patroni: Option<&PatroniView>,
     static_nodes: &[String],
+    endpoints: &[EndpointView],
 ) -> ClusterStatus {
     let rows = nodes
         .iter()
@@ -185,6 +205,90 @@ pub(crate) fn cluster_status(
                 .map(|c| c.maximum_lag_on_failover_bytes),
             leader_mismatch: p.leader_mismatch,
         }),
+        endpoints: endpoints.iter().map(|e| endpoint_row(e, nodes)).collect(),
+    }
+}
+
+/// A node's real role by its poll, for phrases: "primary", "standby", "down".
+pub(super) fn real_role(nodes: &[NodeReport], name: &str) -> &'static str {
+    match nodes
+        .iter()
+        .find(|n| n.name == name)
+        .and_then(|n| n.state.as_ref())
+    {
+        Some(s) if s.in_recovery => "standby",
+        Some(_) => "primary",
+        None if nodes.iter().any(|n| n.name == name) => "down",
+        None => "not polled",
+    }
+}
+
+/// What is wrong in a pgpool or pgbouncer view, one phrase per problem. Pure; `check` says
+/// the same with its fixes.
+pub(super) fn endpoint_problems(e: &EndpointView, nodes: &[NodeReport]) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in &e.pgpool_backends {
+        if !b.listed {
+            out.push(format!("pgpool does not know {}", b.node));
+            continue;
+        }
+        if b.role_correct == Some(false) {
+            out.push(format!(
+                "pgpool calls {} {}; it is a {}",
+                b.node,
+                b.role.as_deref().unwrap_or("-"),
+                real_role(nodes, &b.node)
+            ));
+        }
+        let up = nodes.iter().any(|n| n.name == b.node && n.up);
+        if b.status.as_deref() == Some("down") && up {
+            out.push(format!("pgpool marked {} down; it is up", b.node));
+        }
+    }
+    for d in &e.pgbouncer_databases {
+        if d.expectation_met == Some(false) {
+            out.push(match &d.node {
+                Some(n) => format!(
+                    "database {} routes to {n} ({}), expected {}",
+                    d.database,
+                    real_role(nodes, n),
+                    d.expect.as_deref().unwrap_or("-")
+                ),
+                None => format!("pgbouncer serves no database {}", d.database),
+            });
+        }
+        if d.clients_waiting > 0 {
+            out.push(format!(
+                "{} client(s) waiting on {} (longest {:.1}s)",
+                d.clients_waiting, d.database, d.max_wait_seconds
+            ));
+        }
+    }
+    out
+}
+
+fn endpoint_row(e: &EndpointView, nodes: &[NodeReport]) -> EndpointRow {
+    let leads_to = if e.kind == "pgbouncer" {
+        let pairs: Vec<String> = e
+            .pgbouncer_databases
+            .iter()
+            .filter_map(|d| Some(format!("{} → {}", d.database, d.node.as_ref()?)))
+            .collect();
+        (e.up && !pairs.is_empty()).then(|| pairs.join(", "))
+    } else {
+        e.target.clone()
+    };
+    EndpointRow {
+        endpoint: e.name.clone(),
+        kind: e.kind.clone(),
+        address: format!("{}:{}", e.host, e.port),
+        up: e.up,
+        leads_to,
+        writable: e.is_primary,
+        expect: e.expect.clone(),
+        expectation_met: e.expectation_met,
+        problems: endpoint_problems(e, nodes),
+        error: e.last_error.clone(),
     }
 }
 
@@ -307,6 +411,39 @@ pub(crate) fn render_status(status: &ClusterStatus, color: bool) -> String {
         }
         push_table(&mut out, &t);
     }
+    if !status.endpoints.is_empty() {
+        out.push_str("\nendpoints\n");
+        let mut t: Vec<Vec<String>> = vec![
+            [
+                "endpoint", "kind", "address", "leads to", "writable", "expect", "met", "notes",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        ];
+        for e in &status.endpoints {
+            let met = match e.expectation_met {
+                Some(false) if color => "\x1b[31mNO\x1b[0m".to_string(),
+                Some(false) => "NO".into(),
+                other => yes_no(other),
+            };
+            let notes = match &e.error {
+                Some(err) if !e.up => format!("down: {err}"),
+                _ => e.problems.join("; "),
+            };
+            t.push(vec![
+                e.endpoint.clone(),
+                e.kind.clone(),
+                e.address.clone(),
+                e.leads_to.clone().unwrap_or_else(|| "-".into()),
+                yes_no(e.writable),
+                e.expect.clone().unwrap_or_else(|| "-".into()),
+                met,
+                notes,
+            ]);
+        }
+        push_table(&mut out, &t);
+    }
     out
 }
 
@@ -336,6 +473,7 @@ pub async fn run_status(config: &Config, output: Output, watch: bool) -> u8 {
                 &polled.view,
                 polled.patroni.as_ref().map(|(_, v)| v),
                 &static_names,
+                &polled.endpoints,
             ));
         }
         let text = match output {

@@ -170,7 +170,7 @@ fn status_rows_show_lag_per_stage_from_the_upstream() {
         ..ClusterView::default()
     };
     let static_nodes: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    let s = cluster_status("pg", &nodes, &view, None, &static_nodes);
+    let s = cluster_status("pg", &nodes, &view, None, &static_nodes, &[]);
     let row = &s.nodes[1];
     assert_eq!(
         (
@@ -233,7 +233,7 @@ fn delayed_and_archive_fed_standbys_are_said_to_be_so_by_design() {
         &nodes,
     );
     let static_nodes: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    let status = cluster_status("pg", &nodes, &view, None, &static_nodes);
+    let status = cluster_status("pg", &nodes, &view, None, &static_nodes, &[]);
     assert_eq!(status.nodes[1].state, "streaming (delayed by design, 5min)");
     assert_eq!(
         status.nodes[2].state,
@@ -471,7 +471,7 @@ fn status_shows_patroni_role_state_candidate_and_origin() {
         primaries: 1,
         ..ClusterView::default()
     };
-    let s = cluster_status("ha", &nodes, &sql, Some(&view), &["m1".to_string()]);
+    let s = cluster_status("ha", &nodes, &sql, Some(&view), &["m1".to_string()], &[]);
     assert_eq!(s.nodes[0].origin, "static");
     assert_eq!(s.nodes[1].origin, "discovered");
     assert_eq!(s.nodes[0].patroni_role.as_deref(), Some("leader"));
@@ -495,6 +495,7 @@ fn status_shows_patroni_role_state_candidate_and_origin() {
         &sql,
         None,
         &["m1".into(), "m2".into(), "m3".into()],
+        &[],
     );
     assert!(
         s.nodes

@@ -547,7 +547,8 @@ mod tests {
             &view(1),
         )
         .remove(0);
-        let b: Vec<(&str, bool, Option<&str>, Option<bool>, Option<u64>)> = v
+        type Row<'a> = (&'a str, bool, Option<&'a str>, Option<bool>, Option<u64>);
+        let b: Vec<Row> = v
             .pgpool_backends
             .iter()
             .map(|b| {

@@ -62,6 +62,11 @@ pub async fn run(cluster: String, cfg: EndpointConfig, tx: watch::Sender<Option<
     }
 }
 
+/// One check of `cfg` on a new session (for `check` and `status`).
+pub async fn check_once(cluster: &str, cfg: &EndpointConfig) -> Probe {
+    Checker::new(cluster.to_owned(), cfg.clone()).check().await
+}
+
 /// What was last logged for an endpoint, so that logs come on change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Health {
