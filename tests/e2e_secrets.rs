@@ -400,3 +400,82 @@ fn the_patroni_rest_password_never_reaches_logs_pages_or_errors() {
         assert_clean(&format!("the error for {key}"), &out, &secrets);
     }
 }
+
+#[test]
+fn front_end_passwords_never_reach_logs_pages_or_errors() {
+    let c = Cluster::builder().standbys(0).start();
+    let role = c.exporter_role();
+    let vip = Secret::new("VipWrong-");
+    let bouncer = Secret::new("Bouncer-");
+    let secrets = [("endpoint (file)", &vip), ("endpoint (env)", &bouncer)];
+    let dir = tempfile::tempdir().unwrap();
+    let vip_file = dir.path().join("vip.password");
+    harness::write_private(&vip_file, &format!("{}\n", vip.0));
+    let closed = harness::free_port();
+    let port = c.primary().port();
+    // A wrong password through a postgres and a pgpool endpoint (the server refuses it: kind
+    // auth), and a pgbouncer endpoint on a closed port with its password in the environment.
+    let toml = format!(
+        "{POLL_TOML}[[cluster]]\nname = \"pg\"\nuser = {user}\npassword_file = {pw}\nsslmode = \"disable\"\n\n\
+         [[cluster.node]]\nname = \"primary\"\nhost = \"127.0.0.1\"\nport = {port}\n\n\
+         [[cluster.endpoint]]\nname = \"vip\"\nkind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {port}\npassword_file = {vip_file}\n\n\
+         [[cluster.endpoint]]\nname = \"pool\"\nkind = \"pgpool\"\nhost = \"127.0.0.1\"\nport = {port}\npassword_file = {vip_file}\n\n\
+         [[cluster.endpoint]]\nname = \"bouncer\"\nkind = \"pgbouncer\"\nhost = \"127.0.0.1\"\nport = {closed}\nuser = \"stats\"\npassword_env = \"BOUNCER_PW\"\n",
+        user = harness::toml_str(role.user()),
+        pw = harness::toml_str(&role.password_file().display().to_string()),
+        vip_file = harness::toml_str(&vip_file.display().to_string()),
+    );
+    let env = [("BOUNCER_PW", bouncer.0.as_str())];
+    for format in ["logfmt", "json"] {
+        let log_format = format!("--log.format={format}");
+        let e = Exporter::start_with(&toml, &["--log.level=debug", &log_format], &env);
+        let s = e.wait_scrape("every endpoint failed twice", WAIT, |s| {
+            let n = |endpoint: &str, kind: &str| {
+                s.get(
+                    "pg_replication_endpoint_errors_total",
+                    &[("endpoint", endpoint), ("kind", kind)],
+                )
+                .unwrap_or(0.0)
+            };
+            n("vip", "auth") >= 2.0 && n("pool", "auth") >= 2.0 && n("bouncer", "connect") >= 2.0
+        });
+        assert_clean("/metrics", &s.text, &secrets);
+        let log = e.log_text();
+        assert!(log.contains("endpoint is down"), "{log}");
+        assert_clean(&format!("the {format} log"), &log, &secrets);
+        for path in ["/", "/ready", "/healthz"] {
+            assert_clean(path, &e.get(path).unwrap().text(), &secrets);
+        }
+    }
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, &toml).unwrap();
+    for args in [&["check"][..], &["status", "--output=json"], &["status"]] {
+        let (code, out) = run_binary(&config, args, &env);
+        assert_eq!(code, Some(1), "{args:?}: {out}");
+        assert!(out.contains("vip"), "{args:?} names the endpoint: {out}");
+        assert_clean(&format!("`{}`", args.join(" ")), &out, &secrets);
+    }
+    // Configuration errors next to an endpoint password: the password never shows.
+    let base = "[[cluster]]\nname = \"pg\"\n[[cluster.node]]\nname = \"a\"\nhost = \"h\"\n[[cluster.endpoint]]\nname = \"vip\"\nkind = \"postgres\"\nhost = \"h\"\n";
+    let cases = [
+        (
+            format!(
+                "{base}password_file = {}\ninterval = \"soon\"\n",
+                harness::toml_str(&vip_file.display().to_string())
+            ),
+            "cluster[0].endpoint[0].interval",
+        ),
+        (
+            format!("{base}password_env = \"BOUNCER_PW\"\nexpect = \"writer\"\n"),
+            "cluster[0].endpoint[0].expect",
+        ),
+    ];
+    for (i, (toml, key)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, toml).unwrap();
+        let (code, out) = run_binary(&path, &[], &env);
+        assert_eq!(code, Some(2), "{out}");
+        assert!(out.contains(key), "{key}: {out}");
+        assert_clean(&format!("the error for {key}"), &out, &secrets);
+    }
+}

@@ -490,7 +490,11 @@ pub async fn run_status(config: &Config, output: Output, watch: bool) -> u8 {
         }
         print!("{text}");
         if !watch {
-            return u8::from(all.iter().any(|s| s.nodes.iter().any(|n| !n.up)));
+            // 1 when a node or a front-end does not answer.
+            return u8::from(
+                all.iter()
+                    .any(|s| s.nodes.iter().any(|n| !n.up) || s.endpoints.iter().any(|e| !e.up)),
+            );
         }
         tokio::time::sleep(config.poll.interval.max(Duration::from_millis(500))).await;
     }
