@@ -15,6 +15,9 @@
 //!                 ▼
 //!              web/server (GET /metrics) ──► render/ (PURE: Snapshot ──► families ──► page)
 //!
+//!  sources/patroni, sources/endpoints: tasks of their own beside the pollers; each round reads
+//!  their latest pass and judges it (PURE) against the same round's NodeReports.
+//!
 //!  ops/ (check, status) poll through pg/ once and print through core/ and their own tables.
 //! ```
 //!
@@ -26,10 +29,11 @@
 //! - [`render`]: snapshot → metric families → text page; no I/O.
 //! - [`web`]: the axum app, the web configuration file, basic auth, HTTPS.
 //! - [`sources`]: the other things polled beside PostgreSQL, one room each (`sources::patroni`:
-//!   its REST API, the replies parsed, Patroni's own failover rule).
+//!   its REST API, the replies parsed, Patroni's own failover rule; `sources::endpoints`: the
+//!   front-ends — a VIP, pgpool-II, pgbouncer — checked and judged against the direct polls).
 //! - [`ops`]: the operator commands `check` and `status`.
-//! - [`rounds`]: one supervised task per cluster: its SQL pollers, its Patroni source, the pure
-//!   views, the store.
+//! - [`rounds`]: one supervised task per cluster: its SQL pollers, its Patroni source and
+//!   endpoint checks (tasks of their own), the pure views, the store.
 //! - [`exporter`]: the wiring of cluster tasks and HTTP, and graceful shutdown.
 //! - [`clock`]: the wall clock.
 //! - [`logfmt`]: the logfmt log line format.
