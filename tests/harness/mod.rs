@@ -3,7 +3,7 @@
 //! wait for catch-up, dumping the cluster state when a wait fails), the exporter binary under
 //! test as a child process, and a parser of what it serves; and real Patroni clusters (etcd 3.4 and
 //! N Patroni members, Debian's 3.0.2 or the venv's 4.x: see `patroni.rs`); and the front-ends
-//! in front of a cluster's nodes: real pgpool-II (`pgpool.rs`),
+//! in front of a cluster's nodes: real pgpool-II (`pgpool.rs`) and pgbouncer (`pgbouncer.rs`),
 //! read through the simple query protocol as text (`reply.rs`, also the recorded fixtures' shape).
 //!
 //! Each end-to-end test file includes it with `mod harness;`. It is the one place for test
@@ -36,6 +36,7 @@ mod http;
 mod os;
 mod patroni;
 mod pgbin;
+mod pgbouncer;
 mod pgpool;
 pub mod pki;
 mod reply;
@@ -57,6 +58,7 @@ pub use patroni::{
     RestTls,
 };
 pub use pgbin::PgBin;
+pub use pgbouncer::{PGBOUNCER_WAIT, Pgbouncer, PgbouncerBin, WaitingClients};
 pub use pgpool::{PGPOOL_WAIT, Pgpool, PgpoolBin};
 pub use reply::{Reply, bounded};
 pub use scrape::{Sample, Scrape};
