@@ -109,7 +109,9 @@ fn pgpool_sees_nodes_down_and_keeps_its_view_after_a_promotion_behind_its_back()
         pg_error(&e)
     );
 
-    // A stopped standby: the health check (every 1 s, 2 s timeout, no retries) marks it down.
+    // A stopped standby is marked down by whichever notices first: a client session through
+    // pgpool that fails to connect to it (failover_on_backend_error; here the harness' own
+    // SHOW POOL_NODES, within a fraction of a second) or the health check (every 1 s).
     let stopped = Instant::now();
     c.standby(2).stop(StopMode::Fast);
     let r = pool.wait_for("standby2 down", Duration::from_secs(10), |r| {
