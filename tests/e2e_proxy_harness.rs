@@ -197,6 +197,16 @@ fn pgpool_sees_nodes_down_and_keeps_its_view_after_a_promotion_behind_its_back()
     // sr_check finds the promoted node no longer in the primary's pg_stat_replication.
     assert_eq!(r2.get(1, "replication_state"), Some(""), "\n{}", r2.table());
     lap(t0, &mut timings, "promotion behind pgpool's back observed");
+
+    // A frozen pgpool (every process SIGSTOPped) does not answer; thawed, it does.
+    pool.sigstop();
+    let e = pool
+        .try_show_within("SHOW POOL_NODES", Duration::from_secs(2))
+        .unwrap_err();
+    assert!(e.contains("no answer"), "{e}");
+    pool.sigcont();
+    assert_eq!(pool.show_pool_nodes().rows.len(), 3);
+    lap(t0, &mut timings, "frozen pgpool");
     drop(pool);
     lap(t0, &mut timings, "pgpool stopped");
     eprintln!("pgpool harness: {}", timings.join("; "));

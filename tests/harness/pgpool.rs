@@ -292,7 +292,7 @@ impl Builder<'_> {
             &what,
             pool.child.as_mut().unwrap(),
             PGPOOL_WAIT,
-            || match probe_pool.show("SHOW POOL_NODES") {
+            || match probe_pool.show("SHOW POOL_NODES", QUERY_TIMEOUT) {
                 Ok(r) if r.rows.len() == n => Ok(()),
                 Ok(r) => Err(format!("{} backends listed:\n{}", r.rows.len(), r.table())),
                 Err(e) => Err(e),
@@ -342,10 +342,10 @@ impl ProbeTarget {
         )
     }
 
-    /// One statement in a new session, bounded by [`QUERY_TIMEOUT`].
-    fn show(self, sql: &str) -> Result<Reply, String> {
+    /// One statement in a new session, bounded by `timeout`.
+    fn show(self, sql: &str, timeout: Duration) -> Result<Reply, String> {
         let sql = sql.to_string();
-        bounded(QUERY_TIMEOUT, move || {
+        bounded(timeout, move || {
             let mut c = postgres::Client::connect(&self.connstr(), postgres::NoTls)
                 .map_err(|e| format!("connect: {}", super::cluster::pg_error(&e)))?;
             Reply::simple_query(&mut c, &sql)
@@ -462,7 +462,12 @@ impl Pgpool {
     /// One statement (`SHOW POOL_NODES`, `SHOW POOL_HEALTH_CHECK_STATS`, ...) in a new session,
     /// with `simple_query`; Err when it fails or takes longer than 15 s.
     pub fn try_show(&self, sql: &str) -> Result<Reply, String> {
-        ProbeTarget { port: self.port }.show(sql)
+        self.try_show_within(sql, QUERY_TIMEOUT)
+    }
+
+    /// [`Pgpool::try_show`] with another deadline (a frozen pgpool never answers).
+    pub fn try_show_within(&self, sql: &str, timeout: Duration) -> Result<Reply, String> {
+        ProbeTarget { port: self.port }.show(sql, timeout)
     }
 
     /// [`Pgpool::try_show`] that panics with pgpool's log.
