@@ -2,7 +2,9 @@
 //! loopback (modelled on PostgreSQL's TAP `Cluster.pm`: init → backup → init from backup →
 //! wait for catch-up, dumping the cluster state when a wait fails), the exporter binary under
 //! test as a child process, and a parser of what it serves; and real Patroni clusters (etcd 3.4 and
-//! N Patroni members, Debian's 3.0.2 or the venv's 4.x: see `patroni.rs`).
+//! N Patroni members, Debian's 3.0.2 or the venv's 4.x: see `patroni.rs`); and the front-ends
+//! in front of a cluster's nodes: real pgpool-II (`pgpool.rs`) and pgbouncer (`pgbouncer.rs`),
+//! read through the simple query protocol as text (`reply.rs`, also the recorded fixtures' shape).
 //!
 //! Each end-to-end test file includes it with `mod harness;`. It is the one place for test
 //! helpers: reserved free ports (`free_port`, never handed out twice in a process), the HTTP
@@ -34,7 +36,10 @@ mod http;
 mod os;
 mod patroni;
 mod pgbin;
+mod pgbouncer;
+mod pgpool;
 pub mod pki;
+mod reply;
 mod scrape;
 
 pub use cluster::{
@@ -53,4 +58,7 @@ pub use patroni::{
     RestTls,
 };
 pub use pgbin::PgBin;
+pub use pgbouncer::{PGBOUNCER_WAIT, Pgbouncer, PgbouncerBin, WaitingClients};
+pub use pgpool::{PGPOOL_WAIT, Pgpool, PgpoolBin};
+pub use reply::{Reply, bounded};
 pub use scrape::{Sample, Scrape};
