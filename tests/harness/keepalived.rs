@@ -271,6 +271,13 @@ fn listening(pid: u32, addr_hex: Option<&str>, port: u16) -> bool {
     })
 }
 
+/// A socat of the client side.
+struct Relay {
+    what: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
 /// One VIP-capable node of the lab.
 struct LabNode {
     name: String,
@@ -292,8 +299,8 @@ pub struct VipLab {
     client_ns: String,
     nodes: Vec<LabNode>,
     port: u16,
-    /// The client side's socat: the root one and the client namespace's.
-    relays: Vec<(String, Child)>,
+    /// The client side's socat: the client namespace's and the root one.
+    relays: Vec<Relay>,
     /// Every namespace created so far, for Drop.
     namespaces: Vec<String>,
     dir: Option<tempfile::TempDir>,
@@ -438,8 +445,12 @@ impl VipLab {
             .stderr(log_file(&relay_log))
             .spawn()
             .unwrap_or_else(|e| panic!("start socat in {client}: {e}"));
-        lab.relays.push(("client namespace".into(), child));
-        let (_, child) = lab.relays.last_mut().unwrap();
+        lab.relays.push(Relay {
+            what: "the client namespace",
+            child,
+            log: relay_log.clone(),
+        });
+        let child = &mut lab.relays.last_mut().unwrap().child;
         os::wait_ready(
             "socat in the client namespace",
             child,
@@ -464,9 +475,13 @@ impl VipLab {
             .stderr(log_file(&root_log))
             .spawn()
             .unwrap_or_else(|e| panic!("start socat on 127.0.0.1:{}: {e}", lab.port));
-        lab.relays.push(("root namespace".into(), child));
+        lab.relays.push(Relay {
+            what: "the root namespace",
+            child,
+            log: root_log.clone(),
+        });
         let port = lab.port;
-        let (_, child) = lab.relays.last_mut().unwrap();
+        let child = &mut lab.relays.last_mut().unwrap().child;
         let pid = child.id();
         os::wait_ready(
             "socat on 127.0.0.1",
@@ -713,16 +728,12 @@ impl VipLab {
             ip_report(&["-n", &self.client_ns, "-4", "-br", "addr"]),
             ip_report(&["-n", &self.client_ns, "neigh"])
         );
-        for (what, _) in &self.relays {
-            let file = if what.starts_with("root") {
-                "socat-root.log"
-            } else {
-                "socat-client.log"
-            };
+        for r in &self.relays {
             let _ = writeln!(
                 out,
-                "--- socat in the {what} (last 10 lines) ---\n{}",
-                os::tail(&self.dir().join(file), 10)
+                "--- socat in {} (last 10 lines) ---\n{}",
+                r.what,
+                os::tail(&r.log, 10)
             );
         }
         for n in &self.nodes {
@@ -887,8 +898,8 @@ fn run_check(script: &Path) -> String {
 
 impl Drop for VipLab {
     fn drop(&mut self) {
-        for (_, child) in &mut self.relays {
-            kill_tree(child);
+        for r in &mut self.relays {
+            kill_tree(&mut r.child);
         }
         for n in &mut self.nodes {
             if let Some(mut c) = n.keepalived.take() {
