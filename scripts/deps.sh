@@ -2,8 +2,9 @@
 # Installs the Debian packages the test suite needs when they are missing: PostgreSQL 15 server
 # (+ contrib), Prometheus and promtool, Alertmanager, npm, python3 with PyYAML (check-alerts.sh),
 # and for the Patroni suite Debian's Patroni 3.0.2, etcd 3.4 (server and etcdctl) and
-# python3-venv (Patroni 4.x comes from PyPI through scripts/patroni-venv.sh), and for the
-# front-end suite pgpool-II (pgpool2) and pgbouncer. Needs root
+# python3-venv (Patroni 4.x comes from PyPI through scripts/patroni-venv.sh), for the
+# front-end suite pgpool-II (pgpool2) and pgbouncer, and for the VIP lab
+# (tests/harness/keepalived.rs) keepalived, socat and iproute2. Needs root
 # (apt-get); otherwise it names what is missing and fails.
 set -euo pipefail
 need=()
@@ -19,6 +20,9 @@ command -v etcdctl >/dev/null || need+=(etcd-client)
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 [ -x /usr/sbin/pgpool ] || need+=(pgpool2)
 [ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)
+[ -x /usr/sbin/keepalived ] || need+=(keepalived)
+command -v socat >/dev/null || need+=(socat)
+[ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "deps: missing ${need[*]}: run as root, or apt-get install -y ${need[*]}" >&2
@@ -28,7 +32,7 @@ echo "deps: installing ${need[*]}"
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # The packages may start system services on well-known ports; the tests run their own servers.
-for svc in prometheus prometheus-alertmanager postgresql etcd patroni pgpool2 pgbouncer; do
+for svc in prometheus prometheus-alertmanager postgresql etcd patroni pgpool2 pgbouncer keepalived; do
   if command -v service >/dev/null && service "$svc" status >/dev/null 2>&1; then
     service "$svc" stop >/dev/null 2>&1 || true
   fi

@@ -584,6 +584,45 @@ impl Cluster {
         standby.write_node_conf(&settings);
     }
 
+    /// Demote the node `name` (a primary, running or stopped) to a standby of the primary
+    /// `upstream`, as an operator does after a switchover: fast stop if it runs,
+    /// `standby.signal`, a node.conf whose `primary_conninfo` points at `upstream` (no slot; the
+    /// node's other node.conf settings go), start, and wait until it streams from `upstream`.
+    /// Without pg_rewind: the node must not have written WAL past `upstream`'s fork point, as
+    /// when it was stopped cleanly before `upstream` was promoted. The node keeps the upstream
+    /// it was built with in [`Node::upstream`].
+    pub fn demote(&self, name: &str, upstream: &str) {
+        let node = self.node(name);
+        let up = self.node(upstream);
+        if node.postmaster_pid().is_some() {
+            node.stop(StopMode::Fast);
+        }
+        node.write_file("standby.signal", "");
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user=postgres application_name={}",
+            up.port, node.name
+        );
+        node.write_node_conf(&[("primary_conninfo", &conninfo), ("primary_slot_name", "")]);
+        node.start();
+        self.wait_for(
+            &format!("the demoted {name} to stream from {upstream}"),
+            WAIT,
+            || {
+                let receiving = node
+                    .try_query_one("SELECT status FROM pg_stat_wal_receiver")
+                    .is_some_and(|r| r.get::<_, Option<String>>(0).as_deref() == Some("streaming"));
+                receiving
+                    && up
+                        .try_query_one_params(
+                            "SELECT count(*) FROM pg_stat_replication \
+                             WHERE application_name = $1 AND state = 'streaming'",
+                            &[&node.name],
+                        )
+                        .is_some_and(|r| r.get::<_, i64>(0) == 1)
+            },
+        );
+    }
+
     /// Poll `f` every 100 ms until it holds; on timeout panic with `what` and [`Cluster::dump`].
     pub fn wait_for(&self, what: &str, timeout: Duration, f: impl FnMut() -> bool) {
         if !os::poll_until(timeout, f) {
@@ -858,6 +897,12 @@ impl Node {
     }
     pub fn log_file(&self) -> &Path {
         &self.log_file
+    }
+    /// The directory of this node's Unix socket (`unix_socket_directories`): the socket is
+    /// `<dir>/.s.PGSQL.<port>`. Shared by the nodes of a cluster; only the server account (and
+    /// root) can enter it.
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
     }
     /// The node this standby was cloned from and streams from (None for the primary).
     pub fn upstream(&self) -> Option<&str> {

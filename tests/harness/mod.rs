@@ -2,9 +2,11 @@
 //! loopback (modelled on PostgreSQL's TAP `Cluster.pm`: init → backup → init from backup →
 //! wait for catch-up, dumping the cluster state when a wait fails), the exporter binary under
 //! test as a child process, and a parser of what it serves; and real Patroni clusters (etcd 3.4 and
-//! N Patroni members, Debian's 3.0.2 or the venv's 4.x: see `patroni.rs`); and the front-ends
+//! N Patroni members, Debian's 3.0.2 or the venv's 4.x: see `patroni.rs`); the front-ends
 //! in front of a cluster's nodes: real pgpool-II (`pgpool.rs`) and pgbouncer (`pgbouncer.rs`),
-//! read through the simple query protocol as text (`reply.rs`, also the recorded fixtures' shape).
+//! read through the simple query protocol as text (`reply.rs`, also the recorded fixtures' shape);
+//! and a keepalived VRRP lab whose virtual IP moves between the nodes of a cluster (`VipLab`:
+//! see `keepalived.rs`).
 //!
 //! Each end-to-end test file includes it with `mod harness;`. It is the one place for test
 //! helpers: reserved free ports (`free_port`, never handed out twice in a process), the HTTP
@@ -33,6 +35,7 @@ mod cluster;
 mod demo;
 mod exporter;
 mod http;
+mod keepalived;
 mod os;
 mod patroni;
 mod pgbin;
@@ -49,6 +52,7 @@ pub use cluster::{
 pub use demo::Demo;
 pub use exporter::{EXIT_WITHIN, Exporter, READY_TIMEOUT, Ran, Ready, command, run};
 pub use http::{Response, Tls, get as http_get, request as http_request};
+pub use keepalived::{VIP_WAIT, VipCheck, VipLab};
 pub use os::{
     free_port, free_ports, is_reserved, log_lines, log_position, poll_until, proc_status, tail,
     unix_now, wait_for_log, wait_ready, write_private,
