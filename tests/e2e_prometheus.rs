@@ -21,6 +21,9 @@ use serde_json::Value;
 /// The scrape job: the rules' exporter alerts match `job=~".*pg_replication.*"`.
 const JOB: &str = "pg_replication_exporter";
 const CLUSTER: &str = "pg";
+/// The cluster's one front-end: kind postgres on the primary's own address, expect primary, so
+/// the front-end alerts and the dashboard's Front-ends queries see a real, healthy one.
+const ENDPOINT: &str = "vip-rw";
 /// Deadline of one alert reaching the webhook after its condition holds: one scrape, one
 /// recording-rule and one alert evaluation, `for: 1s`, Alertmanager's group_wait and delivery.
 const ALERT_WAIT: Duration = Duration::from_secs(60);
@@ -45,7 +48,7 @@ impl Stack {
     /// Exporter on `cluster`, optionally webhook + Alertmanager, and Prometheus scraping the
     /// exporter; returns once Prometheus holds an `up` of every node.
     fn start(cluster: Cluster, alerting: bool, t0: Instant) -> Stack {
-        let exporter = Exporter::for_cluster_as(&cluster, CLUSTER);
+        let exporter = exporter_with_endpoint(&cluster);
         let webhook = alerting.then(Webhook::start);
         let am = webhook.as_ref().map(|w| Alertmanager::start(w.addr()));
         let prom = Prometheus::start(JOB, exporter.addr(), am.as_ref().map(Alertmanager::addr));
@@ -69,6 +72,20 @@ impl Stack {
                     ))
                     .len()
                     == nodes
+            },
+        );
+        stack.wait(
+            "Prometheus to scrape the front-end leading to the primary",
+            WAIT,
+            || {
+                !stack
+                    .prom
+                    .vector(&format!(
+                        r#"pg_replication_endpoint_expectation_met{{endpoint="{ENDPOINT}"}} == 1
+                             and on (cluster, endpoint)
+                           pg_replication_endpoint_target{{node="primary"}} == 1"#
+                    ))
+                    .is_empty()
             },
         );
         stack
@@ -143,6 +160,34 @@ impl Stack {
         });
         self.webhook().find(status, labels).unwrap()
     }
+}
+
+/// The exporter on every node of `c` as cluster [`CLUSTER`], plus the front-end [`ENDPOINT`]
+/// (kind postgres at the primary's own host and port, expect primary), once every node is up.
+fn exporter_with_endpoint(c: &Cluster) -> Exporter {
+    let role = c.exporter_role();
+    let mut toml = c.exporter_config(CLUSTER, role.user(), role.password_file());
+    toml.push_str(&format!(
+        "\n[[cluster.endpoint]]\nname = \"{ENDPOINT}\"\nkind = \"postgres\"\n\
+         host = \"127.0.0.1\"\nport = {}\nexpect = \"primary\"\n",
+        c.primary().port()
+    ));
+    let e = Exporter::start(&toml);
+    for n in c.nodes() {
+        e.wait_metric(
+            "pg_replication_up",
+            &[("node", n.name())],
+            |v| v == 1.0,
+            WAIT,
+        );
+    }
+    e.wait_metric(
+        "pg_replication_endpoint_up",
+        &[("endpoint", ENDPOINT)],
+        |v| v == 1.0,
+        WAIT,
+    );
+    e
 }
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -266,6 +311,21 @@ fn replay_lag_alerts_reach_alertmanager_and_resolve() {
                  and on (cluster, node)
                pg_replication_node_is_primary == 0"#,
             vec!["standby1", "standby2"],
+        ),
+        // The front-end alerts bring the node a front-end leads to in with group_left (node)
+        // and judge it by that node's role: on live series the healthy front-end leads to the
+        // primary (so PgReplicationEndpointMisrouted's `unless` removes it, and
+        // PgReplicationReadEndpointOnPrimary's `and` would keep it were its expectation not met).
+        (
+            "PgReplicationReadEndpointOnPrimary",
+            r#"(
+                 pg_replication_endpoint_expectation_met
+                   * on (cluster, endpoint) group_left (node)
+                 (pg_replication_endpoint_target == 1)
+               )
+                 and on (cluster, node)
+               pg_replication_node_is_primary == 1"#,
+            vec!["primary"],
         ),
     ];
     for (alert, expr, nodes) in joins {
@@ -551,9 +611,72 @@ const MAY_BE_EMPTY: &[MayBeEmpty] = &[
         below_major: None,
         why: NEEDS_PATRONI,
     },
+    // The Front-ends row of the overview: this test's only front-end is a postgres one.
+    MayBeEmpty {
+        metric: "pg_replication_pgpool_backend_status",
+        below_major: None,
+        why: NEEDS_PGPOOL,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_pgpool_backend_role",
+        below_major: None,
+        why: NEEDS_PGPOOL,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_pgpool_backend_role_correct",
+        below_major: None,
+        why: NEEDS_PGPOOL,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_pgpool_backend_listed",
+        below_major: None,
+        why: NEEDS_PGPOOL,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_pgpool_backend_replication_delay_bytes",
+        below_major: None,
+        why: NEEDS_PGPOOL,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_pgpool_backend_replication_delay_seconds",
+        below_major: None,
+        why: NEEDS_PGPOOL,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_pgpool_backend_selects_total",
+        below_major: None,
+        why: NEEDS_PGPOOL,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_pgpool_backend_health_check_failures_total",
+        below_major: None,
+        why: NEEDS_PGPOOL,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_pgbouncer_database_target",
+        below_major: None,
+        why: NEEDS_PGBOUNCER,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_pgbouncer_database_expectation_met",
+        below_major: None,
+        why: NEEDS_PGBOUNCER,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_pgbouncer_clients_waiting",
+        below_major: None,
+        why: NEEDS_PGBOUNCER,
+    },
+    MayBeEmpty {
+        metric: "pg_replication_pgbouncer_clients_max_wait_seconds",
+        below_major: None,
+        why: NEEDS_PGBOUNCER,
+    },
 ];
 
 const NEEDS_PATRONI: &str = "needs Patroni: run live in e2e_patroni";
+const NEEDS_PGPOOL: &str = "no pgpool-II in this test (its one front-end is kind postgres)";
+const NEEDS_PGBOUNCER: &str = "no pgbouncer in this test (its one front-end is kind postgres)";
 
 /// Whether `query` uses `metric` as a whole name (not as the prefix of a longer one).
 fn uses_metric(query: &str, metric: &str) -> bool {

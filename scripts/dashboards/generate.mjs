@@ -114,13 +114,23 @@ function stat({ title, description, queries, unit = 'none', thresholds, mappings
   };
 }
 
-function table({ title, description, queries, w = 12, h = 8, unit = 'none', hide = [], rename = {} }) {
+// `columns`: per-column display, keyed by the column's shown name (after
+// `rename`): { mappings, unit, color: true for a colored cell background }.
+function table({ title, description, queries, w = 12, h = 8, unit = 'none', hide = [], rename = {}, columns = {} }) {
+  const overrides = Object.entries(columns).map(([name, c]) => ({
+    matcher: { id: 'byName', options: name },
+    properties: [
+      ...(c.mappings ? [{ id: 'mappings', value: c.mappings }] : []),
+      ...(c.unit ? [{ id: 'unit', value: c.unit }] : []),
+      ...(c.color ? [{ id: 'custom.cellOptions', value: { type: 'color-background' } }] : []),
+    ],
+  }));
   return {
     datasource: DS,
     description,
     fieldConfig: {
       defaults: { color: { mode: 'thresholds' }, mappings: [], thresholds: steps([[null, 'green']]), unit },
-      overrides: [],
+      overrides,
     },
     gridPos: place(w, h),
     id: nextId++,
@@ -269,7 +279,7 @@ function build(spec) {
 const overview = {
   uid: 'pg-replication-overview',
   title: 'PostgreSQL replication / Overview',
-  description: 'Cluster topology as seen by pg_replication_exporter: roles, timelines, standbys, sync quorum, RPO, failovers, node and exporter health.',
+  description: 'Cluster topology as seen by pg_replication_exporter: roles, timelines, standbys, sync quorum, RPO, failovers, node and exporter health; Patroni and the front-ends (VIP, pgpool-II, pgbouncer) in collapsed rows.',
   panels: () => [
     stat({
       title: 'Primaries', description: 'Reachable nodes not in recovery. 1 is healthy; 0 = no primary, more than 1 = split brain.',
@@ -449,6 +459,102 @@ const overview = {
         ],
         hide: ['Value #A'],
         rename: { 'Value #B': 'REST up', 'Value #C': 'in DCS', 'Value #D': 'pending restart', 'Value #E': 'failsafe' },
+      }),
+    ]),
+    // SPEC section 9; every series is absent for a cluster without
+    // [[cluster.endpoint]]. Each pgpool/pgbouncer query uses a metric no other
+    // query uses: tests/e2e_prometheus.rs allowlists them by metric name (its
+    // cluster has a postgres front-end only).
+    row('Front-ends', () => [
+      table({
+        title: 'Front-ends', description: "Where each front-end (VIP or haproxy: kind postgres; pgpool-II: the backend it writes to) leads, by the exporter's check through it: the polled node (unknown = none of them), whether that session is writable, and whether it meets the endpoint's expect (empty = unknown). Empty 'leads to': the front-end is down.",
+        queries: [
+          { expr: `pg_replication_endpoint_target{${C}} == 1` },
+          { expr: `pg_replication_endpoint_up{${C}}` },
+          { expr: `pg_replication_endpoint_is_primary{${C}}` },
+          { expr: `pg_replication_endpoint_expectation_met{${C}}` },
+        ],
+        hide: ['Value #A'],
+        rename: { node: 'leads to', 'Value #B': 'up', 'Value #C': 'writable', 'Value #D': 'expectation met' },
+        columns: {
+          up: { mappings: valueText([[0, 'down', 'red'], [1, 'up', 'green']]), color: true },
+          writable: { mappings: valueText([[0, 'standby', 'blue'], [1, 'primary', 'green']]), color: true },
+          'expectation met': { mappings: valueText([[0, 'no', 'red'], [1, 'yes', 'green']]), color: true },
+        },
+        w: 24, h: 6,
+      }),
+      stateTimeline({
+        title: 'Front-end leads to', description: 'One row per front-end and node it led to; a failover the front-end followed moves the bar from one row to another.',
+        queries: [{ expr: `pg_replication_endpoint_target{${C}} == 1`, legend: '{{endpoint}} → {{node}}' }],
+        mappings: valueText([[1, 'current', 'blue']]),
+      }),
+      stateTimeline({
+        title: 'Front-end up', description: "1 if the exporter's last check through the front-end succeeded (postgres: a session through it; pgpool: SHOW POOL_NODES; pgbouncer: its admin console).",
+        queries: [{ expr: `pg_replication_endpoint_up{${C}}`, legend: '{{endpoint}} ({{kind}})' }],
+        mappings: valueText([[0, 'down', 'red'], [1, 'up', 'green']]),
+      }),
+      timeseries({
+        title: 'Front-end check duration', description: 'Seconds the last check through each front-end took, connect included when a new session was needed: the latency a client feels.',
+        queries: [{ expr: `pg_replication_endpoint_check_duration_seconds{${C}}`, legend: '{{endpoint}}' }],
+        unit: 's', min: 0,
+      }),
+      timeseries({
+        title: 'Front-end check errors', description: 'Failed checks per second by kind: connect, auth, tls, timeout (a hung front-end), query.',
+        queries: [{ expr: `sum by (cluster, endpoint, kind) (rate(pg_replication_endpoint_errors_total{${C}}[$__rate_interval]))`, legend: '{{endpoint}} {{kind}}' }],
+        unit: 'reqps', min: 0,
+      }),
+      table({
+        title: 'pgpool-II backends', description: "SHOW POOL_NODES of each pgpool-II front-end: pgpool's status and role for every backend, whether that role is the node's real one by the direct poll, whether pgpool lists the polled node at all, and the replication delay pgpool reports. node = host:port for a backend that is no polled node.",
+        queries: [
+          { expr: `pg_replication_pgpool_backend_status{${C}} == 1` },
+          { expr: `pg_replication_pgpool_backend_role{${C}} == 1` },
+          { expr: `pg_replication_pgpool_backend_role_correct{${C}}` },
+          { expr: `pg_replication_pgpool_backend_listed{${C}}` },
+          { expr: `pg_replication_pgpool_backend_replication_delay_bytes{${C}}` },
+          { expr: `pg_replication_pgpool_backend_replication_delay_seconds{${C}}` },
+        ],
+        hide: ['Value #A', 'Value #B'],
+        rename: { 'Value #C': 'role correct', 'Value #D': 'listed', 'Value #E': 'delay', 'Value #F': 'delay (time)' },
+        columns: {
+          status: { mappings: valueText([['up', 'up', 'green'], ['waiting', 'waiting', 'blue'], ['down', 'down', 'red'], ['quarantine', 'quarantine', 'orange'], ['unused', 'unused', 'text']]), color: true },
+          'role correct': { mappings: valueText([[0, 'wrong', 'red'], [1, 'correct', 'green']]), color: true },
+          listed: { mappings: valueText([[0, 'not listed', 'orange'], [1, 'listed', 'green']]), color: true },
+          delay: { unit: 'bytes' },
+          'delay (time)': { unit: 's' },
+        },
+        w: 24,
+      }),
+      timeseries({
+        title: 'pgpool-II selects per backend', description: 'SELECT statements per second pgpool-II sends to each backend (select_cnt): where its load balancing puts the reads.',
+        queries: [{ expr: `rate(pg_replication_pgpool_backend_selects_total{${C}}[$__rate_interval])`, legend: '{{endpoint}} {{node}}' }],
+        unit: 'short', min: 0,
+      }),
+      timeseries({
+        title: 'pgpool-II health check failures', description: "Failed pgpool-II health checks per second per backend (SHOW POOL_HEALTH_CHECK_STATS, 4.1+): failures past health_check_max_retries detach the node.",
+        queries: [{ expr: `rate(pg_replication_pgpool_backend_health_check_failures_total{${C}}[$__rate_interval])`, legend: '{{endpoint}} {{node}}' }],
+        unit: 'short', min: 0,
+      }),
+      table({
+        title: 'pgbouncer databases', description: 'SHOW DATABASES of each pgbouncer: the node each database routes to (host:port when no polled node has that address), and whether that meets expect_databases (empty = no expectation, or unknown).',
+        queries: [
+          { expr: `pg_replication_pgbouncer_database_target{${C}} == 1` },
+          { expr: `pg_replication_pgbouncer_database_expectation_met{${C}}` },
+        ],
+        hide: ['Value #A'],
+        rename: { node: 'routes to', 'Value #B': 'expectation met' },
+        columns: {
+          'expectation met': { mappings: valueText([[0, 'no', 'red'], [1, 'yes', 'green']]), color: true },
+        },
+      }),
+      timeseries({
+        title: 'pgbouncer clients waiting', description: 'Clients of each pgbouncer database waiting for a server connection (SHOW POOLS cl_waiting, summed over its pools).',
+        queries: [{ expr: `pg_replication_pgbouncer_clients_waiting{${C}}`, legend: '{{endpoint}} {{database}}' }],
+        unit: 'short', min: 0, w: 6,
+      }),
+      timeseries({
+        title: 'pgbouncer oldest wait', description: 'How long the oldest waiting client of each pgbouncer database has waited (SHOW POOLS maxwait). Line: 10 s, the alert threshold.',
+        queries: [{ expr: `pg_replication_pgbouncer_clients_max_wait_seconds{${C}}`, legend: '{{endpoint}} {{database}}' }],
+        unit: 's', min: 0, thresholds: steps([[null, 'green'], [10, 'red']]), w: 6,
       }),
     ]),
   ],
