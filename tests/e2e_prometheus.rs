@@ -668,7 +668,7 @@ const MAY_BE_EMPTY: &[MayBeEmpty] = &[
         why: NEEDS_PGBOUNCER,
     },
     MayBeEmpty {
-        metric: "pg_replication_pgbouncer_clients_max_wait_seconds",
+        metric: "pg_replication_pgbouncer_max_wait_seconds",
         below_major: None,
         why: NEEDS_PGBOUNCER,
     },

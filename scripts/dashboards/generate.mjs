@@ -553,7 +553,7 @@ const overview = {
       }),
       timeseries({
         title: 'pgbouncer oldest wait', description: 'How long the oldest waiting client of each pgbouncer database has waited (SHOW POOLS maxwait). Line: 10 s, the alert threshold.',
-        queries: [{ expr: `pg_replication_pgbouncer_clients_max_wait_seconds{${C}}`, legend: '{{endpoint}} {{database}}' }],
+        queries: [{ expr: `pg_replication_pgbouncer_max_wait_seconds{${C}}`, legend: '{{endpoint}} {{database}}' }],
         unit: 's', min: 0, thresholds: steps([[null, 'green'], [10, 'red']]), w: 6,
       }),
     ]),

@@ -656,8 +656,8 @@ pub const PGBOUNCER_CLIENTS_WAITING: Def = gauge(
     "Clients of the pgbouncer database waiting for a server connection (SHOW POOLS cl_waiting, summed over its pools).",
     ENDPOINT_DATABASE,
 );
-pub const PGBOUNCER_CLIENTS_MAX_WAIT_SECONDS: Def = gauge(
-    "pg_replication_pgbouncer_clients_max_wait_seconds",
+pub const PGBOUNCER_MAX_WAIT_SECONDS: Def = gauge(
+    "pg_replication_pgbouncer_max_wait_seconds",
     "Seconds the oldest waiting client of the pgbouncer database has waited (SHOW POOLS maxwait and maxwait_us, the longest over its pools).",
     ENDPOINT_DATABASE,
 );
@@ -727,10 +727,10 @@ pub const ALL: &[&Def] = &[
     &PATRONI_TIMELINE_SWITCHES,
     &PATRONI_TTL_SECONDS,
     &PATRONI_UP,
-    &PGBOUNCER_CLIENTS_MAX_WAIT_SECONDS,
     &PGBOUNCER_CLIENTS_WAITING,
     &PGBOUNCER_DATABASE_EXPECTATION_MET,
     &PGBOUNCER_DATABASE_TARGET,
+    &PGBOUNCER_MAX_WAIT_SECONDS,
     &PGPOOL_BACKEND_HEALTH_CHECK_FAILURES_TOTAL,
     &PGPOOL_BACKEND_LISTED,
     &PGPOOL_BACKEND_REPLICATION_DELAY_BYTES,

@@ -105,7 +105,7 @@ fn endpoint(out: &mut Families, cluster: &ClusterSnapshot, e: &EndpointView) {
             d.clients_waiting as f64,
         );
         out.push(
-            &defs::PGBOUNCER_CLIENTS_MAX_WAIT_SECONDS,
+            &defs::PGBOUNCER_MAX_WAIT_SECONDS,
             &n,
             d.max_wait_seconds,
         );
