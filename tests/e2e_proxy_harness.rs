@@ -177,8 +177,13 @@ fn pgpool_sees_nodes_down_and_keeps_its_view_after_a_promotion_behind_its_back()
         Duration::from_secs(10),
         |r| r.get(1, "pg_role") == Some("primary"),
     );
-    std::thread::sleep(Duration::from_secs(3)); // three sr_check and health_check rounds
-    let r2 = pool.show_pool_nodes();
+    // Wait for evidence that sr_check ran since the promotion (the promoted node is no longer
+    // in the primary's pg_stat_replication), then look again: pgpool's belief has not moved.
+    let r2 = pool.wait_for(
+        "sr_check to see standby1 gone from the primary's walsenders",
+        Duration::from_secs(10),
+        |r| r.get(1, "replication_state") == Some(""),
+    );
     for r in [&r, &r2] {
         assert_eq!(
             column(r, "role"),

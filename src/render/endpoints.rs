@@ -104,10 +104,6 @@ fn endpoint(out: &mut Families, cluster: &ClusterSnapshot, e: &EndpointView) {
             &n,
             d.clients_waiting as f64,
         );
-        out.push(
-            &defs::PGBOUNCER_MAX_WAIT_SECONDS,
-            &n,
-            d.max_wait_seconds,
-        );
+        out.push(&defs::PGBOUNCER_MAX_WAIT_SECONDS, &n, d.max_wait_seconds);
     }
 }
