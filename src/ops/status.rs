@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::core::cluster::ClusterHistory;
+use crate::core::cluster::{self, ClusterHistory};
 use crate::core::model::{ClusterView, EndpointView, NodeReport, PatroniView};
 
 use super::*;
@@ -120,15 +120,11 @@ pub(crate) fn cluster_status(
             let member = patroni.and_then(|p| p.members.iter().find(|m| m.node == n.name));
             let state = n.state.as_ref();
             let standby = view.standbys.iter().find(|s| s.node == n.name);
-            // The walsender that streams to this node, on whichever upstream lists it, with
-            // its per-stage lag by the same rule /metrics uses. Logical walsenders are not
-            // standbys.
-            let upstream = nodes.iter().filter_map(|u| u.state.as_ref()).find_map(|s| {
-                s.walsenders
-                    .iter()
-                    .filter(|w| !w.is_logical())
-                    .find(|w| w.application_name.eq_ignore_ascii_case(&n.application_name))
-                    .map(|w| (stage::lag(s.wal_lsn, w), w))
+            // The walsender that streams to this node on its upstream (the cluster view's
+            // rule), with its per-stage lag by the same rule /metrics uses.
+            let upstream = cluster::upstream(n, nodes).map(|(u, w)| {
+                let upstream_lsn = u.state.as_ref().and_then(|s| s.wal_lsn);
+                (stage::lag(upstream_lsn, w), w)
             });
             let lag = upstream.map(|(l, _)| l).unwrap_or_default();
             let design = state.and_then(|s| design(n, s));
