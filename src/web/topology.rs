@@ -357,8 +357,8 @@ pub fn svg(c: &ClusterSnapshot) -> String {
         .iter()
         .map(|e| {
             let j = arrivals.entry(e.to).or_insert(0);
-            let room = ((NODE_W / 2.0 - 26.0) / 9.0) as usize + 1;
-            let x = boxes[e.to].centre_x() + 18.0 + (*j % room) as f64 * 9.0;
+            let room = ((NODE_W / 2.0 - 48.0) / 9.0) as usize + 1;
+            let x = boxes[e.to].centre_x() + 40.0 + (*j % room) as f64 * 9.0;
             *j += 1;
             x
         })
@@ -571,10 +571,7 @@ fn summary(out: &mut String, c: &ClusterSnapshot) {
     } else {
         health
     };
-    let mut line = format!(
-        "{} · {head} · {}/{} nodes up",
-        c.name, v.nodes_up, v.nodes_configured
-    );
+    let mut line = format!("{head} · {}/{} nodes up", v.nodes_up, v.nodes_configured);
     if let Some(rpo) = v.rpo_bytes {
         line.push_str(&format!(" · RPO {}", human_bytes(rpo)));
     }
@@ -742,6 +739,11 @@ fn replication_edge(
         && state != "streaming"
     {
         lines.push(state.to_string());
+    } else if let Some(sync) = walsender.and_then(|w| w.sync_state.as_deref())
+        && sync != "async"
+    {
+        // sync, potential, quorum: what a commit waits for is worth seeing.
+        lines.push(sync.to_string());
     }
     if lines.is_empty() && health == Health::Bad {
         lines.push("not streaming".into());
@@ -801,9 +803,19 @@ fn replication_edge(
         round(y2 - uy * 8.0),
     );
     arrowhead(out, (x1, y1), (x2, y2), colour);
-    // The label halfway down the free band between the rows, on the line.
-    let ly = y1 + (band_top - y1) * 0.55 - (lines.len() as f64 - 1.0) * 6.0;
-    let lx = x1 + (x2 - x1) * ((ly - y1) / (y2 - y1).max(1.0));
+    // The label block low in the free band between the rows (where siblings' arrows are
+    // furthest apart), beside the line on its outer side (left of an arrow going left, right
+    // otherwise), touching it at the block's bottom, where a diagonal arrow is furthest out: so
+    // no arrow crosses its own label, and siblings' labels part.
+    let block = lines.len() as f64 * 13.0;
+    let top = (band_top - 6.0 - block).max(y1 + 4.0);
+    let at = |y: f64| x1 + (x2 - x1) * ((y - y1) / (y2 - y1).max(1.0));
+    let (lx, anchor) = if x2 < x1 - 0.5 {
+        (at(top + block) - 6.0, "end")
+    } else {
+        (at(top + block) + 6.0, "start")
+    };
+    let ly = top + 10.0;
     let label_colour = match (health, lag) {
         (Health::Bad, _) | (_, "critical") => RED,
         (_, "warning") => ORANGE,
@@ -812,7 +824,7 @@ fn replication_edge(
     for (k, line) in lines.iter().enumerate() {
         let _ = write!(
             out,
-            r#"<text x="{}" y="{}" text-anchor="middle" font-size="11" fill="{label_colour}" stroke="white" stroke-width="4" paint-order="stroke">{}</text>"#,
+            r#"<text x="{}" y="{}" text-anchor="{anchor}" font-size="11" fill="{label_colour}" stroke="white" stroke-width="3" paint-order="stroke">{}</text>"#,
             round(lx),
             round(ly + k as f64 * 13.0),
             esc(line)

@@ -248,7 +248,7 @@ fn healthy_three_nodes_primary_on_top_two_streaming_arrows_with_lag() {
     );
     let summary = &elements(&svg, "summary")[0];
     assert_eq!(summary.get("data-state"), "ok");
-    assert_eq!(summary.texts, ["pg · 1 primary · 3/3 nodes up · RPO 0 B"]);
+    assert_eq!(summary.texts, ["1 primary · 3/3 nodes up · RPO 0 B"]);
     assert!(!svg.contains(RED), "nothing is red in a healthy cluster");
     assert_eq!(
         svg,
@@ -714,4 +714,25 @@ fn lag_seconds_read_as_people_say_them() {
     assert_eq!(human_seconds(9.94), "9.9 s");
     assert_eq!(human_seconds(42.4), "42 s");
     assert_eq!(human_seconds(200.0), "3min 20s");
+}
+
+#[test]
+fn a_synchronous_standby_says_so_on_its_arrow_and_a_catching_up_one_too() {
+    let mut c = healthy();
+    let ws = &mut c.nodes[0].state.as_mut().unwrap().walsenders;
+    ws[0].sync_state = Some("quorum".into());
+    ws[1].state = Some("catchup".into());
+    c.view.standbys[1].streaming = Some(false);
+    let svg = svg(&c);
+    let edges = elements(&svg, "replication");
+    assert_eq!(
+        by(&edges, "data-to", "standby1").texts,
+        ["quorum", "0 B", "0.0 s"]
+    );
+    let catchup = by(&edges, "data-to", "standby2");
+    assert_eq!(catchup.texts, ["catchup", "600.0 MiB", "42 s"]);
+    assert_eq!(
+        (catchup.get("class"), catchup.get("data-state")),
+        ("edge replication", "bad")
+    );
 }
