@@ -22,17 +22,18 @@
 //! band above its target's row, and into the top of the target, so that no arrow crosses a box.
 //!
 //! # What the elements say (for people hovering, and for tests)
-//! Every element is a `<g>` with a `<title>` (the hover text) and data attributes:
+//! The root is `<svg class="topology" data-cluster=NAME>`; every element in it is a `<g>` with a
+//! `<title>` (the hover text) and data attributes:
 //! - `<g class="node" data-node=N data-role="primary|standby|down|unknown" data-state>`;
 //! - `<g class="external" data-node="unknown|host:port">`: a front-end target that is not polled;
 //! - `<g class="edge replication" data-from=UPSTREAM data-to=STANDBY data-state data-lag>`,
 //!   `class="edge replication missing"` for the dashed arrow to a standby nobody lists;
 //! - `<g class="endpoint" data-endpoint=E data-kind data-target=NODE data-state>` (no
-//!   `data-target` while it leads nowhere known);
+//!   `data-target` while it is down, nor for pgbouncer, whose console leads to no node);
 //! - `<g class="edge route" data-endpoint=E data-to=NODE data-state>`: where the session through
 //!   the front-end landed; `class="edge backend"` per pgpool backend, `class="edge database"
 //!   data-database=D` per pgbouncer database;
-//! - `<g class="summary" data-state>`: the cluster's one line.
+//! - `<g class="summary" data-state>`: the cluster's one line (primaries, nodes up, RPO).
 //!
 //! `data-state` is `ok`, `bad` (drawn red) or `unknown` (grey, dashed); `data-lag` is `ok`,
 //! `warning` (past 512 MiB), `critical` (past 1 GiB, red) or `unknown`. Red: two primaries, a
