@@ -5,10 +5,9 @@
 //!
 //! It lives in `web/` rather than `render/` because it is part of the landing page (HTML for
 //! people), while `render/` is the metric families (text for Prometheus); it is pure all the
-//! same, and it judges nothing itself: who streams from whom is
-//! [`cluster::upstream`](crate::core::cluster::upstream), streaming and lag are the cluster
-//! view's, the front-ends' verdicts are the judge's, and a pgpool or pgbouncer problem is the one
-//! `check` and `status` phrase.
+//! same, and it judges nothing itself: who streams from whom is [`cluster::upstream`],
+//! streaming and lag are the cluster view's, the front-ends' verdicts are the judge's, and a
+//! pgpool or pgbouncer problem is the one `check` and `status` phrase.
 //!
 //! # Layout
 //! A tree from the top: the primary (or primaries: split brain; or a standby cluster's leader)
