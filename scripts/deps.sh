@@ -3,8 +3,9 @@
 # (+ contrib), Prometheus and promtool, Alertmanager, npm, python3 with PyYAML (check-alerts.sh),
 # and for the Patroni suite Debian's Patroni 3.0.2, etcd 3.4 (server and etcdctl) and
 # python3-venv (Patroni 4.x comes from PyPI through scripts/patroni-venv.sh), for the
-# front-end suite pgpool-II (pgpool2) and pgbouncer, and for the VIP lab
-# (tests/harness/keepalived.rs) keepalived, socat and iproute2. Needs root
+# front-end suite pgpool-II (pgpool2) and pgbouncer, for the VIP lab
+# (tests/harness/keepalived.rs) keepalived, socat and iproute2, and for e2e_landing (the landing
+# page's topology in a real headless browser) Chromium with a font. Needs root
 # (apt-get); otherwise it names what is missing and fails.
 set -euo pipefail
 need=()
@@ -23,6 +24,8 @@ command -v etcdctl >/dev/null || need+=(etcd-client)
 [ -x /usr/sbin/keepalived ] || need+=(keepalived)
 command -v socat >/dev/null || need+=(socat)
 [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "deps: missing ${need[*]}: run as root, or apt-get install -y ${need[*]}" >&2

@@ -80,7 +80,8 @@ async fn demo(cluster: &mut DemoCluster, overrides: Overrides) -> Result<()> {
         })?;
     let addr = listener.local_addr()?;
     println!(
-        "\nThe exporter is polling the demo cluster. Metrics: http://{addr}{}\n",
+        "\nThe exporter is polling the demo cluster. Metrics: http://{addr}{}\n\
+         The landing page draws its topology: http://{addr}/\n",
         config.web.telemetry_path
     );
     println!(
@@ -398,6 +399,18 @@ impl DemoCluster {
             out.push_str(&format!(
                 "\n[[cluster.node]]\nname = \"{}\"\nhost = \"127.0.0.1\"\nport = {}\n",
                 n.name, n.port
+            ));
+        }
+        // Front-ends are judged against the nodes: where each one leads, and whether that is
+        // where it should. Two nodes' own ports stand in for a VIP and a read-only address.
+        out.push_str(
+            "\n# Front-ends (a VIP, haproxy, pgpool-II, pgbouncer): where each leads, judged against the\n\
+             # nodes. Here the nodes' own ports stand in for a read-write and a read-only address.\n",
+        );
+        for (name, node, expect) in [("app-rw", 0, "primary"), ("app-ro", 1, "standby")] {
+            out.push_str(&format!(
+                "[[cluster.endpoint]]\nname = \"{name}\"\nkind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\nexpect = \"{expect}\"\n\n",
+                self.nodes[node].port
             ));
         }
         out

@@ -1,11 +1,11 @@
 //! The README's first command: `pg_replication_exporter demo` starts a primary and two
-//! standbys, exports them, and removes everything on SIGINT / SIGTERM.
+//! standbys with two front-ends, exports them, and removes everything on SIGINT / SIGTERM.
 
 mod harness;
 
 use std::time::Duration;
 
-use harness::{Demo, WAIT};
+use harness::{Demo, WAIT, http_get};
 
 #[test]
 fn demo_runs_a_streaming_cluster_and_cleans_up_on_sigint() {
@@ -27,6 +27,12 @@ fn demo_runs_a_streaming_cluster_and_cleans_up_on_sigint() {
                 "pg_replication_sync_standbys_healthy",
                 &[("node", "primary")],
             ) == Some(2.0)
+            && ["app-rw", "app-ro"].iter().all(|e| {
+                s.get(
+                    "pg_replication_endpoint_expectation_met",
+                    &[("endpoint", e)],
+                ) == Some(1.0)
+            })
     });
     for node in ["primary", "standby1", "standby2"] {
         assert_eq!(
@@ -50,6 +56,23 @@ fn demo_runs_a_streaming_cluster_and_cleans_up_on_sigint() {
     assert_eq!(
         scrape.get("pg_replication_slot_active", &logical),
         Some(0.0)
+    );
+    // Its two front-ends lead where they should, and the landing page draws them so.
+    for (endpoint, node) in [("app-rw", "primary"), ("app-ro", "standby1")] {
+        assert_eq!(
+            scrape.get(
+                "pg_replication_endpoint_target",
+                &[("endpoint", endpoint), ("node", node)]
+            ),
+            Some(1.0)
+        );
+    }
+    let landing = http_get(demo.addr, "/", &[]).unwrap().text();
+    assert!(
+        landing.contains(
+            r#"<g class="endpoint" data-endpoint="app-ro" data-kind="postgres" data-target="standby1" data-state="ok">"#
+        ),
+        "{landing}"
     );
     // Ctrl-C: everything stops and the directory goes away.
     demo.interrupt_and_check_cleanup(Duration::from_secs(60));

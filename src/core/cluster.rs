@@ -99,7 +99,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use crate::core::lsn::Lsn;
-use crate::core::model::{ClusterView, NodeReport, NodeState, StandbyView, UnixTime};
+use crate::core::model::{ClusterView, NodeReport, NodeState, StandbyView, UnixTime, Walsender};
 
 /// Hard cap on the LSN history, whatever `lag_history` / `interval` say (16 bytes a sample).
 const MAX_SAMPLES: usize = 100_000;
@@ -353,11 +353,7 @@ pub fn observe(history: &mut ClusterHistory, now: UnixTime, nodes: &[NodeReport]
             let listed = primary
                 .walsenders
                 .iter()
-                .filter(|w| {
-                    !w.is_logical()
-                        && w.application_name
-                            .eq_ignore_ascii_case(&node.application_name)
-                })
+                .filter(|w| streams_to(w, node))
                 .filter_map(|w| w.flush_lsn);
             let own_positions = own
                 .into_iter()
@@ -412,11 +408,7 @@ fn standby_leader<'a>(
             .iter()
             .filter(|(upstream, _)| upstream.name != node.name)
             .flat_map(|(_, s)| &s.walsenders)
-            .any(|w| {
-                !w.is_logical()
-                    && w.application_name
-                        .eq_ignore_ascii_case(&node.application_name)
-            })
+            .any(|w| streams_to(w, node))
     };
     let from_outside = |state: &NodeState| {
         let Some(r) = &state.wal_receiver else {
@@ -476,6 +468,38 @@ fn diverged(primary: &NodeState, standby: Option<&NodeState>, current: Lsn) -> b
     other_timeline && ahead
 }
 
+/// Whether walsender `w` (a row of some node's `pg_stat_replication`) is the stream to `node`:
+/// its `application_name` is the node's, ASCII case-insensitive, and it is physical (a subscriber
+/// named like a standby is not the standby's stream). The one rule that ties a walsender to a
+/// configured node, for the cluster view, `status` and the landing page's topology.
+pub fn streams_to(w: &Walsender, node: &NodeReport) -> bool {
+    !w.is_logical()
+        && w.application_name
+            .eq_ignore_ascii_case(&node.application_name)
+}
+
+/// The upstream of `node`, as its direct witness tells: the first reachable node of `nodes`
+/// (its last poll succeeded) other than `node` that lists `node` in its
+/// `pg_stat_replication` ([`streams_to`]), preferring one that lists it `streaming` (during a
+/// switchover two may list it); with that walsender row. `None` when no polled node lists it: a
+/// vanished standby, or one fed from the archive.
+pub fn upstream<'a>(
+    node: &NodeReport,
+    nodes: &'a [NodeReport],
+) -> Option<(&'a NodeReport, &'a Walsender)> {
+    let rows = || {
+        nodes
+            .iter()
+            .filter(|u| u.up && u.name != node.name)
+            .filter_map(|u| u.state.as_ref().map(|s| (u, s)))
+            .flat_map(|(u, s)| s.walsenders.iter().map(move |w| (u, w)))
+            .filter(|(_, w)| streams_to(w, node))
+    };
+    rows()
+        .find(|(_, w)| w.state.as_deref() == Some("streaming"))
+        .or_else(|| rows().next())
+}
+
 /// See "Streaming" in the module doc.
 fn streaming(
     node: &NodeReport,
@@ -486,12 +510,7 @@ fn streaming(
         .iter()
         .filter(|(upstream, _)| upstream.name != node.name)
         .flat_map(|(_, s)| &s.walsenders)
-        // A subscriber named like a standby is not the standby's stream.
-        .filter(|w| {
-            !w.is_logical()
-                && w.application_name
-                    .eq_ignore_ascii_case(&node.application_name)
-        })
+        .filter(|w| streams_to(w, node))
         .map(|w| w.state.as_deref())
         .collect();
     let visible: Vec<&str> = rows.iter().flatten().copied().collect();
@@ -1209,6 +1228,59 @@ mod tests {
         ];
         let v = observe(&mut h, 3.0, &nodes2);
         assert_eq!(sb(&v, "c").streaming, Some(false));
+    }
+
+    #[test]
+    fn upstream_is_the_reachable_node_whose_walsender_lists_the_standby() {
+        let mut logical = ws("C", "streaming", 0);
+        logical.slot_type = Some("logical".into());
+        let nodes = [
+            primary("a", 1, 3000, vec![ws("B", "streaming", 2900), logical]),
+            with_state(standby("b", 1, 2800), |s| {
+                s.walsenders = vec![ws("c", "streaming", 2700)]
+            }),
+            standby("c", 1, 2600),
+            down("d"),
+        ];
+        let up = |name: &str| {
+            let n = nodes.iter().find(|n| n.name == name).unwrap();
+            upstream(n, &nodes).map(|(u, w)| (u.name.as_str(), w.application_name.as_str()))
+        };
+        assert_eq!(
+            up("b"),
+            Some(("a", "B")),
+            "application_name is case-insensitive"
+        );
+        assert_eq!(
+            up("c"),
+            Some(("b", "c")),
+            "a cascade; a's logical walsender named C is not it"
+        );
+        assert_eq!(up("a"), None);
+        assert_eq!(up("d"), None, "nobody lists a vanished standby");
+
+        // Two nodes list it (a switchover in progress): the one that streams wins, and a node
+        // that is down is no witness whatever its last state said.
+        let mut old = primary("old", 1, 3000, vec![ws("b", "streaming", 2900)]);
+        old.up = false;
+        let nodes = [
+            primary("x", 2, 3000, vec![ws("b", "catchup", 100)]),
+            primary("y", 2, 3000, vec![ws("b", "streaming", 2900)]),
+            old,
+            standby("b", 2, 2900),
+        ];
+        assert_eq!(
+            upstream(&nodes[3], &nodes).map(|(u, _)| u.name.as_str()),
+            Some("y")
+        );
+        assert_eq!(
+            upstream(&nodes[3], &nodes[..1]).map(|(u, w)| (u.name.as_str(), w.state.as_deref())),
+            Some(("x", Some("catchup")))
+        );
+        assert_eq!(
+            upstream(&nodes[3], &nodes[2..]).map(|(u, _)| u.name.clone()),
+            None
+        );
     }
 
     #[test]

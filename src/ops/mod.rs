@@ -26,6 +26,9 @@ mod tests;
 
 pub use check::run_check;
 pub use status::{Output, run_status};
+// Pure judgments and figures the landing page's topology shows as `status` does.
+pub(crate) use status::{backend_problems, database_problems};
+pub(crate) use table::human_duration;
 use table::*;
 
 /// One poll of a cluster: the nodes polled (static, then discovered), their reports, the

@@ -9,8 +9,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::core::cluster::ClusterHistory;
-use crate::core::model::{ClusterView, EndpointView, NodeReport, PatroniView};
+use crate::core::cluster::{self, ClusterHistory};
+use crate::core::model::{
+    ClusterView, EndpointView, NodeReport, PatroniView, PgbouncerDatabaseView, PgpoolBackendView,
+};
 
 use super::*;
 use crate::core::model::NodeState;
@@ -120,15 +122,11 @@ pub(crate) fn cluster_status(
             let member = patroni.and_then(|p| p.members.iter().find(|m| m.node == n.name));
             let state = n.state.as_ref();
             let standby = view.standbys.iter().find(|s| s.node == n.name);
-            // The walsender that streams to this node, on whichever upstream lists it, with
-            // its per-stage lag by the same rule /metrics uses. Logical walsenders are not
-            // standbys.
-            let upstream = nodes.iter().filter_map(|u| u.state.as_ref()).find_map(|s| {
-                s.walsenders
-                    .iter()
-                    .filter(|w| !w.is_logical())
-                    .find(|w| w.application_name.eq_ignore_ascii_case(&n.application_name))
-                    .map(|w| (stage::lag(s.wal_lsn, w), w))
+            // The walsender that streams to this node on its upstream (the cluster view's
+            // rule), with its per-stage lag by the same rule /metrics uses.
+            let upstream = cluster::upstream(n, nodes).map(|(u, w)| {
+                let upstream_lsn = u.state.as_ref().and_then(|s| s.wal_lsn);
+                (stage::lag(upstream_lsn, w), w)
             });
             let lag = upstream.map(|(l, _)| l).unwrap_or_default();
             let design = state.and_then(|s| design(n, s));
@@ -224,45 +222,62 @@ pub(super) fn real_role(nodes: &[NodeReport], name: &str) -> &'static str {
 }
 
 /// What is wrong in a pgpool or pgbouncer view, one phrase per problem. Pure; `check` says
-/// the same with its fixes.
+/// the same with its fixes, and the landing page's topology draws each in red.
 pub(super) fn endpoint_problems(e: &EndpointView, nodes: &[NodeReport]) -> Vec<String> {
+    let backends = e
+        .pgpool_backends
+        .iter()
+        .flat_map(|b| backend_problems(b, nodes));
+    let databases = e
+        .pgbouncer_databases
+        .iter()
+        .flat_map(|d| database_problems(d, nodes));
+    backends.chain(databases).collect()
+}
+
+/// What is wrong with one pgpool backend: pgpool does not know the node, believes the wrong
+/// role, or marked an up node down.
+pub(crate) fn backend_problems(b: &PgpoolBackendView, nodes: &[NodeReport]) -> Vec<String> {
     let mut out = Vec::new();
-    for b in &e.pgpool_backends {
-        if !b.listed {
-            out.push(format!("pgpool does not know {}", b.node));
-            continue;
-        }
-        if b.role_correct == Some(false) {
-            out.push(format!(
-                "pgpool calls {} {}; it is a {}",
-                b.node,
-                b.role.as_deref().unwrap_or("-"),
-                real_role(nodes, &b.node)
-            ));
-        }
-        let up = nodes.iter().any(|n| n.name == b.node && n.up);
-        if b.status.as_deref() == Some("down") && up {
-            out.push(format!("pgpool marked {} down; it is up", b.node));
-        }
+    if !b.listed {
+        out.push(format!("pgpool does not know {}", b.node));
+        return out;
     }
-    for d in &e.pgbouncer_databases {
-        if d.expectation_met == Some(false) {
-            out.push(match &d.node {
-                Some(n) => format!(
-                    "database {} routes to {n} ({}), expected {}",
-                    d.database,
-                    real_role(nodes, n),
-                    d.expect.as_deref().unwrap_or("-")
-                ),
-                None => format!("pgbouncer serves no database {}", d.database),
-            });
-        }
-        if d.clients_waiting > 0 {
-            out.push(format!(
-                "{} client(s) waiting on {} (longest {:.1}s)",
-                d.clients_waiting, d.database, d.max_wait_seconds
-            ));
-        }
+    if b.role_correct == Some(false) {
+        out.push(format!(
+            "pgpool calls {} {}; it is a {}",
+            b.node,
+            b.role.as_deref().unwrap_or("-"),
+            real_role(nodes, &b.node)
+        ));
+    }
+    let up = nodes.iter().any(|n| n.name == b.node && n.up);
+    if b.status.as_deref() == Some("down") && up {
+        out.push(format!("pgpool marked {} down; it is up", b.node));
+    }
+    out
+}
+
+/// What is wrong with one pgbouncer database: it routes where `expect_databases` says it must
+/// not (or is missing), or clients wait on it.
+pub(crate) fn database_problems(d: &PgbouncerDatabaseView, nodes: &[NodeReport]) -> Vec<String> {
+    let mut out = Vec::new();
+    if d.expectation_met == Some(false) {
+        out.push(match &d.node {
+            Some(n) => format!(
+                "database {} routes to {n} ({}), expected {}",
+                d.database,
+                real_role(nodes, n),
+                d.expect.as_deref().unwrap_or("-")
+            ),
+            None => format!("pgbouncer serves no database {}", d.database),
+        });
+    }
+    if d.clients_waiting > 0 {
+        out.push(format!(
+            "{} client(s) waiting on {} (longest {:.1}s)",
+            d.clients_waiting, d.database, d.max_wait_seconds
+        ));
     }
     out
 }

@@ -1,26 +1,8 @@
-//! Terminal table helpers shared by `check` and `status`: IEC byte figures, the lag colours
-//! (the bundled alerts' thresholds) and column alignment that ignores colour escapes.
+//! Terminal table helpers shared by `check` and `status`: IEC byte figures and the lag
+//! thresholds (re-exported from `core::text`, which the landing page shares), and column
+//! alignment that ignores colour escapes.
 
-/// 512 MiB and 1 GiB: the warning and critical lag thresholds of the bundled alerts.
-pub(crate) const WARN_BYTES: u64 = 512 << 20;
-
-pub(crate) const CRIT_BYTES: u64 = 1 << 30;
-
-/// Bytes as a short human figure (IEC units).
-pub(crate) fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[i])
-    }
-}
+pub(crate) use crate::core::text::{CRIT_BYTES, WARN_BYTES, human_bytes};
 
 pub(super) fn visible_len(s: &str) -> usize {
     // Color escapes take no room on screen.

@@ -1,4 +1,5 @@
-//! HTTP: the axum app and its routes ([`server`]), the exporter-toolkit web configuration file
+//! HTTP: the axum app and its routes ([`server`]), the landing page's topology pictures
+//! ([`topology`], pure), the exporter-toolkit web configuration file
 //! ([`config`]), basic auth ([`auth`]) and the HTTPS listener ([`listener`]). It reads the
 //! [`crate::store::Store`] and never imports a poller.
 
@@ -6,3 +7,4 @@ pub mod auth;
 pub mod config;
 pub mod listener;
 pub mod server;
+pub mod topology;

@@ -20,6 +20,7 @@ use crate::core::model::Snapshot;
 use crate::render;
 use crate::store::{BuildInfo, Store};
 use crate::web::auth::{BasicAuth, require_basic_auth};
+use crate::web::topology;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -150,19 +151,37 @@ async fn ready(State(state): State<AppState>) -> Response {
 
 async fn landing(State(state): State<AppState>) -> Html<String> {
     let snapshot = state.store.current();
-    let rows = landing_rows(&snapshot);
-    Html(format!(
+    Html(landing_page(&snapshot, &state.build, &state.telemetry_path))
+}
+
+/// The landing page: per cluster its topology (an inline SVG, no script: a reload draws the
+/// latest snapshot), then one table of every node.
+fn landing_page(snapshot: &Snapshot, build: &BuildInfo, telemetry_path: &str) -> String {
+    let rows = landing_rows(snapshot);
+    let pictures: String = snapshot
+        .clusters
+        .iter()
+        .map(|c| {
+            format!(
+                "<section class=\"cluster\"><h2>{}</h2>\n{}\n</section>\n",
+                escape(&c.name),
+                topology::svg(c)
+            )
+        })
+        .collect();
+    format!(
         r#"<!doctype html>
 <html><head><meta charset="utf-8"><title>pg_replication_exporter</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em 1em;text-align:left}}.up{{color:#080}}.down{{color:#b00}}</style></head>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em 1em;text-align:left}}.up{{color:#080}}.down{{color:#b00}}svg.topology{{max-width:100%;height:auto}}.legend{{color:#555;font-size:.9em}}</style></head>
 <body><h1>pg_replication_exporter {version}</h1>
 <p><a href="{path}">Metrics</a> · <a href="/healthz">/healthz</a> · <a href="/ready">/ready</a></p>
+{pictures}<p class="legend">Arrows: replication (lag behind the primary, bytes and time), front-ends to the node they lead to. Red: something is wrong (two primaries, a node down, a standby not streaming, a front-end leading where it must not). Hover for details; reload for the latest round.</p>
 <table><tr><th>cluster</th><th>node</th><th>state</th><th>role</th><th>patroni</th><th>from</th><th>last error</th></tr>
 {rows}</table></body></html>
 "#,
-        version = escape(state.build.version),
-        path = escape(&state.telemetry_path),
-    ))
+        version = escape(build.version),
+        path = escape(telemetry_path),
+    )
 }
 
 /// One table row per node: its SQL state and role, Patroni's role and state of the member

@@ -12,7 +12,8 @@
 //! helpers: reserved free ports (`free_port`, never handed out twice in a process), the HTTP
 //! client (`http_get`, `http_request`, plain or TLS), running the binary (`command`, `run`,
 //! `Exporter`), the cluster builder with Cluster.pm's tools (`add_standby`, `append_conf` /
-//! `set_conf` + `reload`, `wait_for_log`, `wait_for_catchup_mode`), and test certificates (`pki`).
+//! `set_conf` + `reload`, `wait_for_log`, `wait_for_catchup_mode`), test certificates (`pki`), and a
+//! real headless Chromium with a PNG reader for the landing page (`Chromium`, `Png`).
 //!
 //! ```ignore
 //! let c = Cluster::builder().standbys(2).cascade(true)
@@ -31,6 +32,7 @@
 // Every test file compiles this module, and none uses all of it.
 #![allow(dead_code, unused_imports)]
 
+mod browser;
 mod cluster;
 mod demo;
 mod exporter;
@@ -45,6 +47,7 @@ pub mod pki;
 mod reply;
 mod scrape;
 
+pub use browser::{BROWSER_TIMEOUT, Chromium, Png};
 pub use cluster::{
     Builder, Catchup, Cluster, GIB, MIB, Node, Role, StopMode, WAIT, conf_str, fmt_lsn, pg_error,
     toml_str,
