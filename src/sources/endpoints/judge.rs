@@ -8,7 +8,8 @@
 //! - `expect = primary` is met by a writable node while the cluster has at most one primary
 //!   (during a split brain no front-end leads to *the* primary); `standby` by a node in
 //!   recovery; `any` by any polled node. Unknown stays unknown: a node not polled successfully
-//!   this round gives no judgment.
+//!   this round gives no judgment, except that a route to such a node does not meet `primary`
+//!   while another node is the primary (the pooler left on a failed primary).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -135,7 +136,13 @@ fn met(
     view: &ClusterView,
 ) -> Option<bool> {
     let node = node?;
-    let in_recovery = session_in_recovery.or(node.state.as_ref().map(|s| s.in_recovery))?;
+    let Some(in_recovery) = session_in_recovery.or(node.state.as_ref().map(|s| s.in_recovery))
+    else {
+        // A route to a node that does not answer its poll while another node is the primary
+        // (after a failover, a pooler still pointing at the old primary) does not lead to the
+        // primary; with no primary in sight nothing is known.
+        return (expect == Expect::Primary && view.primaries >= 1).then_some(false);
+    };
     Some(match expect {
         Expect::Primary => !in_recovery && view.primaries <= 1,
         Expect::Standby => in_recovery,
@@ -633,7 +640,13 @@ mod tests {
             .into_iter()
             .collect(),
         };
-        let v = judge(&[c], &[probe(Answer::Pgbouncer(a))], &nodes(), &view(1)).remove(0);
+        let v = judge(
+            &[c.clone()],
+            &[probe(Answer::Pgbouncer(a.clone()))],
+            &nodes(),
+            &view(1),
+        )
+        .remove(0);
         let got: Vec<(&str, Option<&str>, Option<bool>, u64)> = v
             .pgbouncer_databases
             .iter()
@@ -659,5 +672,32 @@ mod tests {
         );
         assert_eq!(v.target, None);
         assert_eq!(v.expectation_met, None);
+        // After a failover to c, app_rw still routes to b, which is down: not the primary.
+        let mut r = nodes();
+        r[1].up = false;
+        r[1].state = None;
+        r[2].state.as_mut().unwrap().in_recovery = false;
+        r[0].state.as_mut().unwrap().in_recovery = true;
+        let v = judge(
+            &[c.clone()],
+            &[probe(Answer::Pgbouncer(a.clone()))],
+            &r,
+            &view(1),
+        )
+        .remove(0);
+        let rw = v
+            .pgbouncer_databases
+            .iter()
+            .find(|d| d.database == "app_rw")
+            .unwrap();
+        assert_eq!(rw.expectation_met, Some(false));
+        // With no primary anywhere, nothing is known about it.
+        let v = judge(&[c], &[probe(Answer::Pgbouncer(a))], &r, &view(0)).remove(0);
+        let rw = v
+            .pgbouncer_databases
+            .iter()
+            .find(|d| d.database == "app_rw")
+            .unwrap();
+        assert_eq!(rw.expectation_met, None);
     }
 }
