@@ -7,6 +7,7 @@
 //! duration.
 
 mod harness;
+mod prom;
 
 use std::time::Instant;
 
@@ -169,6 +170,32 @@ fn a_vip_move_under_a_running_server_is_seen_at_the_next_check() {
 /// demoted primary (back by preemption once it answers again as a standby): the endpoint still
 /// leads to the node "primary", which is no longer writable, and `expect = "primary"` is not met.
 // Needs the front-ends of SPEC §9 in the exporter (pg_replication_endpoint_*).
+/// The bundled rules with every `for:` shortened to 1s, loaded into a real Prometheus.
+fn prometheus_with_rules(e: &Exporter) -> prom::Prometheus {
+    let p = prom::Prometheus::start("pg_replication_exporter", e.addr(), None);
+    let src = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("alerts/pg_replication.rules.yml"),
+    )
+    .unwrap();
+    let (rules, _) = prom::shorten_for(&src, "1s");
+    let groups = rules
+        .lines()
+        .filter(|l| l.trim_start().starts_with("- name:"))
+        .count();
+    let path = p.dir().join("rules.yml");
+    std::fs::write(&path, rules).unwrap();
+    p.load_rules(&path, groups);
+    p
+}
+
+/// The state of `alert` for the VIP endpoint in Prometheus ("firing", "pending" or none).
+fn alert_state(p: &prom::Prometheus, alert: &str) -> Option<String> {
+    p.alerts().unwrap_or_default().iter().find_map(|a| {
+        (a["labels"]["alertname"] == alert && a["labels"]["endpoint"] == ENDPOINT)
+            .then(|| a["state"].as_str().unwrap_or_default().to_owned())
+    })
+}
+
 #[test]
 fn a_vip_left_on_the_demoted_primary_misses_its_expectation() {
     let t0 = Instant::now();
@@ -176,6 +203,7 @@ fn a_vip_left_on_the_demoted_primary_misses_its_expectation() {
     let lab = VipLab::start(&c, &["primary", "standby1"], VipCheck::Alive);
     lab.wait_holder("primary", VIP_WAIT);
     let e = Exporter::start(&config(&c, &lab));
+    let p = prometheus_with_rules(&e);
     let s = wait_target(&e, "primary");
     assert_eq!(
         get(&s, "pg_replication_endpoint_expectation_met"),
@@ -218,6 +246,29 @@ fn a_vip_left_on_the_demoted_primary_misses_its_expectation() {
         Some(1.0),
         "{}",
         s.text
+    );
+    // The page goes out: PgReplicationEndpointMisrouted fires in a real Prometheus, naming
+    // the node the VIP leads to.
+    let fired = Instant::now();
+    assert!(
+        poll_until(WAIT, || alert_state(&p, "PgReplicationEndpointMisrouted")
+            .as_deref()
+            == Some("firing")),
+        "PgReplicationEndpointMisrouted never fired: {:?}\n{}",
+        p.alerts(),
+        p.log_tail(20)
+    );
+    let alert = p
+        .alerts()
+        .unwrap()
+        .into_iter()
+        .find(|a| a["labels"]["alertname"] == "PgReplicationEndpointMisrouted")
+        .unwrap();
+    assert_eq!(alert["labels"]["node"], "primary", "{alert}");
+    assert_eq!(alert["labels"]["severity"], "critical", "{alert}");
+    eprintln!(
+        "PgReplicationEndpointMisrouted firing {:.1}s after the exporter saw the VIP there",
+        fired.elapsed().as_secs_f64()
     );
     eprintln!(
         "a_vip_left_on_the_demoted_primary_misses_its_expectation: the exporter reported the \
