@@ -101,6 +101,28 @@ pub(super) fn resolve_endpoint(
             ),
         ));
     }
+    let pool_nodes_interval = match (kind, raw.pool_nodes_interval) {
+        (EndpointKind::Pgpool, Some(d)) if d.0 < interval => {
+            let show = |d: Duration| humantime::format_duration(d).to_string();
+            return Err(cx.err(
+                &key("pool_nodes_interval"),
+                format!(
+                    "{} must not be shorter than the endpoint's interval ({})",
+                    show(d.0),
+                    show(interval)
+                ),
+            ));
+        }
+        (EndpointKind::Pgpool, Some(d)) => d.0,
+        (EndpointKind::Pgpool, None) => DEFAULT_POOL_NODES_INTERVAL.max(interval),
+        (other, Some(_)) => {
+            return Err(cx.err(
+                &key("pool_nodes_interval"),
+                format!("applies to kind pgpool only, not {}", other.as_str()),
+            ));
+        }
+        (_, None) => interval,
+    };
     let dbname_key = raw.dbname.is_some();
     let conn = resolve_conn(take_conn!(raw), prefix, cx)?;
     if kind == EndpointKind::Pgbouncer && dbname_key {
@@ -163,6 +185,7 @@ pub(super) fn resolve_endpoint(
         expect_databases,
         interval,
         timeout,
+        pool_nodes_interval,
         user,
         password,
         dbname,

@@ -67,6 +67,8 @@ pub const DEFAULT_ENDPOINT_PORTS: [(EndpointKind, u16); 3] = [
     (EndpointKind::Pgpool, 9999),
     (EndpointKind::Pgbouncer, 6432),
 ];
+/// A pgpool endpoint's `pool_nodes_interval` when none is set (and the interval is shorter).
+pub const DEFAULT_POOL_NODES_INTERVAL: Duration = Duration::from_secs(30);
 /// The database of pgbouncer's admin console.
 pub const PGBOUNCER_ADMIN_DBNAME: &str = "pgbouncer";
 /// `sslmode` when nothing sets it, as libpq.
@@ -182,6 +184,9 @@ pub struct EndpointConfig {
     /// `poll.timeout`, at most `interval`).
     pub interval: Duration,
     pub timeout: Duration,
+    /// pgpool kind: between two `SHOW POOL_NODES` (each makes pgpool log in to every backend);
+    /// the checks in between read pgpool's shared memory only. Default 30s (at least interval).
+    pub pool_nodes_interval: Duration,
     pub user: String,
     pub password: Option<Password>,
     /// pgbouncer kind: always the admin console's `pgbouncer`.

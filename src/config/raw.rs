@@ -63,6 +63,7 @@ pub(super) struct RawEndpoint {
     pub(super) expect: Option<String>,
     pub(super) expect_databases: Option<std::collections::BTreeMap<String, String>>,
     pub(super) interval: Option<RawDuration>,
+    pub(super) pool_nodes_interval: Option<RawDuration>,
     pub(super) timeout: Option<RawDuration>,
     pub(super) user: Option<String>,
     pub(super) password_file: Option<PathBuf>,

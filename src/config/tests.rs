@@ -718,6 +718,8 @@ fn endpoint_tables_are_validated_with_the_key_named() {
         ("timeout over interval", format!("{ENDPOINT}kind = \"postgres\"\nhost = \"h\"\ninterval = \"1s\"\ntimeout = \"2s\"\n"), format!("cluster[0].endpoint[0].timeout: 2s must not exceed the endpoint's interval (1s) {IN}")),
         ("password_env not set", format!("{ENDPOINT}kind = \"postgres\"\nhost = \"h\"\npassword_env = \"VIP_PW\"\n"), format!("cluster[0].endpoint[0].password_env: environment variable VIP_PW is not set {IN}")),
         ("verify without a CA", format!("{ENDPOINT}kind = \"postgres\"\nhost = \"h\"\nsslmode = \"verify-full\"\n"), format!("cluster[0].endpoint[0].sslmode: sslmode verify-full needs sslrootcert (endpoint \"vip\") {IN}")),
+        ("pool_nodes_interval on a VIP", format!("{ENDPOINT}kind = \"postgres\"\nhost = \"h\"\npool_nodes_interval = \"1m\"\n"), format!("cluster[0].endpoint[0].pool_nodes_interval: applies to kind pgpool only, not postgres {IN}")),
+        ("pool_nodes_interval under interval", format!("{ENDPOINT}kind = \"pgpool\"\nhost = \"h\"\ninterval = \"10s\"\ntimeout = \"1s\"\npool_nodes_interval = \"5s\"\n"), format!("cluster[0].endpoint[0].pool_nodes_interval: 5s must not be shorter than the endpoint's interval (10s) {IN}")),
         ("duplicate name", format!("{ENDPOINT}kind = \"postgres\"\nhost = \"h\"\n[[cluster.endpoint]]\nname = \"vip\"\nkind = \"pgpool\"\nhost = \"h2\"\n"), format!("cluster[0].endpoint[1].name: duplicate endpoint name \"vip\" in cluster \"pg\" {IN}")),
     ];
     for (what, toml, want) in &cases {

@@ -603,12 +603,12 @@ pub const ENDPOINT_EXPECTATION_MET: Def = gauge(
 );
 pub const PGPOOL_BACKEND_STATUS: Def = gauge(
     "pg_replication_pgpool_backend_status",
-    "pgpool-II's status of the backend (SHOW POOL_NODES status), 1 for the current one: up, waiting, down, quarantine, unused.",
+    "pgpool-II's status of the backend (SHOW POOL_HEALTH_CHECK_STATS status each check; SHOW POOL_NODES before 4.1), 1 for the current one: up, waiting, down, quarantine, unused.",
     &["cluster", "endpoint", "node", "status"],
 );
 pub const PGPOOL_BACKEND_ROLE: Def = gauge(
     "pg_replication_pgpool_backend_role",
-    "pgpool-II's belief about the backend's role (SHOW POOL_NODES role), 1 for the current one: primary, standby.",
+    "pgpool-II's belief about the backend's role (SHOW POOL_HEALTH_CHECK_STATS role each check; SHOW POOL_NODES before 4.1), 1 for the current one: primary, standby.",
     &["cluster", "endpoint", "node", "role"],
 );
 pub const PGPOOL_BACKEND_ROLE_CORRECT: Def = gauge(
@@ -623,17 +623,17 @@ pub const PGPOOL_BACKEND_LISTED: Def = gauge(
 );
 pub const PGPOOL_BACKEND_REPLICATION_DELAY_BYTES: Def = gauge(
     "pg_replication_pgpool_backend_replication_delay_bytes",
-    "Standby backend: the replication delay in bytes as pgpool-II reports it (SHOW POOL_NODES replication_delay; its sr_check, not the exporter's measure).",
+    "Standby backend: the replication delay in bytes as pgpool-II reports it (SHOW POOL_NODES replication_delay: its sr_check, not the exporter's measure), read every pool_nodes_interval (default 30s).",
     ENDPOINT_NODE,
 );
 pub const PGPOOL_BACKEND_REPLICATION_DELAY_SECONDS: Def = gauge(
     "pg_replication_pgpool_backend_replication_delay_seconds",
-    "Standby backend: the replication delay in seconds as pgpool-II 4.4+ reports it when delay_threshold_by_time is set (\"0.000568 second\").",
+    "Standby backend: the replication delay in seconds as pgpool-II 4.4+ reports it when delay_threshold_by_time is set (\"0.000568 second\"), read every pool_nodes_interval (default 30s).",
     ENDPOINT_NODE,
 );
 pub const PGPOOL_BACKEND_SELECTS_TOTAL: Def = counter(
     "pg_replication_pgpool_backend_selects_total",
-    "SELECT statements pgpool-II sent to the backend (SHOW POOL_NODES select_cnt, since pgpool started).",
+    "SELECT statements pgpool-II sent to the backend (select_cnt of SHOW POOL_BACKEND_STATS, 4.3+, else of SHOW POOL_NODES), since pgpool started.",
     ENDPOINT_NODE,
 );
 pub const PGPOOL_BACKEND_HEALTH_CHECK_FAILURES_TOTAL: Def = counter(

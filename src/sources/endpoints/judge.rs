@@ -359,6 +359,7 @@ mod tests {
             expect_databases: Vec::new(),
             interval: Duration::from_secs(1),
             timeout: Duration::from_millis(800),
+            pool_nodes_interval: Duration::from_secs(30),
             user: "u".into(),
             password: None,
             dbname: "postgres".into(),
@@ -545,6 +546,7 @@ mod tests {
                 hostname: "10.0.0.11".into(),
                 port: 5433,
                 fail_count: Some(7),
+                ..pgpool::HealthCheck::default()
             }]),
         };
         let v = judge(

@@ -81,8 +81,12 @@ struct Checker {
     session: Option<(Client, AbortOnDrop)>,
     errors_total: BTreeMap<ErrorKind, u64>,
     health: Health,
-    /// pgpool before 4.1 has no `SHOW POOL_HEALTH_CHECK_STATS`: asked once, then not again.
+    /// pgpool before 4.1 has no `SHOW POOL_HEALTH_CHECK_STATS`, before 4.3 no
+    /// `SHOW POOL_BACKEND_STATS`: asked once, then not again.
     no_health_stats: bool,
+    no_backend_stats: bool,
+    /// The last `SHOW POOL_NODES` and when it was read.
+    pool_nodes: Option<(Instant, Vec<pgpool::PoolNode>)>,
 }
 
 impl Checker {
@@ -94,6 +98,8 @@ impl Checker {
             errors_total: ErrorKind::ALL.iter().map(|k| (*k, 0)).collect(),
             health: Health::Unknown,
             no_health_stats: false,
+            no_backend_stats: false,
+            pool_nodes: None,
         }
     }
 
@@ -208,21 +214,48 @@ impl Checker {
                 Ok(Answer::Postgres(postgres::parse(&t).map_err(bad)?))
             }
             EndpointKind::Pgpool => {
-                let t = simple(client, "SHOW POOL_NODES", context).await?;
-                let nodes = pgpool::parse_pool_nodes(&t).map_err(bad)?;
-                let mut health = None;
-                if !self.no_health_stats {
-                    match client.simple_query("SHOW POOL_HEALTH_CHECK_STATS").await {
-                        Ok(m) => health = Some(pgpool::parse_health(&Table::from_messages(&m))),
-                        // pgpool answered, but not this command: an older release.
-                        Err(e) if e.as_db_error().is_some() => {
-                            debug!(cluster = %self.cluster, endpoint = %self.cfg.name, error = %e,
-                                   "no SHOW POOL_HEALTH_CHECK_STATS (pgpool-II before 4.1); not asking again");
-                            self.no_health_stats = true;
-                        }
-                        Err(e) => return Err(PollError::from_query(context, &e)),
-                    }
+                // SHOW POOL_NODES makes pgpool log in to every backend: only every
+                // pool_nodes_interval, or every check where the cheap commands do not exist.
+                let due = self.pool_nodes.as_ref().is_none_or(|(at, _)| {
+                    self.no_health_stats || at.elapsed() >= self.cfg.pool_nodes_interval
+                });
+                if due {
+                    let t = simple(client, "SHOW POOL_NODES", context).await?;
+                    let nodes = pgpool::parse_pool_nodes(&t).map_err(bad)?;
+                    self.pool_nodes = Some((Instant::now(), nodes));
                 }
+                let health = if self.no_health_stats {
+                    None
+                } else {
+                    match optional(client, "SHOW POOL_HEALTH_CHECK_STATS", context).await? {
+                        Some(t) => Some(pgpool::parse_health(&t)),
+                        None => {
+                            debug!(cluster = %self.cluster, endpoint = %self.cfg.name,
+                                   "no SHOW POOL_HEALTH_CHECK_STATS (pgpool-II before 4.1): SHOW POOL_NODES every check");
+                            self.no_health_stats = true;
+                            None
+                        }
+                    }
+                };
+                let stats = if self.no_backend_stats || health.is_none() {
+                    None
+                } else {
+                    match optional(client, "SHOW POOL_BACKEND_STATS", context).await? {
+                        Some(t) => Some(pgpool::parse_backend_stats(&t)),
+                        None => {
+                            self.no_backend_stats = true;
+                            None
+                        }
+                    }
+                };
+                if health.is_none() && !due {
+                    // Learned just now that the cheap commands are missing: ask the full one.
+                    let t = simple(client, "SHOW POOL_NODES", context).await?;
+                    let nodes = pgpool::parse_pool_nodes(&t).map_err(bad)?;
+                    self.pool_nodes = Some((Instant::now(), nodes));
+                }
+                let last = &self.pool_nodes.as_ref().expect("asked above").1;
+                let nodes = pgpool::merge(last, health.as_deref(), stats.as_deref());
                 Ok(Answer::Pgpool(pgpool::Answer { nodes, health }))
             }
             EndpointKind::Pgbouncer => {
@@ -234,6 +267,15 @@ impl Checker {
                 }))
             }
         }
+    }
+}
+
+/// A command that older releases lack: `None` when the server answered with an error.
+async fn optional(client: &Client, sql: &str, context: &str) -> Result<Option<Table>, PollError> {
+    match client.simple_query(sql).await {
+        Ok(m) => Ok(Some(Table::from_messages(&m))),
+        Err(e) if e.as_db_error().is_some() => Ok(None),
+        Err(e) => Err(PollError::from_query(context, &e)),
     }
 }
 

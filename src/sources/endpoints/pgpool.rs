@@ -1,7 +1,12 @@
-//! pgpool-II: `SHOW POOL_NODES` (and `SHOW POOL_HEALTH_CHECK_STATS` where it exists, 4.1+)
-//! through pgpool itself. The parsers read columns by name, so the column sets of 4.1 to 4.5 all
-//! parse: `pg_status`/`pg_role` appeared in 4.3, and `replication_delay` is bytes, or seconds
-//! ("0.000568 second") in 4.4+ when `delay_threshold_by_time` is set.
+//! pgpool-II, asked through pgpool itself. `SHOW POOL_NODES` is not free: since 4.3 pgpool
+//! answers its `pg_status` and `pg_role` columns by pinging and logging in to every backend
+//! (measured on 4.3.5: about two new sessions per backend per call), so it runs only every
+//! `pool_nodes_interval` (for `replication_delay` and `load_balance_node`). Each check reads
+//! pgpool's status and role from `SHOW POOL_HEALTH_CHECK_STATS` (4.1+) and `select_cnt` from
+//! `SHOW POOL_BACKEND_STATS` (4.3+): shared memory, no backend touched. Before 4.1 every check
+//! falls back to `SHOW POOL_NODES`. The parsers read columns by name, so the column sets of 4.1
+//! to 4.5 all parse: `pg_status`/`pg_role` appeared in 4.3, and `replication_delay` is bytes, or
+//! seconds ("0.000568 second") in 4.4+ when `delay_threshold_by_time` is set.
 
 use super::table::Table;
 
@@ -24,12 +29,23 @@ pub struct PoolNode {
     pub pg_role: Option<String>,
 }
 
-/// One row of `SHOW POOL_HEALTH_CHECK_STATS`.
+/// One row of `SHOW POOL_HEALTH_CHECK_STATS`: pgpool's status and role now, and its health
+/// check counters.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HealthCheck {
     pub hostname: String,
     pub port: u16,
+    pub status: Option<String>,
+    pub role: Option<String>,
     pub fail_count: Option<u64>,
+}
+
+/// One row of `SHOW POOL_BACKEND_STATS` (4.3+).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BackendStats {
+    pub hostname: String,
+    pub port: u16,
+    pub select_cnt: Option<u64>,
 }
 
 /// What one check of a pgpool endpoint read.
@@ -97,10 +113,61 @@ pub fn parse_health(t: &Table) -> Vec<HealthCheck> {
             Some(HealthCheck {
                 hostname: r.get("hostname")?.to_owned(),
                 port: r.parse("port")?,
+                status: r.get("status").map(str::to_owned),
+                role: r.get("role").map(str::to_owned),
                 fail_count: r.parse("fail_count"),
             })
         })
         .collect()
+}
+
+/// `SHOW POOL_BACKEND_STATS`.
+pub fn parse_backend_stats(t: &Table) -> Vec<BackendStats> {
+    t.records()
+        .filter_map(|r| {
+            Some(BackendStats {
+                hostname: r.get("hostname")?.to_owned(),
+                port: r.parse("port")?,
+                select_cnt: r.parse("select_cnt"),
+            })
+        })
+        .collect()
+}
+
+/// The backends as of this check: the fresh status and role of `SHOW POOL_HEALTH_CHECK_STATS`
+/// and `select_cnt` of `SHOW POOL_BACKEND_STATS` over the last `SHOW POOL_NODES` (its delay and
+/// load-balance node, as old as `pool_nodes_interval`). With health stats the backend list is
+/// theirs (a backend added by a reload shows at once, without a delay yet).
+pub fn merge(
+    nodes: &[PoolNode],
+    health: Option<&[HealthCheck]>,
+    stats: Option<&[BackendStats]>,
+) -> Vec<PoolNode> {
+    let same = |n: &PoolNode, host: &str, port: u16| n.hostname == host && n.port == port;
+    let mut out: Vec<PoolNode> = match health {
+        Some(h) => h
+            .iter()
+            .map(|x| {
+                let old = nodes.iter().find(|n| same(n, &x.hostname, x.port));
+                PoolNode {
+                    hostname: x.hostname.clone(),
+                    port: x.port,
+                    status: x.status.clone().unwrap_or_default(),
+                    role: x.role.clone(),
+                    ..old.cloned().unwrap_or_default()
+                }
+            })
+            .collect(),
+        None => nodes.to_vec(),
+    };
+    if let Some(stats) = stats {
+        for n in &mut out {
+            if let Some(s) = stats.iter().find(|s| same(n, &s.hostname, s.port)) {
+                n.select_cnt = s.select_cnt.or(n.select_cnt);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -184,6 +251,92 @@ mod tests {
         assert_eq!(nodes[1].delay_bytes, Some(4096));
         assert_eq!(nodes[1].load_balance_node, Some(true));
         assert_eq!(nodes[0].select_cnt, Some(12));
+    }
+
+    #[test]
+    fn fresh_status_and_role_override_the_last_pool_nodes() {
+        let old = vec![
+            PoolNode {
+                hostname: "h".into(),
+                port: 1,
+                status: "up".into(),
+                role: Some("primary".into()),
+                delay_bytes: Some(0),
+                select_cnt: Some(3),
+                load_balance_node: Some(false),
+                ..PoolNode::default()
+            },
+            PoolNode {
+                hostname: "h".into(),
+                port: 2,
+                status: "up".into(),
+                role: Some("standby".into()),
+                delay_bytes: Some(512),
+                load_balance_node: Some(true),
+                ..PoolNode::default()
+            },
+        ];
+        let health = vec![
+            HealthCheck {
+                hostname: "h".into(),
+                port: 1,
+                status: Some("down".into()),
+                role: Some("standby".into()),
+                fail_count: Some(2),
+            },
+            HealthCheck {
+                hostname: "h".into(),
+                port: 2,
+                status: Some("up".into()),
+                role: Some("primary".into()),
+                fail_count: Some(0),
+            },
+            // Added by a reload since the last SHOW POOL_NODES.
+            HealthCheck {
+                hostname: "h".into(),
+                port: 3,
+                status: Some("waiting".into()),
+                role: Some("standby".into()),
+                fail_count: Some(0),
+            },
+        ];
+        let stats = vec![BackendStats {
+            hostname: "h".into(),
+            port: 1,
+            select_cnt: Some(9),
+        }];
+        let m = merge(&old, Some(&health), Some(&stats));
+        type Row<'a> = (
+            u16,
+            &'a str,
+            Option<&'a str>,
+            Option<u64>,
+            Option<u64>,
+            Option<bool>,
+        );
+        let got: Vec<Row> = m
+            .iter()
+            .map(|n| {
+                (
+                    n.port,
+                    n.status.as_str(),
+                    n.role.as_deref(),
+                    n.select_cnt,
+                    n.delay_bytes,
+                    n.load_balance_node,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, "down", Some("standby"), Some(9), Some(0), Some(false)),
+                (2, "up", Some("primary"), None, Some(512), Some(true)),
+                (3, "waiting", Some("standby"), None, None, None),
+            ]
+        );
+        // Without health stats (before 4.1) the last SHOW POOL_NODES is the answer.
+        assert_eq!(merge(&old, None, None), old);
     }
 
     #[test]
