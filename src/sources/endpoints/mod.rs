@@ -6,6 +6,8 @@
 //! front-end never delays the nodes' polls or the other endpoints. [`judge`] (pure) compares what
 //! the front-end said with the direct polls of the same round.
 
+#[cfg(test)]
+mod fixtures;
 pub mod judge;
 pub mod pgbouncer;
 pub mod pgpool;
