@@ -5,12 +5,26 @@
 use std::path::Path;
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
 use tokio_postgres::{Client, NoTls};
 
 use crate::config::{Password, SslMode};
 use crate::core::model::ErrorKind;
 use crate::pg::error::PollError;
-use crate::pg::poller::{APPLICATION_NAME, AbortOnDrop};
+
+/// The application_name the exporter's sessions carry (visible in pg_stat_activity).
+pub(crate) const APPLICATION_NAME: &str = "pg_replication_exporter";
+
+/// A task aborted when dropped: a session's connection task (when a connect or poll is
+/// abandoned at any step its socket is closed instead of waiting on a frozen server), or a
+/// source's task that must die with the cluster task that started it.
+pub(crate) struct AbortOnDrop(pub(crate) JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Where and how to connect.
 pub(crate) struct Target<'a> {

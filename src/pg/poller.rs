@@ -9,19 +9,15 @@ use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt as _;
 use futures_util::future::join_all;
-use tokio::task::JoinHandle;
 use tokio_postgres::{Client, Statement};
 use tracing::{debug, info, warn};
 
 use crate::clock::unix_now;
 use crate::config::{NodeConfig, PollConfig};
 use crate::core::model::{ErrorKind, NodeReport, NodeState};
-use crate::pg::connect::{Target, open};
+use crate::pg::connect::{AbortOnDrop, Target, open};
 use crate::pg::error::PollError;
 use crate::pg::sql::{self, Band};
-
-/// The application_name the exporter's sessions carry (visible in pg_stat_activity).
-pub(crate) const APPLICATION_NAME: &str = "pg_replication_exporter";
 
 /// A node's report before its first poll, with what the configuration says about it.
 pub(crate) fn report_for(cfg: &NodeConfig) -> NodeReport {
@@ -43,16 +39,6 @@ struct Session {
     client: Client,
     statement: Statement,
     _task: AbortOnDrop,
-}
-
-/// The connection task of a session, aborted when dropped: when a connect or poll is abandoned
-/// (timeout, error) at any step, its socket is closed instead of waiting on a frozen server.
-pub(crate) struct AbortOnDrop(pub(crate) JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// What was last logged for a node, so that logs come on change, not every poll.

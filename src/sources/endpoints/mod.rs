@@ -25,9 +25,8 @@ use tracing::{debug, info, warn};
 use crate::clock::unix_now;
 use crate::config::{EndpointConfig, EndpointKind};
 use crate::core::model::{ErrorKind, UnixTime};
-use crate::pg::connect::{Target, open};
+use crate::pg::connect::{AbortOnDrop, Target, open};
 use crate::pg::error::PollError;
-use crate::pg::poller::AbortOnDrop;
 use table::Table;
 
 /// What one check of a front-end read.
