@@ -532,8 +532,11 @@ impl Pgbouncer {
         let deadline = std::time::Instant::now() + PGBOUNCER_WAIT;
         let mut last = String::new();
         loop {
-            // Every client opened so far has a state (waiting or active) before we count.
-            let mut states = Vec::new();
+            // Every client opened so far has a state (waiting or active), the same in three
+            // readings in a row, before we count: a client still logging in can show as active
+            // for a moment before it joins the queue.
+            let mut states: Vec<String> = Vec::new();
+            let mut readings: Vec<Vec<String>> = Vec::new();
             let settled = os::poll_until(Duration::from_secs(5), || {
                 match self.try_admin("SHOW CLIENTS") {
                     Ok(r) => {
@@ -544,8 +547,13 @@ impl Pgbouncer {
                             .filter(|row| row[app].as_deref().is_some_and(|a| a.starts_with(&tag)))
                             .map(|row| row[state].clone().unwrap_or_default())
                             .collect();
+                        states.sort();
                         last = r.table();
+                        readings.push(states.clone());
+                        let n = readings.len();
                         states.len() == guard.opened
+                            && n >= 3
+                            && readings[n - 3..].iter().all(|x| *x == states)
                     }
                     Err(e) => {
                         last = e;
