@@ -369,7 +369,7 @@ fn resolve_drill(
         None => {
             return Err(cx.err_missing(
                 &key("user"),
-                "needs the role the drill writes its probe with (it creates and drops schema pg_replication_drill)",
+                "needs the role the drill writes its probe with (it creates and drops schema replication_drill)",
             ));
         }
         Some(u) if u.trim().is_empty() => return Err(cx.err(&key("user"), "must not be empty")),

@@ -791,7 +791,7 @@ fn drill_table_is_validated_and_its_password_redacted() {
             "drill without user",
             format!("{NODE}{DRILL}dbname = \"app\"\n"),
             format!(
-                "cluster[0].drill.user: needs the role the drill writes its probe with (it creates and drops schema pg_replication_drill) {IN}"
+                "cluster[0].drill.user: needs the role the drill writes its probe with (it creates and drops schema replication_drill) {IN}"
             ),
         ),
         (

@@ -29,8 +29,11 @@ use crate::sources::patroni::source;
 
 use super::poll_cluster;
 
-/// The probe's schema; created at the start, dropped at the end.
-pub const PROBE_SCHEMA: &str = "pg_replication_drill";
+/// The probe's schema; created at the start, dropped at the end. SPEC §10 names it
+/// `pg_replication_drill`, but PostgreSQL reserves the `pg_` prefix for system schemas
+/// (`CREATE SCHEMA pg_…` fails with 42939 "unacceptable schema name" for any role without
+/// `allow_system_table_mods`), so the drill's role could never create it.
+pub const PROBE_SCHEMA: &str = "replication_drill";
 /// The key of the advisory lock that keeps two drills of one cluster apart ("pgdril").
 const LOCK_KEY: i64 = 0x7067_6472_696c;
 const WRITE_EVERY: Duration = Duration::from_millis(50);
@@ -561,8 +564,8 @@ pub fn render_report(r: &Report) -> String {
         r.bytes_lost
             .map_or_else(|| "-".to_owned(), |b| b.to_string())
     );
-    for (phase, l) in &r.write_latency {
-        if let Some(l) = l {
+    for phase in ["before", "during", "after"] {
+        if let Some(Some(l)) = r.write_latency.get(phase) {
             let _ = writeln!(
                 s,
                 "  write latency {phase:<7}     p50 {:.1} ms, max {:.1} ms ({} writes)",
@@ -832,7 +835,7 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
     let locked: bool = lock
         .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
         .await
-        .map_err(|e| (1, format!("{ctx}: take the drill lock: {e}")))?
+        .map_err(|e| (1, sql_err(&format!("{ctx}: take the drill lock"), &e)))?
         .get(0);
     if !locked {
         return Err((
@@ -855,8 +858,11 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
     .map_err(|e| {
         (
             1,
-            format!(
-                "{ctx}: create {PROBE_SCHEMA}.probe (the role needs CREATE on the database): {e}"
+            sql_err(
+                &format!(
+                    "{ctx}: create {PROBE_SCHEMA}.probe (the role needs CREATE on the database)"
+                ),
+                &e,
             ),
         )
     })?;
@@ -1085,12 +1091,21 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
     };
     events.push(Event::new(unix_now(), cleanup));
     let switch_lsn = match (&cluster.patroni, history_before) {
-        (Some(p), Some(before)) => {
-            let round = source::pass_once(p).await;
-            round
-                .history
-                .filter(|h| h.entries.len() > before)
-                .and_then(|h| h.entries.last().map(|e| e.switch_lsn))
+        // The new leader writes `/history` in one of its first HA loops: wait for it.
+        (Some(p), Some(before)) if new_primary.is_some() => {
+            let mut lsn = None;
+            for _ in 0..20 {
+                let round = source::pass_once(p).await;
+                lsn = round
+                    .history
+                    .filter(|h| h.entries.len() > before)
+                    .and_then(|h| h.entries.last().map(|e| e.switch_lsn));
+                if lsn.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            lsn
         }
         _ => None,
     };
@@ -1131,13 +1146,21 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
     Ok(if report.passed { 0 } else { 1 })
 }
 
+/// A statement's error with the server's message ("db error" alone says nothing).
+fn sql_err(context: &str, e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{context}: {} ({})", db.message(), db.code().code()),
+        None => crate::pg::error::PollError::from_query(context, e).to_string(),
+    }
+}
+
 async fn drop_schema(client: &tokio_postgres::Client) -> String {
     match client
         .batch_execute(&format!("DROP SCHEMA IF EXISTS {PROBE_SCHEMA} CASCADE"))
         .await
     {
         Ok(()) => format!("probe schema {PROBE_SCHEMA} dropped"),
-        Err(e) => format!("probe schema {PROBE_SCHEMA} NOT dropped: {e}"),
+        Err(e) => sql_err(&format!("probe schema {PROBE_SCHEMA} NOT dropped"), &e),
     }
 }
 
@@ -1157,7 +1180,7 @@ async fn read_and_drop(node: &NodeConfig, d: &DrillConfig) -> (Result<Vec<i64>, 
                         let found = rows.iter().map(|r| r.get::<_, i64>(0)).collect();
                         return (Ok(found), drop_schema(&client).await);
                     }
-                    Err(e) => last = format!("{ctx}: read {PROBE_SCHEMA}.probe: {e}"),
+                    Err(e) => last = sql_err(&format!("{ctx}: read {PROBE_SCHEMA}.probe"), &e),
                 }
             }
             Err(e) => last = e.to_string(),
