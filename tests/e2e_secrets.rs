@@ -497,10 +497,7 @@ fn the_drill_password_never_reaches_output_or_errors() {
     let dir = tempfile::tempdir().unwrap();
     let wrong_file = dir.path().join("drill.password");
     harness::write_private(&wrong_file, &format!("{}\n", wrong.0));
-    let base = format!(
-        "{POLL_TOML}{}",
-        c.exporter_config("pg", role.user(), role.password_file())
-    );
+    let base = c.exporter_config("pg", role.user(), role.password_file());
     let env = [("DRILL_PW", right.0.as_str())];
     let drill = [
         "drill",
