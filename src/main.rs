@@ -108,6 +108,9 @@ enum Command {
         /// After the switch, how long to wait for the cluster to settle before reporting.
         #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
         settle_timeout: std::time::Duration,
+        /// Leave the probe table on the new primary for inspection (drop the schema yourself).
+        #[arg(long)]
+        keep_probe_table: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = DrillOutputArg::Text)]
         output: DrillOutputArg,
@@ -245,6 +248,7 @@ fn main() -> ExitCode {
                     force,
                     warmup,
                     settle_timeout,
+                    keep_probe_table,
                     output,
                 }) => {
                     let args = ops::DrillArgs {
@@ -269,6 +273,7 @@ fn main() -> ExitCode {
                         },
                         warmup,
                         settle_timeout,
+                        keep_probe_table,
                     };
                     return ExitCode::from(runtime.block_on(ops::run_drill(&config, args)));
                 }

@@ -283,3 +283,130 @@ fn drill_switchover_on_synchronous_patroni_4_loses_nothing() {
     );
     eprintln!("{}", text.stdout);
 }
+
+/// Asynchronous replicas, their WAL held back (the leader's walsenders stopped with SIGSTOP),
+/// then `--mode command` kills the leader's Patroni and PostgreSQL with SIGKILL: Patroni fails
+/// over once the leader key expires, and the acknowledged writes the replicas never received
+/// are lost. The drill reports exactly the numbers the test finds missing from the probe table
+/// on the new primary (kept with `--keep-probe-table`), and `--rpo-max 0` exits 1.
+#[test]
+fn drill_command_failover_with_held_back_replicas_reports_the_lost_writes_exactly() {
+    let mut c = PatroniCluster::builder(PatroniBin::v4()).members(3).start();
+    let leader = c.wait_healthy(2, PATRONI_WAIT);
+    let dir = tempfile::tempdir().unwrap();
+    let seed = c
+        .members()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .find(|n| *n != leader)
+        .unwrap();
+    let config = drill_config(&c, &leader, &seed, dir.path());
+    let m = c.member(&leader);
+    let patroni = m.patroni_pid().unwrap();
+    let postmaster = m.postmaster_pid().unwrap();
+    let mut db = c.conn(&leader).unwrap();
+    let walsenders: Vec<String> = db
+        .query("SELECT pid FROM pg_stat_replication", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, i32>(0).to_string())
+        .collect();
+    assert_eq!(walsenders.len(), 2, "{}", c.dump());
+    drop(db);
+    // Hold the WAL back, let a second of acknowledged writes pile up on the leader alone, then
+    // kill the leader outright (PostgreSQL's children first: they would outlive the postmaster).
+    let command = format!(
+        "kill -STOP {ws} && sleep 1 && kill -KILL {patroni} && \
+         kill -KILL $(pgrep -P {postmaster}) {postmaster} && echo killed {leader}",
+        ws = walsenders.join(" "),
+    );
+    let t = Instant::now();
+    let r = drill(
+        &[
+            "--mode",
+            "command",
+            "--command",
+            &command,
+            "--yes",
+            "--output",
+            "json",
+            "--rpo-max",
+            "0",
+            "--settle-timeout",
+            "45s",
+            "--keep-probe-table",
+        ],
+        &config,
+        dir.path(),
+    );
+    let took = t.elapsed();
+    c.kill_member(&leader);
+    assert_eq!(
+        r.code,
+        Some(1),
+        "--rpo-max 0 with writes lost\n{}",
+        r.describe()
+    );
+    let json: Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}\n{}", r.describe()));
+    let new_primary = json["new_primary"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{json:#}"));
+    assert_ne!(new_primary, leader);
+    assert_eq!(json["command"]["exit_code"], 0, "{json:#}");
+    assert!(
+        json["command"]["stdout"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("killed {leader}")),
+        "{json:#}"
+    );
+    // The test's own comparison: every acknowledged seq of the drill's log against the table.
+    let mut db = c.conn(new_primary).unwrap();
+    let found: std::collections::BTreeSet<i64> = db
+        .query("SELECT seq FROM replication_drill.probe", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    db.batch_execute("DROP SCHEMA replication_drill CASCADE")
+        .unwrap();
+    let acked: Vec<i64> = json["write_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["acked_at"].is_number())
+        .map(|a| a["seq"].as_i64().unwrap())
+        .collect();
+    let missing: Vec<i64> = acked
+        .iter()
+        .copied()
+        .filter(|s| !found.contains(s))
+        .collect();
+    let reported: Vec<i64> = json["lost_write_numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert!(
+        !missing.is_empty(),
+        "nothing lost: the hold-back failed\n{json:#}"
+    );
+    assert_eq!(reported, missing, "{json:#}");
+    assert_eq!(json["acknowledged_writes_lost"], missing.len());
+    assert_eq!(json["passed"], false);
+    let failures = json["failures"].to_string();
+    assert!(failures.contains("above --rpo-max 0"), "{failures}");
+    assert!(
+        json["bytes_lost"].as_u64().is_some_and(|b| b > 0),
+        "{json:#}"
+    );
+    eprintln!(
+        "command failover drill: {took:?}; rto {}s, {} of {} acknowledged writes lost ({} bytes)",
+        json["rto_seconds"],
+        missing.len(),
+        acked.len(),
+        json["bytes_lost"]
+    );
+}

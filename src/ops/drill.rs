@@ -643,12 +643,14 @@ pub struct DrillArgs {
     pub warmup: Duration,
     /// After the switch, how long to wait for the cluster to settle.
     pub settle_timeout: Duration,
+    /// Leave the probe table on the new primary for inspection (the operator drops it).
+    pub keep_probe_table: bool,
 }
 
 /// Where the probe writes.
 #[derive(Clone)]
 enum WriteVia {
-    Endpoint(EndpointConfig),
+    Endpoint(Box<EndpointConfig>),
     /// The primary as last polled.
     Primary(watch::Receiver<Option<NodeConfig>>),
 }
@@ -874,7 +876,7 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
     // The probe.
     let (primary_tx, primary_rx) = watch::channel(Some(old_node.clone()));
     let via = match &endpoint {
-        Some(e) => WriteVia::Endpoint(e.clone()),
+        Some(e) => WriteVia::Endpoint(Box::new(e.clone())),
         None => WriteVia::Primary(primary_rx),
     };
     let log = Arc::new(Mutex::new(Vec::<Attempt>::new()));
@@ -913,10 +915,9 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
     let started = Instant::now();
     let mut ticker = tokio::time::interval(POLL_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut switch: Option<tokio::task::JoinHandle<(Result<String, String>, Option<CommandRun>)>> =
-        None;
+    let mut switch: Option<tokio::task::JoinHandle<Switched>> = None;
     let mut switch_at: Option<UnixTime> = None;
-    let mut switch_result: Option<(Result<String, String>, Option<CommandRun>)> = None;
+    let mut switch_result: Option<Switched> = None;
     let mut new_primary: Option<String> = None;
     let mut promoted_at = None;
     let mut streaming_at = None;
@@ -1083,7 +1084,7 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
     let reader = new_primary.as_deref().unwrap_or(old_primary.as_str());
     let reader_cfg = nodes.iter().find(|n| n.name == reader).cloned();
     let (found, cleanup) = match reader_cfg {
-        Some(n) => read_and_drop(&n, dcfg).await,
+        Some(n) => read_and_drop(&n, dcfg, args.keep_probe_table).await,
         None => (
             Err(format!("{reader} has no connection settings")),
             String::new(),
@@ -1166,7 +1167,11 @@ async fn drop_schema(client: &tokio_postgres::Client) -> String {
 
 /// The sequence numbers in the probe table of `node`, and the schema dropped; retried for a
 /// few seconds (the new primary may still be settling).
-async fn read_and_drop(node: &NodeConfig, d: &DrillConfig) -> (Result<Vec<i64>, String>, String) {
+async fn read_and_drop(
+    node: &NodeConfig,
+    d: &DrillConfig,
+    keep: bool,
+) -> (Result<Vec<i64>, String>, String) {
     let ctx = format!("drill session on {}", node.name);
     let mut last = String::new();
     for _ in 0..20 {
@@ -1178,7 +1183,15 @@ async fn read_and_drop(node: &NodeConfig, d: &DrillConfig) -> (Result<Vec<i64>, 
                 match rows {
                     Ok(rows) => {
                         let found = rows.iter().map(|r| r.get::<_, i64>(0)).collect();
-                        return (Ok(found), drop_schema(&client).await);
+                        let done = if keep {
+                            format!(
+                                "probe table {PROBE_SCHEMA}.probe kept on {} (--keep-probe-table): DROP SCHEMA {PROBE_SCHEMA} CASCADE when done",
+                                node.name
+                            )
+                        } else {
+                            drop_schema(&client).await
+                        };
+                        return (Ok(found), done);
                     }
                     Err(e) => last = sql_err(&format!("{ctx}: read {PROBE_SCHEMA}.probe"), &e),
                 }
@@ -1304,13 +1317,16 @@ fn push(log: &Mutex<Vec<Attempt>>, a: Attempt) {
     log.lock().unwrap_or_else(|p| p.into_inner()).push(a);
 }
 
+/// What the switch answered (or why it failed), and the command's run in `command` mode.
+type Switched = (Result<String, String>, Option<CommandRun>);
+
 /// The switch itself: Patroni's REST call, or the operator's command with a timeout.
 async fn do_switch(
     cluster: ClusterConfig,
     args: DrillArgs,
     old_primary: String,
     target: Option<String>,
-) -> (Result<String, String>, Option<CommandRun>) {
+) -> Switched {
     if args.mode == DrillMode::Command {
         let cmd = args.command.clone().unwrap_or_default();
         let started = Instant::now();
