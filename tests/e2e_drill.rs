@@ -3,7 +3,8 @@
 //! probe schema); a refused precondition (a target that is no member, the leader itself) exits
 //! 1 with the reason; SIGINT before the switch exits 130 and leaves no probe schema; a
 //! switchover loses no acknowledged write, exits 0, prints every SPEC §10 key, reports an RTO
-//! that matches the gap in its own probe log, and never prints the drill's password.
+//! that matches the gap in its own probe log, and never prints the drill's password; so does a
+//! `POST /failover` drill. A second cluster with asynchronous replicas checks the lost writes.
 
 mod harness;
 
@@ -282,6 +283,42 @@ fn drill_switchover_on_synchronous_patroni_4_loses_nothing() {
         text.describe()
     );
     eprintln!("{}", text.stdout);
+
+    // POST /failover to the synchronous standby (no --target: the first candidate).
+    c.wait_healthy(2, PATRONI_WAIT);
+    wait_sync_standby(&c);
+    let before = c.leader().unwrap();
+    let t = Instant::now();
+    let f = drill(
+        &[
+            "--mode",
+            "failover",
+            "--yes",
+            "--output",
+            "json",
+            "--rpo-max",
+            "0",
+        ],
+        &config,
+        dir.path(),
+    );
+    assert_eq!(f.code, Some(0), "{}", f.describe());
+    let json: Value =
+        serde_json::from_str(&f.stdout).unwrap_or_else(|e| panic!("{e}\n{}", f.describe()));
+    assert_eq!(json["mode"], "failover");
+    assert_eq!(json["old_primary"], before.as_str());
+    assert_eq!(json["acknowledged_writes_lost"], 0, "{json:#}");
+    assert_eq!(json["passed"], true, "{json:#}");
+    let after = c.leader().unwrap();
+    assert_ne!(after, before);
+    assert_eq!(json["new_primary"], after.as_str());
+    assert!(!schema_exists(&c, &after), "probe schema left behind");
+    eprintln!(
+        "failover drill: {:?}; rto {}s, promotion {}s",
+        t.elapsed(),
+        json["rto_seconds"],
+        json["promotion_seconds"]
+    );
 }
 
 /// Asynchronous replicas, their WAL held back (the leader's walsenders stopped with SIGSTOP),
@@ -314,10 +351,11 @@ fn drill_command_failover_with_held_back_replicas_reports_the_lost_writes_exactl
     assert_eq!(walsenders.len(), 2, "{}", c.dump());
     drop(db);
     // Hold the WAL back, let a second of acknowledged writes pile up on the leader alone, then
-    // kill the leader outright (PostgreSQL's children first: they would outlive the postmaster).
+    // kill the leader outright (PostgreSQL's children too: they would outlive the postmaster; a
+    // backend that exits meanwhile makes kill complain, hence no `&&` there).
     let command = format!(
-        "kill -STOP {ws} && sleep 1 && kill -KILL {patroni} && \
-         kill -KILL $(pgrep -P {postmaster}) {postmaster} && echo killed {leader}",
+        "kill -STOP {ws} && sleep 1 && kill -KILL {patroni} {postmaster} $(pgrep -P {postmaster}); \
+         echo killed {leader}",
         ws = walsenders.join(" "),
     );
     let t = Instant::now();
@@ -369,6 +407,16 @@ fn drill_command_failover_with_held_back_replicas_reports_the_lost_writes_exactl
         .iter()
         .map(|r| r.get(0))
         .collect();
+    // Each row carries its send time, and its acknowledgement time once a later write on the
+    // same primary recorded it.
+    let with_ack: i64 = db
+        .query_one(
+            "SELECT count(*) FROM replication_drill.probe WHERE acked_at >= sent_at",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(with_ack > 10, "{with_ack} rows with acked_at");
     db.batch_execute("DROP SCHEMA replication_drill CASCADE")
         .unwrap();
     let acked: Vec<i64> = json["write_log"]

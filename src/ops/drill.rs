@@ -1217,7 +1217,13 @@ async fn run_probe(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut session: Option<(tokio_postgres::Client, connect::AbortOnDrop, String)> = None;
     let mut seq: i64 = 0;
-    let insert = format!("INSERT INTO {PROBE_SCHEMA}.probe (seq, sent_at) VALUES ($1, $2)");
+    // Each insert also records the previous write's acknowledgement time in its row, in the
+    // same statement: the table holds send and ack times without a second round trip.
+    let insert = format!(
+        "WITH ack AS (UPDATE {PROBE_SCHEMA}.probe SET acked_at = $3 WHERE seq = $4) \
+         INSERT INTO {PROBE_SCHEMA}.probe (seq, sent_at) VALUES ($1, $2)"
+    );
+    let mut previous: (i64, SystemTime) = (0, SystemTime::now());
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -1280,8 +1286,11 @@ async fn run_probe(
         };
         seq += 1;
         let sent = SystemTime::now();
-        let result =
-            tokio::time::timeout(ATTEMPT_TIMEOUT, client.execute(&insert, &[&seq, &sent])).await;
+        let result = tokio::time::timeout(
+            ATTEMPT_TIMEOUT,
+            client.execute(&insert, &[&seq, &sent, &previous.1, &previous.0]),
+        )
+        .await;
         let acked = unix_now();
         let name = name.clone();
         let error = match result {
@@ -1297,8 +1306,9 @@ async fn run_probe(
                 "insert seq {seq} via {name}: no acknowledgement within {ATTEMPT_TIMEOUT:?}"
             )),
         };
-        if error.is_some() {
-            session = None;
+        match error {
+            Some(_) => session = None,
+            None => previous = (seq, SystemTime::now()),
         }
         push(
             &log,
