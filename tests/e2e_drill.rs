@@ -73,7 +73,6 @@ fn drill_switchover_on_synchronous_patroni_4_loses_nothing() {
     let leader = c.wait_healthy(2, PATRONI_WAIT);
     wait_sync_standby(&c);
     let dir = tempfile::tempdir().unwrap();
-    let config = drill_config(&c, &leader, &leader, dir.path());
     // Under synchronous_mode only the synchronous standby is a candidate.
     let cluster = c.cluster_json().unwrap();
     let replica = cluster["members"]
@@ -90,6 +89,13 @@ fn drill_switchover_on_synchronous_patroni_4_loses_nothing() {
         .map(|m| m.name().to_owned())
         .find(|n| *n != leader && *n != replica)
         .unwrap();
+    let config = drill_config(&c, &leader, &leader, dir.path());
+    // A postgres endpoint that leads to the target: the drill times when it leads to the new
+    // primary (writable).
+    let with_endpoint = format!(
+        "{config}\n[[cluster.endpoint]]\nname = \"to-target\"\nkind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\n",
+        c.member(&replica).pg_port()
+    );
 
     // --dry-run: the plan, nothing touched.
     let t = Instant::now();
@@ -187,7 +193,7 @@ fn drill_switchover_on_synchronous_patroni_4_loses_nothing() {
             "--rto-max",
             "60s",
         ],
-        &config,
+        &with_endpoint,
         dir.path(),
     );
     let took = t.elapsed();
@@ -240,6 +246,10 @@ fn drill_switchover_on_synchronous_patroni_4_loses_nothing() {
     );
     let promotion = json["promotion_seconds"].as_f64().unwrap();
     assert!(promotion > 0.0 && promotion < 60.0, "{json:#}");
+    let led = json["endpoints"]["to-target"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{json:#}"));
+    assert!(led >= promotion - 0.05 && led < promotion + 5.0, "{json:#}");
     let events: Vec<&str> = json["events"]
         .as_array()
         .unwrap()
