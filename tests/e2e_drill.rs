@@ -104,6 +104,7 @@ fn drill_switchover_on_synchronous_patroni_4_loses_nothing() {
     assert!(
         dry.stdout
             .contains("drill plan for cluster ha: switchover from")
+            && dry.stdout.contains("preconditions: passed")
             && dry.stdout.contains("nothing was touched"),
         "{}",
         dry.describe()

@@ -799,6 +799,11 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
     }
     if args.dry_run {
         print!("{plan}");
+        if reasons.is_empty() {
+            println!(
+                "preconditions: passed (one primary, every node reachable, the target a failover candidate)"
+            );
+        }
         println!("dry run: nothing was touched");
         return Ok(0);
     }
