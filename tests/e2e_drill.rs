@@ -4,7 +4,8 @@
 //! 1 with the reason; SIGINT before the switch exits 130 and leaves no probe schema; a
 //! switchover loses no acknowledged write, exits 0, prints every SPEC §10 key, reports an RTO
 //! that matches the gap in its own probe log, and never prints the drill's password; so does a
-//! `POST /failover` drill. A second cluster with asynchronous replicas checks the lost writes.
+//! `POST /failover` drill. A second cluster with asynchronous replicas checks the lost writes;
+//! a third, on Debian's Patroni 3.0.2, the switchover there.
 
 mod harness;
 
@@ -467,5 +468,50 @@ fn drill_command_failover_with_held_back_replicas_reports_the_lost_writes_exactl
         missing.len(),
         acked.len(),
         json["bytes_lost"]
+    );
+}
+
+/// Debian's Patroni 3.0.2 (asynchronous replicas): its `POST /switchover` wants `leader`; the
+/// drill switches to the target and reports, nothing acknowledged lost in a clean switchover.
+#[test]
+fn drill_switchover_on_patroni_3() {
+    let c = PatroniCluster::builder(PatroniBin::debian())
+        .members(3)
+        .start();
+    let leader = c.wait_healthy(2, PATRONI_WAIT);
+    let dir = tempfile::tempdir().unwrap();
+    let config = drill_config(&c, &leader, &leader, dir.path());
+    let target = c
+        .members()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .find(|n| *n != leader)
+        .unwrap();
+    let t = Instant::now();
+    let r = drill(
+        &[
+            "--mode",
+            "switchover",
+            "--yes",
+            "--target",
+            &target,
+            "--output",
+            "json",
+        ],
+        &config,
+        dir.path(),
+    );
+    assert_eq!(r.code, Some(0), "{}", r.describe());
+    let json: Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}\n{}", r.describe()));
+    assert_eq!(json["passed"], true, "{json:#}");
+    assert_eq!(json["new_primary"], target.as_str());
+    assert_eq!(json["acknowledged_writes_lost"], 0, "{json:#}");
+    assert_eq!(c.leader().as_deref(), Some(target.as_str()));
+    assert!(!schema_exists(&c, &target), "probe schema left behind");
+    eprintln!(
+        "Patroni 3.0.2 switchover drill: {:?}; rto {}s",
+        t.elapsed(),
+        json["rto_seconds"]
     );
 }
