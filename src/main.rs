@@ -66,6 +66,68 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         output: OutputFormat,
     },
+    /// Run a failover drill on one cluster and measure it: client-visible RTO, promotion time,
+    /// endpoints, acknowledged writes lost (exit 1 when --rto-max or --rpo-max is exceeded).
+    Drill {
+        /// The `[[cluster]]` to drill (never any other).
+        #[arg(long)]
+        cluster: String,
+        /// switchover (Patroni POST /switchover), failover (POST /failover) or command.
+        #[arg(long, value_enum)]
+        mode: DrillModeArg,
+        /// The member to promote (switchover, failover); must be a failover candidate.
+        #[arg(long)]
+        target: Option<String>,
+        /// --mode command: the operator's own command, run with `sh -c` (its output is kept).
+        #[arg(long)]
+        command: Option<String>,
+        /// --mode command: how long the command may run.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+        command_timeout: std::time::Duration,
+        /// A [[cluster.endpoint]] of kind postgres to write through (default: the primary).
+        #[arg(long)]
+        write_endpoint: Option<String>,
+        /// Fail (exit 1) when the client-visible RTO exceeds this.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        rto_max: Option<std::time::Duration>,
+        /// Fail (exit 1) when more acknowledged writes than this are lost.
+        #[arg(long)]
+        rpo_max: Option<u64>,
+        /// Do not ask for confirmation on a terminal.
+        #[arg(long)]
+        yes: bool,
+        /// Print the plan and the precondition checks; touch nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Drill even when the preconditions fail.
+        #[arg(long)]
+        force: bool,
+        /// Writes before the switch, the baseline.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+        warmup: std::time::Duration,
+        /// After the switch, how long to wait for the cluster to settle before reporting.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+        settle_timeout: std::time::Duration,
+        /// Leave the probe table on the new primary for inspection (drop the schema yourself).
+        #[arg(long)]
+        keep_probe_table: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = DrillOutputArg::Text)]
+        output: DrillOutputArg,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DrillModeArg {
+    Switchover,
+    Failover,
+    Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DrillOutputArg {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -115,7 +177,9 @@ fn main() -> ExitCode {
     // The operator commands print their own report: only warnings and errors go to the log
     // unless a level was asked for explicitly.
     let level = match (&cli.command, cli.log_level) {
-        (Some(Command::Check | Command::Status { .. }), LogLevel::Info) => LogLevel::Warn,
+        (Some(Command::Check | Command::Status { .. } | Command::Drill { .. }), LogLevel::Info) => {
+            LogLevel::Warn
+        }
         (_, level) => level,
     };
     init_logging(level, cli.log_format);
@@ -169,6 +233,49 @@ fn main() -> ExitCode {
                     return ExitCode::from(
                         runtime.block_on(ops::run_status(&config, output, watch)),
                     );
+                }
+                Some(Command::Drill {
+                    cluster,
+                    mode,
+                    target,
+                    command,
+                    command_timeout,
+                    write_endpoint,
+                    rto_max,
+                    rpo_max,
+                    yes,
+                    dry_run,
+                    force,
+                    warmup,
+                    settle_timeout,
+                    keep_probe_table,
+                    output,
+                }) => {
+                    let args = ops::DrillArgs {
+                        cluster,
+                        mode: match mode {
+                            DrillModeArg::Switchover => ops::DrillMode::Switchover,
+                            DrillModeArg::Failover => ops::DrillMode::Failover,
+                            DrillModeArg::Command => ops::DrillMode::Command,
+                        },
+                        target,
+                        command,
+                        command_timeout,
+                        write_endpoint,
+                        rto_max,
+                        rpo_max,
+                        yes,
+                        dry_run,
+                        force,
+                        output: match output {
+                            DrillOutputArg::Text => ops::DrillOutput::Text,
+                            DrillOutputArg::Json => ops::DrillOutput::Json,
+                        },
+                        warmup,
+                        settle_timeout,
+                        keep_probe_table,
+                    };
+                    return ExitCode::from(runtime.block_on(ops::run_drill(&config, args)));
                 }
                 _ => {}
             }

@@ -479,3 +479,70 @@ fn front_end_passwords_never_reach_logs_pages_or_errors() {
         assert_clean(&format!("the error for {key}"), &out, &secrets);
     }
 }
+
+#[test]
+fn the_drill_password_never_reaches_output_or_errors() {
+    let c = Cluster::builder().standbys(0).start();
+    let right = Secret::new("DrillRight-");
+    let wrong = Secret::new("DrillWrong-");
+    let secrets = [("drill (env)", &right), ("drill (file)", &wrong)];
+    c.primary()
+        .conn()
+        .batch_execute(&format!(
+            "CREATE ROLE drill LOGIN PASSWORD '{}'; GRANT CREATE ON DATABASE postgres TO drill;",
+            right.0
+        ))
+        .unwrap();
+    let role = c.exporter_role();
+    let dir = tempfile::tempdir().unwrap();
+    let wrong_file = dir.path().join("drill.password");
+    harness::write_private(&wrong_file, &format!("{}\n", wrong.0));
+    let base = c.exporter_config("pg", role.user(), role.password_file());
+    let env = [("DRILL_PW", right.0.as_str())];
+    let drill = [
+        "drill",
+        "--cluster=pg",
+        "--mode=command",
+        "--command=echo switched",
+        "--yes",
+        "--warmup=300ms",
+        "--settle-timeout=2s",
+    ];
+    // The right password (the drill runs; the command switches nothing: exit 1, reported), then
+    // a wrong one (the server refuses it), in text and JSON.
+    for (drill_toml, want) in [
+        (
+            "[cluster.drill]\nuser = \"drill\"\npassword_env = \"DRILL_PW\"\n".to_owned(),
+            "no new primary",
+        ),
+        (
+            format!(
+                "[cluster.drill]\nuser = \"drill\"\npassword_file = {}\n",
+                harness::toml_str(&wrong_file.display().to_string())
+            ),
+            "drill session on",
+        ),
+    ] {
+        let config = dir.path().join("drill.toml");
+        std::fs::write(&config, format!("{base}\n{drill_toml}")).unwrap();
+        for output in ["--output=text", "--output=json"] {
+            let mut args = drill.to_vec();
+            args.push(output);
+            let (code, out) = run_binary(&config, &args, &env);
+            assert_eq!(code, Some(1), "{out}");
+            assert!(out.contains(want), "{want:?}: {out}");
+            assert_clean(&format!("`drill {output}`"), &out, &secrets);
+        }
+    }
+    // A configuration error beside the drill's password: never quoted.
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        format!("{base}\n[cluster.drill]\nuser = \"drill\"\npassword_env = \"DRILL_PW\"\ndbname = \"\"\n"),
+    )
+    .unwrap();
+    let (code, out) = run_binary(&config, &drill, &env);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("cluster[0].drill.dbname"), "{out}");
+    assert_clean("the drill's configuration error", &out, &secrets);
+}

@@ -115,6 +115,20 @@ pub struct ClusterConfig {
     pub patroni: Option<PatroniConfig>,
     /// The `[[cluster.endpoint]]`s: front-ends checked against the nodes (SPEC §9).
     pub endpoints: Vec<EndpointConfig>,
+    /// `[cluster.drill]`: the write role of `drill` (SPEC §10); `None` when not configured.
+    pub drill: Option<DrillConfig>,
+}
+
+/// `[cluster.drill]`: the role `drill` writes its probe with, never the exporter's read-only
+/// one. Host, port, sslmode and connect_timeout come from the node (or the write endpoint).
+#[derive(Clone, Debug)]
+pub struct DrillConfig {
+    /// Required; must differ from the cluster's `user`.
+    pub user: String,
+    /// `password_file` or `password_env` (at most one); none for trust or peer setups.
+    pub password: Option<Password>,
+    /// Default: the cluster's `dbname`.
+    pub dbname: String,
 }
 
 /// What kind of front-end an endpoint is, and so how it is checked.

@@ -50,6 +50,17 @@ pub(super) struct RawCluster {
     pub(super) patroni: Option<RawPatroni>,
     #[serde(default)]
     pub(super) endpoint: Vec<RawEndpoint>,
+    pub(super) drill: Option<RawDrill>,
+}
+
+/// `[cluster.drill]`: the role the failover drill writes its probe with (SPEC §10).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDrill {
+    pub(super) user: Option<String>,
+    pub(super) password_file: Option<PathBuf>,
+    pub(super) password_env: Option<String>,
+    pub(super) dbname: Option<String>,
 }
 
 /// `[[cluster.endpoint]]`: a front-end checked against the nodes (SPEC §9).

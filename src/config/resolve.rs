@@ -337,12 +337,74 @@ pub(super) fn resolve_cluster(
             ),
         ));
     }
+    let drill = match raw.drill.take() {
+        Some(d) => Some(resolve_drill(
+            d,
+            &format!("{prefix}.drill"),
+            &node_defaults,
+            cx,
+        )?),
+        None => None,
+    };
     Ok(ClusterConfig {
         name: raw.name,
         nodes,
         defaults: node_defaults,
         patroni,
         endpoints,
+        drill,
+    })
+}
+
+/// `[cluster.drill]`: a user that is not the exporter's, one password source at most, the
+/// cluster's dbname by default.
+fn resolve_drill(
+    raw: RawDrill,
+    prefix: &str,
+    defaults: &NodeDefaults,
+    cx: &Ctx,
+) -> Result<DrillConfig, ConfigError> {
+    let key = |k: &str| format!("{prefix}.{k}");
+    let user = match raw.user {
+        None => {
+            return Err(cx.err_missing(
+                &key("user"),
+                "needs the role the drill writes its probe with (it creates and drops schema replication_drill)",
+            ));
+        }
+        Some(u) if u.trim().is_empty() => return Err(cx.err(&key("user"), "must not be empty")),
+        Some(u) if u == defaults.user => {
+            return Err(cx.err(
+                &key("user"),
+                format!(
+                    "{u:?} is the exporter's own role: the drill writes, so it needs a separate role with write rights"
+                ),
+            ));
+        }
+        Some(u) => u,
+    };
+    let password = match (raw.password_file, raw.password_env) {
+        (Some(_), Some(_)) => {
+            return Err(cx.err(
+                &key("password_env"),
+                "set either password_file or password_env, not both",
+            ));
+        }
+        (Some(path), None) => {
+            Some(read_password_file(&path).map_err(|why| cx.err(&key("password_file"), why))?)
+        }
+        (None, Some(name)) => Some(password_from_env(&name, &key("password_env"), cx)?),
+        (None, None) => None,
+    };
+    let dbname = match raw.dbname {
+        Some(d) if d.trim().is_empty() => return Err(cx.err(&key("dbname"), "must not be empty")),
+        Some(d) => d,
+        None => defaults.dbname.clone(),
+    };
+    Ok(DrillConfig {
+        user,
+        password,
+        dbname,
     })
 }
 

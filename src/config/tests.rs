@@ -782,3 +782,82 @@ fn endpoints_take_the_cluster_defaults_and_their_kind_s_port() {
     );
     assert!(!format!("{c:?}").contains(SECRET));
 }
+
+#[test]
+fn drill_table_is_validated_and_its_password_redacted() {
+    const DRILL: &str = "[cluster.drill]\n";
+    let cases: Vec<(&str, String, String)> = vec![
+        (
+            "drill without user",
+            format!("{NODE}{DRILL}dbname = \"app\"\n"),
+            format!(
+                "cluster[0].drill.user: needs the role the drill writes its probe with (it creates and drops schema replication_drill) {IN}"
+            ),
+        ),
+        (
+            "drill user empty",
+            format!("{NODE}{DRILL}user = \" \"\n"),
+            format!("cluster[0].drill.user: must not be empty {IN}"),
+        ),
+        (
+            "drill user is the exporter's",
+            format!(
+                "[[cluster]]\nname = \"pg\"\nuser = \"mon\"\n[[cluster.node]]\nname = \"a\"\nhost = \"h\"\n{DRILL}user = \"mon\"\n"
+            ),
+            format!(
+                "cluster[0].drill.user: \"mon\" is the exporter's own role: the drill writes, so it needs a separate role with write rights {IN}"
+            ),
+        ),
+        (
+            "drill two passwords",
+            format!("{NODE}{DRILL}user = \"w\"\npassword_file = \"/x\"\npassword_env = \"Y\"\n"),
+            format!(
+                "cluster[0].drill.password_env: set either password_file or password_env, not both {IN}"
+            ),
+        ),
+        (
+            "drill password_env unset",
+            format!("{NODE}{DRILL}user = \"w\"\npassword_env = \"PG_TEST_UNSET_VARIABLE\"\n"),
+            format!(
+                "cluster[0].drill.password_env: environment variable PG_TEST_UNSET_VARIABLE is not set {IN}"
+            ),
+        ),
+        (
+            "drill unknown key",
+            format!("{NODE}{DRILL}user = \"w\"\nhost = \"x\"\n"),
+            format!("cluster[0].drill.host: unknown key {IN}"),
+        ),
+    ];
+    for (what, toml, want) in cases {
+        let got = err(&toml);
+        assert_eq!(got, format!("invalid configuration: {want}"), "{what}");
+        assert!(!got.contains(SECRET), "{what}");
+    }
+    let f = temp_file(&format!("{SECRET}\n"));
+    let c = ok(&format!(
+        "{NODE}dbname = \"app\"\n{DRILL}user = \"drill\"\npassword_file = {:?}\n",
+        f.path().display().to_string()
+    ));
+    let d = c.clusters[0].drill.as_ref().unwrap();
+    assert_eq!(d.user, "drill");
+    assert_eq!(
+        d.dbname, "postgres",
+        "the cluster's dbname by default, not a node's"
+    );
+    assert_eq!(d.password.as_ref().map(Password::expose), Some(SECRET));
+    let debug = format!("{c:?}");
+    assert!(
+        !debug.contains(SECRET) && debug.contains("[redacted]"),
+        "{debug}"
+    );
+    let c = load_from_str(
+        &format!("{NODE}{DRILL}user = \"drill\"\ndbname = \"app\"\npassword_env = \"DRILL_PW\"\n"),
+        &env(&[("DRILL_PW", SECRET)]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    let d = c.clusters[0].drill.as_ref().unwrap();
+    assert_eq!(d.dbname, "app");
+    assert_eq!(d.password.as_ref().map(Password::expose), Some(SECRET));
+    assert!(ok(NODE).clusters[0].drill.is_none());
+}

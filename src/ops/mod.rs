@@ -1,4 +1,5 @@
-//! The operator commands `check` (a setup doctor) and `status` (the cluster at a glance).
+//! The operator commands `check` (a setup doctor), `status` (the cluster at a glance) and
+//! `drill` (a measured failover drill, [`drill`]).
 //!
 //! Both reuse the exporter's own pieces: the configuration, one [`NodePoller`] per node (the
 //! same connection code and the same single SQL statement), the pure cluster view, and for a
@@ -19,12 +20,14 @@ use crate::sources::patroni::source::{self, PatroniRound};
 use crate::sources::patroni::view;
 
 mod check;
+mod drill;
 mod status;
 mod table;
 #[cfg(test)]
 mod tests;
 
 pub use check::run_check;
+pub use drill::{DrillArgs, DrillMode, DrillOutput, run_drill};
 pub use status::{Output, run_status};
 // Pure judgments and figures the landing page's topology shows as `status` does.
 pub(crate) use status::{backend_problems, database_problems};

@@ -374,6 +374,40 @@ impl PatroniClient {
         })
     }
 
+    /// POST a JSON body (`/switchover`, `/failover`, for `drill`): (status, body text). Any
+    /// status is returned; transport failures are errors naming the URL, never credentials.
+    pub async fn post_json(
+        &self,
+        base: &ApiBase,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<(u16, String), String> {
+        let url = base.join(path);
+        if base.is_https() && !self.has_ca {
+            return Err(format!("POST {url}: {}", FetchErrorKind::HttpsWithoutCa));
+        }
+        let mut req = self
+            .http
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        if let Some((user, password)) = &self.auth {
+            req = req.basic_auth(user, Some(password.expose()));
+        }
+        let describe_err = |e: reqwest::Error| {
+            if e.is_timeout() {
+                format!("POST {url}: timed out after {:?}", self.timeout)
+            } else {
+                format!("POST {url}: {}", describe(&e))
+            }
+        };
+        let resp = req.send().await.map_err(describe_err)?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(describe_err)?;
+        let text: String = String::from_utf8_lossy(&bytes).chars().take(500).collect();
+        Ok((status, text.trim().to_owned()))
+    }
+
     /// `GET /patroni` with its status: Patroni answers 503 with the same JSON when PostgreSQL
     /// is not running, so any status with a JSON body is a reply.
     pub async fn patroni(&self, base: &ApiBase) -> Result<(u16, PatroniStatus), FetchError> {
