@@ -158,18 +158,12 @@ pub(super) fn resolve_endpoint(
         .sslrootcert
         .map(|f| f.value)
         .or(cluster.sslrootcert.as_ref().map(|f| f.value.clone()));
-    if let Some(mode) = &sslmode
-        && mode.value.verifies()
-        && sslrootcert.is_none()
-    {
-        return Err(cx.err(
-            &mode.key,
-            format!(
-                "sslmode {} needs sslrootcert (endpoint {:?})",
-                mode.value, raw.name
-            ),
-        ));
-    }
+    require_rootcert(
+        &sslmode,
+        &sslrootcert,
+        &format!("endpoint {:?}", raw.name),
+        cx,
+    )?;
     let password = conn
         .password_file
         .or(conn.password_env)

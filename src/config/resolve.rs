@@ -408,6 +408,23 @@ fn resolve_drill(
     })
 }
 
+/// sslmode verify-ca / verify-full checks the server against `sslrootcert`: one must be set.
+/// `whose` names the node or endpoint ("node \"a\"").
+pub(super) fn require_rootcert(
+    sslmode: &Option<Sourced<SslMode>>,
+    sslrootcert: &Option<PathBuf>,
+    whose: &str,
+    cx: &Ctx,
+) -> Result<(), ConfigError> {
+    match sslmode {
+        Some(mode) if mode.value.verifies() && sslrootcert.is_none() => Err(cx.err(
+            &mode.key,
+            format!("sslmode {} needs sslrootcert ({whose})", mode.value),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// What a node discovered at run time connects with: the cluster's settings, else the defaults.
 fn node_defaults(c: &Conn, poll: &PollConfig) -> NodeDefaults {
     NodeDefaults {
@@ -632,18 +649,7 @@ pub(super) fn resolve_node(
         .map(|f| f.value)
         .or(dsn.sslrootcert)
         .or(cluster.sslrootcert.as_ref().map(|f| f.value.clone()));
-    if let Some(mode) = &sslmode
-        && mode.value.verifies()
-        && sslrootcert.is_none()
-    {
-        return Err(cx.err(
-            &mode.key,
-            format!(
-                "sslmode {} needs sslrootcert (node {:?})",
-                mode.value, raw.name
-            ),
-        ));
-    }
+    require_rootcert(&sslmode, &sslrootcert, &format!("node {:?}", raw.name), cx)?;
     let password = node
         .password_file
         .or(node.password_env)
