@@ -383,19 +383,7 @@ fn resolve_drill(
         }
         Some(u) => u,
     };
-    let password = match (raw.password_file, raw.password_env) {
-        (Some(_), Some(_)) => {
-            return Err(cx.err(
-                &key("password_env"),
-                "set either password_file or password_env, not both",
-            ));
-        }
-        (Some(path), None) => {
-            Some(read_password_file(&path).map_err(|why| cx.err(&key("password_file"), why))?)
-        }
-        (None, Some(name)) => Some(password_from_env(&name, &key("password_env"), cx)?),
-        (None, None) => None,
-    };
+    let password = one_password(raw.password_file, raw.password_env, prefix, cx)?;
     let dbname = match raw.dbname {
         Some(d) if d.trim().is_empty() => return Err(cx.err(&key("dbname"), "must not be empty")),
         Some(d) => d,
@@ -406,6 +394,28 @@ fn resolve_drill(
         password,
         dbname,
     })
+}
+
+/// A table's password from `password_file` or `password_env` (at most one of them), read and
+/// checked where it is written (`prefix` names the table in errors).
+pub(super) fn one_password(
+    file: Option<PathBuf>,
+    env: Option<String>,
+    prefix: &str,
+    cx: &Ctx,
+) -> Result<Option<Password>, ConfigError> {
+    let key = |k: &str| format!("{prefix}.{k}");
+    match (file, env) {
+        (Some(_), Some(_)) => Err(cx.err(
+            &key("password_env"),
+            "set either password_file or password_env, not both",
+        )),
+        (Some(path), None) => Ok(Some(
+            read_password_file(&path).map_err(|why| cx.err(&key("password_file"), why))?,
+        )),
+        (None, Some(name)) => Ok(Some(password_from_env(&name, &key("password_env"), cx)?)),
+        (None, None) => Ok(None),
+    }
 }
 
 /// sslmode verify-ca / verify-full checks the server against `sslrootcert`: one must be set.
@@ -493,19 +503,7 @@ pub(super) fn resolve_patroni(
         Some(u) if u.is_empty() => return Err(cx.err(&key("username"), "must not be empty")),
         u => u,
     };
-    let password = match (raw.password_file, raw.password_env) {
-        (Some(_), Some(_)) => {
-            return Err(cx.err(
-                &key("password_env"),
-                "set either password_file or password_env, not both",
-            ));
-        }
-        (Some(path), None) => {
-            Some(read_password_file(&path).map_err(|why| cx.err(&key("password_file"), why))?)
-        }
-        (None, Some(name)) => Some(password_from_env(&name, &key("password_env"), cx)?),
-        (None, None) => None,
-    };
+    let password = one_password(raw.password_file, raw.password_env, prefix, cx)?;
     if password.is_some() && username.is_none() {
         return Err(cx.err_missing(&key("username"), "a REST password needs a username"));
     }
