@@ -164,6 +164,7 @@ fn snapshot() -> Snapshot {
     let mut history = ClusterHistory::new(Duration::from_secs(3600), Duration::from_secs(1));
     let view = observe(&mut history, NOW, &reports);
     Snapshot {
+        shard: Default::default(),
         clusters: vec![ClusterSnapshot {
             name: "bench".into(),
             nodes: reports,

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tracing::info;
 
-use crate::config::Config;
+use crate::config::{ClusterConfig, Config};
+use crate::core::model::ShardView;
+use crate::fleet::shard::owned;
 use crate::rounds::supervise_cluster;
 use crate::store::{BuildInfo, Store};
 use crate::web::config::{self as webconfig, WebConfig, WebConfigError};
@@ -63,9 +65,17 @@ pub async fn run_with_web(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let store = Store::new(&config.clusters);
-    let pollers: Vec<_> = config
-        .clusters
+    let (owned, skipped) = owned(&config.clusters, config.shard);
+    log_ownership(&config, &owned, &skipped);
+    let store = Store::new(
+        &owned,
+        ShardView {
+            index: config.shard.index,
+            count: config.shard.count,
+            skipped,
+        },
+    );
+    let pollers: Vec<_> = owned
         .iter()
         .enumerate()
         .map(|(i, c)| {
@@ -82,7 +92,7 @@ pub async fn run_with_web(
         source,
     })?;
     info!(address = %addr, telemetry_path = %config.web.telemetry_path,
-          clusters = config.clusters.len(), tls = web.tls.is_some(),
+          clusters = owned.len(), tls = web.tls.is_some(),
           basic_auth = web.basic_auth.is_some(), "listening");
     let state = AppState {
         store,
@@ -90,6 +100,7 @@ pub async fn run_with_web(
         telemetry_path: config.web.telemetry_path.clone(),
         basic_auth: web.basic_auth.clone(),
         pages: Arc::default(),
+        address: addr,
     };
     let router = app(state);
     let result = match &web.tls {
@@ -110,6 +121,20 @@ pub async fn run_with_web(
     }
     info!("stopped");
     result
+}
+
+/// Which clusters this exporter polls and which it leaves to the other shards, by name, once at
+/// start (a fleet's operator checks the split in the logs).
+fn log_ownership(config: &Config, owned: &[ClusterConfig], skipped: &[String]) {
+    if config.shard.count == 1 {
+        return;
+    }
+    let names = |v: Vec<&str>| v.join(",");
+    info!(index = config.shard.index, count = config.shard.count,
+          owned = %names(owned.iter().map(|c| c.name.as_str()).collect()),
+          skipped = %names(skipped.iter().map(String::as_str).collect()),
+          owned_count = owned.len(), skipped_count = skipped.len(),
+          "polling the clusters this shard owns");
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).

@@ -45,6 +45,7 @@ pub mod clock;
 pub mod config;
 pub mod core;
 pub mod exporter;
+pub mod fleet;
 pub mod logfmt;
 pub mod ops;
 pub mod pg;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::config::ClusterConfig;
-use crate::core::model::{ClusterSnapshot, ClusterView, Snapshot};
+use crate::core::model::{ClusterSnapshot, ClusterView, ShardView, Snapshot};
 use crate::pg::poller::report_for;
 
 /// Identifies the exporter binary in `pg_replication_exporter_build_info`.
@@ -24,8 +24,11 @@ pub(crate) struct Store {
 
 impl Store {
     /// A store with an empty entry (no node up yet) for every configured cluster.
-    pub(crate) fn new(clusters: &[ClusterConfig]) -> Arc<Store> {
+    /// `clusters` are the ones this exporter's shard owns; `shard` says which shard and what it
+    /// skipped.
+    pub(crate) fn new(clusters: &[ClusterConfig], shard: ShardView) -> Arc<Store> {
         let snapshot = Snapshot {
+            shard,
             clusters: clusters
                 .iter()
                 .map(|c| ClusterSnapshot {

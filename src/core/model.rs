@@ -550,5 +550,28 @@ pub struct PatroniPromotion {
 /// Everything `/metrics` renders, swapped in atomically after each round.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
+    /// The clusters this exporter polls (its shard's, SPEC §11), in configuration order.
     pub clusters: Vec<ClusterSnapshot>,
+    /// This exporter's place in a fleet.
+    pub shard: ShardView,
+}
+
+/// `[shard]` as the pages show it: the shard, and the configured clusters left to other shards.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardView {
+    pub index: u64,
+    pub count: u64,
+    /// Names of the configured clusters other shards own, in configuration order.
+    pub skipped: Vec<String>,
+}
+
+impl Default for ShardView {
+    /// The one shard, owning everything.
+    fn default() -> Self {
+        ShardView {
+            index: 0,
+            count: 1,
+            skipped: Vec::new(),
+        }
+    }
 }
