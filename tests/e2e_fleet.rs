@@ -279,6 +279,17 @@ fn a_sharded_fleet_seen_once_in_victoriametrics_and_through_http_sd() {
 
         let probe = shard.get(&format!("/probe?cluster={}", owned[0])).unwrap();
         assert_eq!(probe.status, 200, "{probe:?}");
+        let zipped = shard
+            .get_with(
+                &format!("/probe?cluster={}", owned[0]),
+                &[("accept-encoding", "gzip")],
+            )
+            .unwrap();
+        assert_eq!(
+            zipped.header("content-encoding"),
+            Some("gzip"),
+            "{zipped:?}"
+        );
         let other = shard
             .get(&format!("/probe?cluster={}", skipped[0]))
             .unwrap();
@@ -316,6 +327,29 @@ fn a_sharded_fleet_seen_once_in_victoriametrics_and_through_http_sd() {
             })
             .collect();
         assert_eq!(listed, want[i], "shard {i} /sd");
+    }
+
+    // `check` and `status` honour the shard too: the same file and index, the same clusters.
+    for (i, owned) in want.iter().enumerate() {
+        for sub in ["check", "status"] {
+            let mut cmd = harness::command();
+            cmd.arg(sub)
+                .arg(format!(
+                    "--config.file={}",
+                    shards[i].config_path().display()
+                ))
+                .env(INDEX_ENV, i.to_string());
+            let ran = harness::run(sub, cmd, harness::EXIT_WITHIN);
+            let out = ran.output();
+            for (name, _) in &clusters {
+                assert_eq!(
+                    out.contains(&format!("cluster {name}")),
+                    owned.contains(*name),
+                    "{sub} of shard {i} and cluster {name}:\n{}",
+                    ran.describe()
+                );
+            }
+        }
     }
 
     // Two agents, one per shard, into one VictoriaMetrics.
@@ -522,21 +556,33 @@ fn an_ha_pair_deduplicated_in_victoriametrics_has_no_gap() {
     );
     let series = vm.samples(selector, Duration::from_secs(120)).unwrap();
     assert_eq!(series.len(), 1, "still one series: {series:?}");
-    let samples = &series[0].1;
+    // When the killed replica's scrape fails, its agent writes Prometheus's staleness marker (a
+    // NaN) for each of its series; deduplication may keep that one for its interval. It is no
+    // value (PromQL treats it as absence), so the gap is measured between real samples.
+    let (stale, samples): (Vec<_>, Vec<_>) = series[0].1.iter().partition(|(_, v)| v.is_nan());
+    assert!(stale.len() <= 1, "one staleness marker at most: {stale:?}");
+    let samples: Vec<(f64, f64)> = samples.into_iter().copied().collect();
     let first = samples.first().unwrap().0;
     let last = samples.last().unwrap().0;
     assert!(
         first < killed_at - 5.0 && last > killed_at + 10.0,
         "{samples:?}"
     );
-    let gap = largest_gap(samples);
+    let gap = largest_gap(&samples);
     eprintln!(
-        "HA pair: {} samples over {:.1}s, largest gap {gap:.3}s (before the kill {before:.3}s)",
+        "HA pair: {} samples over {:.1}s ({} staleness marker), largest gap {gap:.3}s (before the kill {before:.3}s)",
         samples.len(),
-        last - first
+        last - first,
+        stale.len()
     );
+    // The worst case by construction is exactly two intervals: deduplication keeps the last
+    // sample of each interval, so a staleness marker that is the last of its interval hides the
+    // surviving replica's sample there. Prometheus aligns a scrape's timestamp to its schedule
+    // only when it ran within a couple of milliseconds of it (later on a loaded machine), hence
+    // the slack; one missed scrape more would be a whole interval over.
+    const STAMP_SLACK: f64 = 0.1;
     assert!(
-        gap <= 2.0 * SCRAPE.as_secs_f64(),
+        gap <= 2.0 * SCRAPE.as_secs_f64() + STAMP_SLACK,
         "a gap of {gap:.3}s in the deduplicated pg_replication_up (limit two scrape intervals): {samples:?}"
     );
     assert!(samples.iter().all(|(_, v)| *v == 1.0), "{samples:?}");

@@ -5,7 +5,7 @@
 
 use md5::{Digest, Md5};
 
-use crate::config::{ClusterConfig, ShardConfig};
+use crate::config::{ClusterConfig, Config, ShardConfig};
 
 /// Prometheus's `hashmod` (model/relabel/relabel.go): the md5 digest of `value`, its last 8
 /// bytes read as a big-endian u64, modulo `modulus` (which must not be 0). `value` is what the
@@ -29,6 +29,14 @@ pub fn owned(clusters: &[ClusterConfig], shard: ShardConfig) -> (Vec<ClusterConf
     let (owned, skipped): (Vec<_>, Vec<_>) =
         clusters.iter().cloned().partition(|c| owns(shard, &c.name));
     (owned, skipped.into_iter().map(|c| c.name).collect())
+}
+
+/// `config` with only the clusters its shard owns: what the server polls, and what `check` and
+/// `status` report on.
+pub fn restrict(mut config: Config) -> Config {
+    let (mine, _) = owned(&config.clusters, config.shard);
+    config.clusters = mine;
+    config
 }
 
 #[cfg(test)]
