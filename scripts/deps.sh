@@ -5,7 +5,8 @@
 # python3-venv (Patroni 4.x comes from PyPI through scripts/patroni-venv.sh), for the
 # front-end suite pgpool-II (pgpool2) and pgbouncer, for the VIP lab
 # (tests/harness/keepalived.rs) keepalived, socat and iproute2, and for e2e_landing (the landing
-# page's topology in a real headless browser) Chromium with a font. Needs root
+# page's topology in a real headless browser) Chromium with a font, and for e2e_fleet (shards and
+# an HA pair remote-writing through Prometheus agents) VictoriaMetrics. Needs root
 # (apt-get); otherwise it names what is missing and fails.
 set -euo pipefail
 need=()
@@ -26,6 +27,7 @@ command -v socat >/dev/null || need+=(socat)
 [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core)
+[ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "deps: missing ${need[*]}: run as root, or apt-get install -y ${need[*]}" >&2
@@ -35,7 +37,7 @@ echo "deps: installing ${need[*]}"
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # The packages may start system services on well-known ports; the tests run their own servers.
-for svc in prometheus prometheus-alertmanager postgresql etcd patroni pgpool2 pgbouncer keepalived; do
+for svc in prometheus prometheus-alertmanager postgresql etcd patroni pgpool2 pgbouncer keepalived victoria-metrics; do
   if command -v service >/dev/null && service "$svc" status >/dev/null 2>&1; then
     service "$svc" stop >/dev/null 2>&1 || true
   fi

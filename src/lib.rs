@@ -13,7 +13,7 @@
 //!              store (the latest immutable Snapshot; the only thing pollers and HTTP share)
 //!                 │
 //!                 ▼
-//!              web/server (GET /metrics) ──► render/ (PURE: Snapshot ──► families ──► page)
+//!              web/server (GET /metrics, /probe) ──► render/ (PURE: Snapshot ──► families ──► page)
 //!
 //!  sources/patroni, sources/endpoints: tasks of their own beside the pollers; each round reads
 //!  their latest pass and judges it (PURE) against the same round's NodeReports.
@@ -34,6 +34,8 @@
 //! - [`ops`]: the operator commands `check` and `status`.
 //! - [`rounds`]: one supervised task per cluster: its SQL pollers, its Patroni source and
 //!   endpoint checks (tasks of their own), the pure views, the store.
+//! - [`fleet`]: many exporters (SPEC §11): which clusters a shard owns (Prometheus's `hashmod`
+//!   of the name) and the HTTP service discovery target groups; pure.
 //! - [`exporter`]: the wiring of cluster tasks and HTTP, and graceful shutdown.
 //! - [`clock`]: the wall clock.
 //! - [`logfmt`]: the logfmt log line format.
