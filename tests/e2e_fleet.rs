@@ -312,6 +312,12 @@ fn a_sharded_fleet_seen_once_in_victoriametrics_and_through_http_sd() {
         let bare = shard.get("/probe").unwrap();
         assert_eq!(bare.status, 400, "{}", bare.text());
 
+        let landing = shard.get("/").unwrap().text();
+        assert!(
+            landing.contains("<a href=\"/sd\">/sd</a>")
+                && landing.contains(&format!("<a href=\"/probe?cluster={}\">", owned[0])),
+            "the landing page links /sd and /probe: {landing}"
+        );
         let sd = shard.get("/sd").unwrap();
         assert_eq!(sd.header("content-type"), Some("application/json"));
         let groups: Value = serde_json::from_str(&sd.text()).unwrap();
