@@ -171,6 +171,7 @@ fn snapshot() -> Snapshot {
             patroni: None,
             endpoints: Vec::new(),
         }],
+        ..Snapshot::default()
     }
 }
 

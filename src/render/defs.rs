@@ -80,6 +80,17 @@ pub const EXPORTER_BUILD_INFO: Def = gauge(
     &["version", "revision"],
 );
 
+pub const CONFIG_LAST_RELOAD_SUCCESSFUL: Def = gauge(
+    "pg_replication_exporter_config_last_reload_successful",
+    "1 if the last configuration load (the start, SIGHUP or POST /-/reload) was applied, 0 if the file was refused and the previous configuration keeps running.",
+    &[],
+);
+pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS: Def = gauge(
+    "pg_replication_exporter_config_last_reload_success_timestamp_seconds",
+    "Unix time in seconds of the last successful configuration load.",
+    &[],
+);
+
 // §4.2 Node.
 
 pub const NODE_IS_PRIMARY: Def = gauge(
@@ -691,6 +702,8 @@ pub const ALL: &[&Def] = &[
     &ENDPOINT_TARGET,
     &ENDPOINT_UP,
     &EXPORTER_BUILD_INFO,
+    &CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
+    &CONFIG_LAST_RELOAD_SUCCESSFUL,
     &LAG_BYTES,
     &LAG_SECONDS,
     &LAST_POLL_SUCCESS_TIMESTAMP_SECONDS,

@@ -64,6 +64,18 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
         &[build.version, build.revision],
         1.0,
     );
+    if let Some(reload) = &snapshot.exporter.reload {
+        out.push(
+            &defs::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
+            &[],
+            reload.last_success,
+        );
+        out.push(
+            &defs::CONFIG_LAST_RELOAD_SUCCESSFUL,
+            &[],
+            flag(reload.successful),
+        );
+    }
     for cluster in &snapshot.clusters {
         for node in &cluster.nodes {
             node_health(&mut out, &cluster.name, node);

@@ -12,9 +12,9 @@ use prometheus::proto::MetricFamily;
 use super::*;
 use crate::core::lsn::Lsn;
 use crate::core::model::{
-    Archiver, ClusterView, EndpointView, ErrorKind, PatroniDynamicConfig, PatroniMemberView,
-    PatroniPromotion, PatroniView, PgbouncerDatabaseView, PgpoolBackendView, RecoverySettings,
-    Settings, StandbyView, Subscription, WalReceiver,
+    Archiver, ClusterView, EndpointView, ErrorKind, ExporterState, PatroniDynamicConfig,
+    PatroniMemberView, PatroniPromotion, PatroniView, PgbouncerDatabaseView, PgpoolBackendView,
+    RecoverySettings, ReloadStatus, Settings, StandbyView, Subscription, WalReceiver,
 };
 
 const BUILD: BuildInfo = BuildInfo {
@@ -455,6 +455,12 @@ fn rich_snapshot() -> Snapshot {
                 endpoints: Vec::new(),
             },
         ],
+        exporter: ExporterState {
+            reload: Some(ReloadStatus {
+                successful: true,
+                last_success: 1_700_000_000.5,
+            }),
+        },
     }
 }
 
@@ -686,6 +692,7 @@ fn single(state: NodeState) -> Snapshot {
             patroni: None,
             endpoints: Vec::new(),
         }],
+        ..Snapshot::default()
     }
 }
 
@@ -809,8 +816,9 @@ fn definitions_are_sorted_unique_and_namespaced_and_series_carry_exactly_their_l
             "{}",
             def.name
         );
-        // Every series carries cluster, except build_info (SPEC §4.1); node-level ones carry node.
-        if def.name != defs::EXPORTER_BUILD_INFO.name {
+        // Every series carries cluster, except the exporter's own (build_info, SPEC §4.1, and
+        // the config reload gauges); node-level ones carry node.
+        if !EXPORTER_LEVEL.contains(&def.name) {
             assert_eq!(def.labels[0], "cluster", "{}", def.name);
         }
     }
@@ -822,6 +830,13 @@ fn definitions_are_sorted_unique_and_namespaced_and_series_carry_exactly_their_l
         }
     }
 }
+
+/// The families about the exporter itself, which carry no cluster label.
+const EXPORTER_LEVEL: &[&str] = &[
+    defs::EXPORTER_BUILD_INFO.name,
+    defs::CONFIG_LAST_RELOAD_SUCCESSFUL.name,
+    defs::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS.name,
+];
 
 /// Serves fixed families through `prometheus::Registry`, whose descriptor checks and gather()
 /// (which validates and re-sorts series by label values) the rendered families must pass.

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod lifecycle;
 pub mod listener;
 pub mod server;
 pub mod topology;

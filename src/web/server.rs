@@ -32,6 +32,8 @@ pub(crate) struct AppState {
     pub basic_auth: Option<Arc<BasicAuth>>,
     /// The last rendered page.
     pub pages: Arc<PageCache>,
+    /// Where `POST /-/reload` sends its request; `None` unless `--web.enable-lifecycle`.
+    pub lifecycle: Option<tokio::sync::mpsc::Sender<crate::web::lifecycle::ReloadRequest>>,
 }
 
 /// The page rendered from one snapshot, and its gzip form once a client asked for it.
@@ -110,6 +112,10 @@ pub(crate) fn app(state: AppState) -> Router {
         .route(&path, get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
+        .route(
+            "/-/reload",
+            axum::routing::post(crate::web::lifecycle::reload),
+        )
         .route("/", get(landing));
     // gzip happens in one place, the /metrics handler, once per snapshot (the other pages are a
     // few hundred bytes). Outermost, so that a request without credentials costs no handler,
@@ -327,6 +333,7 @@ mod tests {
                     endpoints: Vec::new(),
                 },
             ],
+            ..Snapshot::default()
         };
         let rows = landing_rows(&snapshot);
         let lines: Vec<&str> = rows.lines().collect();
