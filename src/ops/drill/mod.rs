@@ -652,7 +652,7 @@ pub fn render_report(r: &Report) -> String {
     for (name, t) in &r.endpoints {
         let _ = writeln!(
             s,
-            "  endpoint {name:<16} {}  (switch requested to leading to the new primary)",
+            "  endpoint {name:<16} {}  (until it led to the new primary)",
             secs(*t)
         );
     }
@@ -2090,7 +2090,7 @@ mod tests {
         let text = render_report(&slow);
         assert!(text.contains("client-visible RTO:        0.810s"), "{text}");
         assert!(
-            text.contains("endpoint vip              0.750s  (switch requested to leading"),
+            text.contains("endpoint vip              0.750s  (until it led to the new primary)"),
             "{text}"
         );
         assert!(
