@@ -164,7 +164,6 @@ fn snapshot() -> Snapshot {
     let mut history = ClusterHistory::new(Duration::from_secs(3600), Duration::from_secs(1));
     let view = observe(&mut history, NOW, &reports);
     Snapshot {
-        shard: Default::default(),
         clusters: vec![ClusterSnapshot {
             name: "bench".into(),
             nodes: reports,
@@ -172,6 +171,7 @@ fn snapshot() -> Snapshot {
             patroni: None,
             endpoints: Vec::new(),
         }],
+        ..Snapshot::default()
     }
 }
 

@@ -33,10 +33,13 @@
 //!   front-ends — a VIP, pgpool-II, pgbouncer — checked and judged against the direct polls).
 //! - [`ops`]: the operator commands `check` and `status`.
 //! - [`rounds`]: one supervised task per cluster: its SQL pollers, its Patroni source and
-//!   endpoint checks (tasks of their own), the pure views, the store.
+//!   endpoint checks (tasks of their own), the pure views, the store; a new version of the
+//!   cluster's configuration is taken in place between two rounds.
 //! - [`fleet`]: many exporters (SPEC §11): which clusters a shard owns (Prometheus's `hashmod`
 //!   of the name) and the HTTP service discovery target groups; pure.
-//! - [`exporter`]: the wiring of cluster tasks and HTTP, and graceful shutdown.
+//! - `runner`: the running cluster tasks by name, and a reload applied to them by difference.
+//! - [`exporter`]: the wiring of cluster tasks and HTTP, reloads (SIGHUP, `POST /-/reload`),
+//!   and graceful shutdown.
 //! - [`clock`]: the wall clock.
 //! - [`logfmt`]: the logfmt log line format.
 //!
@@ -53,6 +56,7 @@ pub mod ops;
 pub mod pg;
 pub mod render;
 pub mod rounds;
+pub(crate) mod runner;
 pub mod sources;
 pub mod store;
 pub mod web;

@@ -36,6 +36,9 @@ struct Cli {
     /// Exporter-toolkit web configuration (TLS, basic auth), overriding web.config_file.
     #[arg(long = "web.config.file", value_name = "FILE", global = true)]
     web_config_file: Option<PathBuf>,
+    /// Enable `POST /-/reload` (Prometheus's lifecycle API). SIGHUP reloads either way.
+    #[arg(long = "web.enable-lifecycle", global = true)]
+    enable_lifecycle: bool,
     /// Only log messages of this level or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, global = true)]
     log_level: LogLevel,
@@ -291,7 +294,11 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match runtime.block_on(serve(config, web)) {
+            let lifecycle = exporter::Lifecycle {
+                config_file: Some((cli.config_file.clone(), overrides)),
+                enable_http: cli.enable_lifecycle,
+            };
+            match runtime.block_on(serve(config, web, lifecycle)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("pg_replication_exporter: {e:#}");
@@ -302,8 +309,19 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: config::Config, web: webconfig::WebConfig) -> anyhow::Result<()> {
+async fn serve(
+    config: config::Config,
+    web: webconfig::WebConfig,
+    lifecycle: exporter::Lifecycle,
+) -> anyhow::Result<()> {
     let listener = exporter::bind(config.web.listen_address).await?;
-    exporter::run_with_web(config, web, listener, exporter::shutdown_signal()).await?;
+    exporter::run_with_lifecycle(
+        config,
+        web,
+        listener,
+        exporter::shutdown_signal(),
+        lifecycle,
+    )
+    .await?;
     Ok(())
 }

@@ -1,12 +1,17 @@
 //! The one thing the pollers and HTTP share: the latest immutable [`Snapshot`], swapped in
 //! atomically after each poll round, and whether every cluster finished its first round.
 //! Pollers write it, `web` reads it; neither imports the other.
+//!
+//! The set of clusters can change while the exporter runs (a configuration reload adds and
+//! removes clusters): each cluster holds a slot, found by name, with the generation of the task
+//! that may publish into it, so that a task being stopped cannot overwrite its successor's data
+//! nor bring a removed cluster back.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::config::ClusterConfig;
-use crate::core::model::{ClusterSnapshot, ClusterView, ShardView, Snapshot};
+use crate::core::model::{ClusterSnapshot, ClusterView, ExporterState, Snapshot};
 use crate::pg::poller::report_for;
 
 /// Identifies the exporter binary in `pg_replication_exporter_build_info`.
@@ -16,67 +21,239 @@ pub struct BuildInfo {
     pub revision: &'static str,
 }
 
-/// The snapshot every cluster task publishes into, and how many clusters finished a round.
+/// Which task may publish a cluster's rounds: a new one is taken whenever a cluster's task is
+/// (re)started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Generation(pub u64);
+
+/// One cluster's bookkeeping beside its entry in the snapshot (same position).
+struct Slot {
+    generation: Generation,
+    rounds_done: u64,
+}
+
+struct Inner {
+    snapshot: Arc<Snapshot>,
+    slots: Vec<Slot>,
+}
+
+/// The snapshot every cluster task publishes into, and how many rounds each cluster finished.
 pub(crate) struct Store {
-    shared: RwLock<Arc<Snapshot>>,
-    rounds_done: Vec<AtomicUsize>,
+    inner: RwLock<Inner>,
+    /// Set once every cluster configured at the time finished a round; it stays set, so that a
+    /// reload adding a cluster does not take a serving exporter out of its load balancer.
+    ready: AtomicBool,
+}
+
+/// A cluster's entry before its first round: every configured node, none up yet.
+pub(crate) fn initial(c: &ClusterConfig) -> ClusterSnapshot {
+    ClusterSnapshot {
+        name: c.name.clone(),
+        nodes: c.nodes.iter().map(report_for).collect(),
+        view: ClusterView {
+            nodes_configured: c.nodes.len() as u32,
+            ..ClusterView::default()
+        },
+        patroni: None,
+        endpoints: crate::sources::endpoints::judge::judge(
+            &c.endpoints,
+            &[],
+            &[],
+            &ClusterView::default(),
+        ),
+    }
 }
 
 impl Store {
-    /// A store with an empty entry (no node up yet) for every configured cluster.
-    /// `clusters` are the ones this exporter's shard owns; `shard` says which shard and what it
-    /// skipped.
-    pub(crate) fn new(clusters: &[ClusterConfig], shard: ShardView) -> Arc<Store> {
+    /// A store with an empty entry (no node up yet) for every configured cluster, each to be
+    /// published by the task of generation `Generation(position)`.
+    pub(crate) fn new(clusters: &[ClusterConfig]) -> Arc<Store> {
         let snapshot = Snapshot {
-            shard,
-            clusters: clusters
-                .iter()
-                .map(|c| ClusterSnapshot {
-                    name: c.name.clone(),
-                    nodes: c.nodes.iter().map(report_for).collect(),
-                    view: ClusterView {
-                        nodes_configured: c.nodes.len() as u32,
-                        ..ClusterView::default()
-                    },
-                    patroni: None,
-                    endpoints: crate::sources::endpoints::judge::judge(
-                        &c.endpoints,
-                        &[],
-                        &[],
-                        &ClusterView::default(),
-                    ),
-                })
-                .collect(),
+            clusters: clusters.iter().map(initial).collect(),
+            ..Snapshot::default()
         };
+        let slots = (0..clusters.len())
+            .map(|i| Slot {
+                generation: Generation(i as u64),
+                rounds_done: 0,
+            })
+            .collect();
         Arc::new(Store {
-            shared: RwLock::new(Arc::new(snapshot)),
-            rounds_done: clusters.iter().map(|_| AtomicUsize::new(0)).collect(),
+            inner: RwLock::new(Inner {
+                snapshot: Arc::new(snapshot),
+                slots,
+            }),
+            ready: AtomicBool::new(clusters.is_empty()),
         })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The latest snapshot (cheap: an `Arc` clone under a short read lock).
     pub(crate) fn current(&self) -> Arc<Snapshot> {
-        self.shared
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.read().snapshot.clone()
     }
 
-    /// True once every cluster has completed its first poll round.
+    /// True once every cluster has completed its first poll round (and from then on).
     pub(crate) fn ready(&self) -> bool {
-        self.rounds_done
-            .iter()
-            .all(|r| r.load(Ordering::Acquire) > 0)
+        if self.ready.load(Ordering::Acquire) {
+            return true;
+        }
+        let all = self.read().slots.iter().all(|s| s.rounds_done > 0);
+        if all {
+            self.ready.store(true, Ordering::Release);
+        }
+        all
     }
 
-    /// Swaps in cluster `index`'s latest round; readers keep the snapshot they hold.
-    pub(crate) fn publish(&self, index: usize, cluster: ClusterSnapshot) {
-        {
-            let mut guard = self.shared.write().unwrap_or_else(|e| e.into_inner());
-            let mut next = Snapshot::clone(&guard);
-            next.clusters[index] = cluster;
-            *guard = Arc::new(next);
+    /// Swaps in the latest round of the cluster named like `cluster`, when `generation` is still
+    /// the task allowed to publish it; readers keep the snapshot they hold. Returns whether it
+    /// was taken.
+    pub(crate) fn publish(&self, generation: Generation, cluster: ClusterSnapshot) -> bool {
+        let mut guard = self.write();
+        let Some(i) = guard
+            .snapshot
+            .clusters
+            .iter()
+            .position(|c| c.name == cluster.name)
+        else {
+            return false;
+        };
+        if guard.slots[i].generation != generation {
+            return false;
         }
-        self.rounds_done[index].fetch_add(1, Ordering::AcqRel);
+        let mut next = Snapshot::clone(&guard.snapshot);
+        next.clusters[i] = cluster;
+        guard.snapshot = Arc::new(next);
+        guard.slots[i].rounds_done += 1;
+        true
+    }
+
+    /// Gives cluster `config.name` to the task of `generation`: a new cluster gets a fresh entry
+    /// (appended; no node up yet), a known one keeps its last round until the new task publishes.
+    pub(crate) fn assign(&self, config: &ClusterConfig, generation: Generation) {
+        let mut guard = self.write();
+        match guard
+            .snapshot
+            .clusters
+            .iter()
+            .position(|c| c.name == config.name)
+        {
+            Some(i) => guard.slots[i].generation = generation,
+            None => {
+                let mut next = Snapshot::clone(&guard.snapshot);
+                next.clusters.push(initial(config));
+                guard.snapshot = Arc::new(next);
+                guard.slots.push(Slot {
+                    generation,
+                    rounds_done: 0,
+                });
+            }
+        }
+    }
+
+    /// Drops cluster `name` from the snapshot: its series leave `/metrics` with the next scrape.
+    pub(crate) fn remove(&self, name: &str) {
+        let mut guard = self.write();
+        if let Some(i) = guard.snapshot.clusters.iter().position(|c| c.name == name) {
+            let mut next = Snapshot::clone(&guard.snapshot);
+            next.clusters.remove(i);
+            guard.snapshot = Arc::new(next);
+            guard.slots.remove(i);
+        }
+    }
+
+    /// Replaces the exporter-level state (the last reload's outcome).
+    pub(crate) fn set_exporter(&self, exporter: ExporterState) {
+        let mut guard = self.write();
+        let mut next = Snapshot::clone(&guard.snapshot);
+        next.exporter = exporter;
+        guard.snapshot = Arc::new(next);
+    }
+
+    /// The names of the clusters in the snapshot, in its order.
+    #[cfg(test)]
+    pub(crate) fn cluster_names(&self) -> Vec<String> {
+        self.read()
+            .snapshot
+            .clusters
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ClusterConfig, NodeDefaults, SslMode};
+    use std::time::Duration;
+
+    fn cluster(name: &str) -> ClusterConfig {
+        ClusterConfig {
+            name: name.into(),
+            nodes: vec![],
+            defaults: NodeDefaults {
+                user: "u".into(),
+                password: None,
+                dbname: "postgres".into(),
+                sslmode: SslMode::Disable,
+                sslrootcert: None,
+                connect_timeout: Duration::from_secs(1),
+            },
+            patroni: None,
+            endpoints: vec![],
+            drill: None,
+        }
+    }
+
+    fn round(name: &str, nodes_configured: u32) -> ClusterSnapshot {
+        let mut c = initial(&cluster(name));
+        c.view.nodes_configured = nodes_configured;
+        c
+    }
+
+    #[test]
+    fn a_stopped_task_cannot_publish_over_its_successor() {
+        let store = Store::new(&[cluster("a"), cluster("b")]);
+        assert!(store.publish(Generation(0), round("a", 7)));
+        store.assign(&cluster("a"), Generation(9));
+        assert!(!store.publish(Generation(0), round("a", 8)), "old task");
+        assert_eq!(store.current().clusters[0].view.nodes_configured, 7);
+        assert!(store.publish(Generation(9), round("a", 9)));
+        assert_eq!(store.current().clusters[0].view.nodes_configured, 9);
+    }
+
+    #[test]
+    fn a_removed_cluster_stays_removed_and_a_new_one_is_appended() {
+        let store = Store::new(&[cluster("a"), cluster("b")]);
+        store.remove("a");
+        assert!(!store.publish(Generation(0), round("a", 1)));
+        assert_eq!(store.cluster_names(), ["b"]);
+        store.assign(&cluster("c"), Generation(5));
+        assert_eq!(store.cluster_names(), ["b", "c"]);
+        assert!(store.publish(Generation(5), round("c", 3)));
+        assert_eq!(store.current().clusters[1].view.nodes_configured, 3);
+    }
+
+    #[test]
+    fn ready_once_every_cluster_finished_a_round_and_stays_ready() {
+        let store = Store::new(&[cluster("a"), cluster("b")]);
+        assert!(!store.ready());
+        store.publish(Generation(0), round("a", 0));
+        assert!(!store.ready());
+        store.publish(Generation(1), round("b", 0));
+        assert!(store.ready());
+        store.assign(&cluster("c"), Generation(2));
+        assert!(
+            store.ready(),
+            "a reload adding a cluster keeps the exporter ready"
+        );
     }
 }

@@ -313,9 +313,14 @@ fn a_sharded_fleet_seen_once_in_victoriametrics_and_through_http_sd() {
         assert_eq!(bare.status, 400, "{}", bare.text());
 
         let landing = shard.get("/").unwrap().text();
+        // The example is the shard's first cluster in configuration order.
+        let first = clusters
+            .iter()
+            .map(|(n, _)| *n)
+            .find(|n| want[i].contains(*n));
         assert!(
             landing.contains("<a href=\"/sd\">/sd</a>")
-                && landing.contains(&format!("<a href=\"/probe?cluster={}\">", owned[0])),
+                && landing.contains(&format!("<a href=\"/probe?cluster={}\">", first.unwrap())),
             "the landing page links /sd and /probe: {landing}"
         );
         let sd = shard.get("/sd").unwrap();
@@ -463,6 +468,48 @@ fn a_sharded_fleet_seen_once_in_victoriametrics_and_through_http_sd() {
     let per_target = prom.vector(r#"count by (instance, cluster) (pg_replication_cluster_nodes_configured{job="pg_replication_probe"})"#);
     assert_eq!(per_target.len(), clusters.len(), "{per_target:?}");
     lap("HTTP SD scrapes every cluster through /probe");
+
+    // A reload runs the ownership rule again. Shard 0's file without [shard] is refused (its
+    // environment still names an index) and the running split stays; with `count = 1` it is
+    // applied and the shard polls all six.
+    let pid = shards[0].pid().expect("shard 0 runs") as i32;
+    std::fs::write(shards[0].config_path(), fleet_config(None, &refs)).unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    shards[0].wait_scrape("the reload without [shard] refused", WAIT, |s| {
+        s.get("pg_replication_exporter_config_last_reload_successful", &[]) == Some(0.0)
+    });
+    let scrape = shards[0].scrape();
+    assert_eq!(
+        scrape.get("pg_replication_exporter_clusters", &[("state", "owned")]),
+        Some(want[0].len() as f64)
+    );
+    assert!(
+        shards[0]
+            .log_text()
+            .contains("shard.count: is required in [shard]"),
+        "{}",
+        shards[0].log_text()
+    );
+    std::fs::write(shards[0].config_path(), fleet_config(Some(1), &refs)).unwrap();
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    shards[0].wait_scrape(
+        "shard 0 to own all six clusters after the reload",
+        WAIT,
+        |s| {
+            s.get("pg_replication_exporter_clusters", &[("state", "owned")]) == Some(6.0)
+                && s.get("pg_replication_exporter_clusters", &[("state", "skipped")]) == Some(0.0)
+                && s.get(
+                    "pg_replication_exporter_shard_info",
+                    &[("index", "0"), ("count", "1")],
+                ) == Some(1.0)
+                && s.all("pg_replication_up")
+                    .iter()
+                    .filter(|x| x.value == 1.0)
+                    .count()
+                    == 8
+        },
+    );
+    lap("a reload re-applies the ownership");
 }
 
 /// The largest step between consecutive sample times, in seconds.

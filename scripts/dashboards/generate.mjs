@@ -379,7 +379,12 @@ const overview = {
     table({
       title: 'Exporter build', description: 'pg_replication_exporter version and revision.',
       queries: [{ expr: 'pg_replication_exporter_build_info' }],
-      hide: ['Value #A'], w: 24, h: 4,
+      hide: ['Value #A'], w: 16, h: 4,
+    }),
+    stat({
+      title: 'Config reload', description: 'Whether the last configuration load (the start, SIGHUP, POST /-/reload) was applied; "refused" means the exporter still runs its previous configuration (its log names the key).',
+      queries: [{ expr: 'pg_replication_exporter_config_last_reload_successful', legend: '{{instance}}' }],
+      mappings: valueText([[0, 'refused', 'red'], [1, 'applied', 'green']]), w: 8, h: 4,
     }),
     // SPEC section 8; every series is absent for a cluster without [cluster.patroni].
     // Each query uses a metric no other query uses: tests/e2e_prometheus.rs

@@ -77,7 +77,7 @@ pub const DEFAULT_SSLMODE: SslMode = SslMode::Prefer;
 pub const ENV_PREFIX: &str = "PG_REPLICATION_EXPORTER_";
 
 /// The validated configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub web: WebConfig,
     pub poll: PollConfig,
@@ -102,7 +102,7 @@ impl Default for ShardConfig {
 }
 
 /// `[web]`: where `/metrics` is served.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct WebConfig {
     pub listen_address: SocketAddr,
     /// Starts with "/" and is not one of the built-in endpoints.
@@ -112,7 +112,7 @@ pub struct WebConfig {
 }
 
 /// `[poll]`: every duration is > 0, `timeout <= interval`, `lag_history` and `backoff_max >= interval`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PollConfig {
     pub interval: Duration,
     pub timeout: Duration,
@@ -122,7 +122,7 @@ pub struct PollConfig {
 
 /// One `[[cluster]]`: a non-empty, unique name and at least one node (static, or discovered
 /// through Patroni).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ClusterConfig {
     pub name: String,
     /// The static `[[cluster.node]]`s.
@@ -138,7 +138,7 @@ pub struct ClusterConfig {
 
 /// `[cluster.drill]`: the role `drill` writes its probe with, never the exporter's read-only
 /// one. Host, port, sslmode and connect_timeout come from the node (or the write endpoint).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DrillConfig {
     /// Required; must differ from the cluster's `user`.
     pub user: String,
@@ -200,7 +200,7 @@ impl Expect {
 }
 
 /// One `[[cluster.endpoint]]`, its connection settings resolved (the cluster's, else defaults).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct EndpointConfig {
     /// The `endpoint` label; unique within the cluster.
     pub name: String,
@@ -228,7 +228,7 @@ pub struct EndpointConfig {
 }
 
 /// The connection settings a discovered node gets: the cluster's, else the built-in defaults.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct NodeDefaults {
     pub user: String,
     pub password: Option<Password>,
@@ -266,7 +266,7 @@ impl ClusterConfig {
 }
 
 /// `[cluster.patroni]`: where Patroni's REST API answers and how to ask it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PatroniConfig {
     /// `http://` or `https://` base URLs of one or more members (no credentials in them).
     pub urls: Vec<String>,
@@ -288,7 +288,7 @@ pub struct PatroniConfig {
 }
 
 /// One `[[cluster.node]]`, with the cluster defaults and its dsn already folded in.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct NodeConfig {
     /// The `node` label; unique within the cluster.
     pub name: String,

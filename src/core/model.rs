@@ -552,8 +552,28 @@ pub struct PatroniPromotion {
 pub struct Snapshot {
     /// The clusters this exporter polls (its shard's, SPEC §11), in configuration order.
     pub clusters: Vec<ClusterSnapshot>,
-    /// This exporter's place in a fleet.
+    /// The exporter's own state beside the clusters.
+    pub exporter: ExporterState,
+}
+
+/// What the exporter says about itself (not about a cluster).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExporterState {
+    /// The outcome of the last configuration load: `None` while the exporter runs on a
+    /// configuration it was not given as a file (the demo, embedders).
+    pub reload: Option<ReloadStatus>,
+    /// This exporter's place in a fleet (SPEC §11).
     pub shard: ShardView,
+}
+
+/// `pg_replication_exporter_config_last_reload_successful` and its timestamp, as Prometheus
+/// reports its own reloads: the start counts as the first (successful) load.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReloadStatus {
+    /// Whether the last attempt (start, SIGHUP or `POST /-/reload`) was applied.
+    pub successful: bool,
+    /// When the running configuration was last loaded successfully.
+    pub last_success: UnixTime,
 }
 
 /// `[shard]` as the pages show it: the shard, and the configured clusters left to other shards.

@@ -90,6 +90,17 @@ pub const EXPORTER_CLUSTERS: Def = gauge(
     &["state"],
 );
 
+pub const CONFIG_LAST_RELOAD_SUCCESSFUL: Def = gauge(
+    "pg_replication_exporter_config_last_reload_successful",
+    "1 if the last configuration load (the start, SIGHUP or POST /-/reload) was applied, 0 if the file was refused and the previous configuration keeps running.",
+    &[],
+);
+pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS: Def = gauge(
+    "pg_replication_exporter_config_last_reload_success_timestamp_seconds",
+    "Unix time in seconds of the last successful configuration load.",
+    &[],
+);
+
 // §4.2 Node.
 
 pub const NODE_IS_PRIMARY: Def = gauge(
@@ -702,6 +713,8 @@ pub const ALL: &[&Def] = &[
     &ENDPOINT_UP,
     &EXPORTER_BUILD_INFO,
     &EXPORTER_CLUSTERS,
+    &CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
+    &CONFIG_LAST_RELOAD_SUCCESSFUL,
     &EXPORTER_SHARD_INFO,
     &LAG_BYTES,
     &LAG_SECONDS,

@@ -64,7 +64,7 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
         &[build.version, build.revision],
         1.0,
     );
-    let shard = &snapshot.shard;
+    let shard = &snapshot.exporter.shard;
     out.push(
         &defs::EXPORTER_SHARD_INFO,
         &[&shard.index.to_string(), &shard.count.to_string()],
@@ -80,6 +80,18 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
         &["skipped"],
         shard.skipped.len() as f64,
     );
+    if let Some(reload) = &snapshot.exporter.reload {
+        out.push(
+            &defs::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
+            &[],
+            reload.last_success,
+        );
+        out.push(
+            &defs::CONFIG_LAST_RELOAD_SUCCESSFUL,
+            &[],
+            flag(reload.successful),
+        );
+    }
     for cluster in &snapshot.clusters {
         cluster_families(&mut out, snapshot, cluster);
     }

@@ -12,9 +12,9 @@ use prometheus::proto::MetricFamily;
 use super::*;
 use crate::core::lsn::Lsn;
 use crate::core::model::{
-    Archiver, ClusterView, EndpointView, ErrorKind, PatroniDynamicConfig, PatroniMemberView,
-    PatroniPromotion, PatroniView, PgbouncerDatabaseView, PgpoolBackendView, RecoverySettings,
-    Settings, StandbyView, Subscription, WalReceiver,
+    Archiver, ClusterView, EndpointView, ErrorKind, ExporterState, PatroniDynamicConfig,
+    PatroniMemberView, PatroniPromotion, PatroniView, PgbouncerDatabaseView, PgpoolBackendView,
+    RecoverySettings, ReloadStatus, Settings, StandbyView, Subscription, WalReceiver,
 };
 
 const BUILD: BuildInfo = BuildInfo {
@@ -370,7 +370,6 @@ fn rich_snapshot() -> Snapshot {
     let mut node_d = down_node();
     node_d.expect_streaming = false;
     Snapshot {
-        shard: Default::default(),
         clusters: vec![
             ClusterSnapshot {
                 name: "main".into(),
@@ -456,6 +455,13 @@ fn rich_snapshot() -> Snapshot {
                 endpoints: Vec::new(),
             },
         ],
+        exporter: ExporterState {
+            reload: Some(ReloadStatus {
+                successful: true,
+                last_success: 1_700_000_000.5,
+            }),
+            shard: Default::default(),
+        },
     }
 }
 
@@ -680,7 +686,6 @@ fn patroni_unknowns_stay_absent() {
 /// A one-node cluster around `state`, for focused tests.
 fn single(state: NodeState) -> Snapshot {
     Snapshot {
-        shard: Default::default(),
         clusters: vec![ClusterSnapshot {
             name: "c".into(),
             nodes: vec![up_node("n", state)],
@@ -688,6 +693,7 @@ fn single(state: NodeState) -> Snapshot {
             patroni: None,
             endpoints: Vec::new(),
         }],
+        ..Snapshot::default()
     }
 }
 
@@ -811,9 +817,9 @@ fn definitions_are_sorted_unique_and_namespaced_and_series_carry_exactly_their_l
             "{}",
             def.name
         );
-        // Every series carries cluster, except the exporter's own (build_info, SPEC §4.1; the
-        // shard families, §11); node-level ones carry node.
-        if !def.name.starts_with("pg_replication_exporter_") {
+        // Every series carries cluster, except the exporter's own (build_info, SPEC §4.1, the
+        // config reload gauges and the shard families, §11); node-level ones carry node.
+        if !EXPORTER_LEVEL.contains(&def.name) {
             assert_eq!(def.labels[0], "cluster", "{}", def.name);
         }
     }
@@ -825,6 +831,15 @@ fn definitions_are_sorted_unique_and_namespaced_and_series_carry_exactly_their_l
         }
     }
 }
+
+/// The families about the exporter itself, which carry no cluster label.
+const EXPORTER_LEVEL: &[&str] = &[
+    defs::EXPORTER_BUILD_INFO.name,
+    defs::CONFIG_LAST_RELOAD_SUCCESSFUL.name,
+    defs::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS.name,
+    defs::EXPORTER_SHARD_INFO.name,
+    defs::EXPORTER_CLUSTERS.name,
+];
 
 /// Serves fixed families through `prometheus::Registry`, whose descriptor checks and gather()
 /// (which validates and re-sorts series by label values) the rendered families must pass.
@@ -1586,7 +1601,7 @@ fn recovery_source_is_archive_only_without_a_streaming_receiver_and_absent_when_
 #[test]
 fn a_probe_page_is_one_clusters_families_as_on_metrics() {
     let mut snapshot = rich_snapshot();
-    snapshot.shard = crate::core::model::ShardView {
+    snapshot.exporter.shard = crate::core::model::ShardView {
         index: 1,
         count: 4,
         skipped: vec!["elsewhere".into(), "other".into()],

@@ -52,7 +52,7 @@ async fn probe(
 
 /// Why `/probe` has no page for `name`: another shard owns it, or no such cluster is configured.
 fn not_polled(snapshot: &Snapshot, name: &str) -> String {
-    let shard = &snapshot.shard;
+    let shard = &snapshot.exporter.shard;
     if shard.skipped.iter().any(|s| s == name) {
         format!(
             "cluster {name:?} belongs to another shard: this exporter is shard {} of {} (hashmod of the cluster name)\n",
@@ -152,13 +152,11 @@ mod tests {
 
     #[test]
     fn probe_404_says_whether_another_shard_owns_the_cluster() {
-        let snapshot = Snapshot {
-            clusters: Vec::new(),
-            shard: ShardView {
-                index: 1,
-                count: 3,
-                skipped: vec!["theirs".into()],
-            },
+        let mut snapshot = Snapshot::default();
+        snapshot.exporter.shard = ShardView {
+            index: 1,
+            count: 3,
+            skipped: vec!["theirs".into()],
         };
         assert_eq!(
             not_polled(&snapshot, "theirs"),

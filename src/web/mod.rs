@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod fleet;
+pub mod lifecycle;
 pub mod listener;
 pub mod server;
 pub mod topology;

@@ -32,6 +32,8 @@ pub(crate) struct AppState {
     pub basic_auth: Option<Arc<BasicAuth>>,
     /// The last rendered page.
     pub pages: Arc<PageCache>,
+    /// Where `POST /-/reload` sends its request; `None` unless `--web.enable-lifecycle`.
+    pub lifecycle: Option<tokio::sync::mpsc::Sender<crate::web::lifecycle::ReloadRequest>>,
     /// The address the listener is bound to: `/sd`'s target when a request has no Host.
     pub address: std::net::SocketAddr,
 }
@@ -112,6 +114,10 @@ pub(crate) fn app(state: AppState) -> Router {
         .route(&path, get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/ready", get(ready))
+        .route(
+            "/-/reload",
+            axum::routing::post(crate::web::lifecycle::reload),
+        )
         .route("/", get(landing));
     let router = crate::web::fleet::routes(router);
     // gzip happens in one place, the /metrics handler, once per snapshot (the other pages are a
@@ -309,7 +315,6 @@ mod tests {
             ..PatroniMemberView::default()
         };
         let snapshot = Snapshot {
-            shard: Default::default(),
             clusters: vec![
                 ClusterSnapshot {
                     name: "ha".into(),
@@ -332,6 +337,7 @@ mod tests {
                     endpoints: Vec::new(),
                 },
             ],
+            ..Snapshot::default()
         };
         let rows = landing_rows(&snapshot);
         let lines: Vec<&str> = rows.lines().collect();

@@ -223,6 +223,10 @@ impl Exporter {
         format!("http://{}{path}", self.addr)
     }
 
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
     pub fn config_path(&self) -> &Path {
         &self.config
     }

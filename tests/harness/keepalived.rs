@@ -1,5 +1,5 @@
 //! A real keepalived VRRP lab: a virtual IP that moves between the nodes of a harness
-//! [`Cluster`] as keepalived decides, and a loopback TCP port of the root network namespace that
+//! [`Cluster`] (or the members of a [`PatroniCluster`]) as keepalived decides, and a loopback TCP port of the root network namespace that
 //! leads through it, for the exporter's `postgres` endpoints (SPEC §9).
 //!
 //! The PostgreSQL nodes stay in the root namespace. Each VIP-capable node gets a network
@@ -53,6 +53,7 @@ use std::time::{Duration, Instant};
 
 use super::cluster::{Cluster, base_dir};
 use super::os;
+use super::patroni::PatroniCluster;
 use super::pgbin::PgBin;
 
 /// A deadline for VIP moves: failure detection (fall 2 × interval 1 s) plus VRRP's master-down
@@ -271,6 +272,36 @@ fn listening(pid: u32, addr_hex: Option<&str>, port: u16) -> bool {
     })
 }
 
+/// The servers a lab can put a VIP in front of: a harness [`Cluster`] or a [`PatroniCluster`].
+pub trait VipNodes {
+    /// The server binaries (psql and pg_isready for the check scripts come from beside them).
+    fn pg_bin(&self) -> &PgBin;
+    /// Node `name`'s Unix socket directory and port (socat leads the VIP there).
+    fn vip_backend(&self, name: &str) -> (PathBuf, u16);
+}
+
+impl VipNodes for Cluster {
+    fn pg_bin(&self) -> &PgBin {
+        self.bin()
+    }
+    fn vip_backend(&self, name: &str) -> (PathBuf, u16) {
+        let node = self.node(name);
+        (node.socket_dir().to_path_buf(), node.port())
+    }
+}
+
+/// Patroni members trust `local` connections (the harness's pg_hba), so the check scripts and
+/// every client through the VIP log in on the member's socket as they do on a plain node's.
+impl VipNodes for PatroniCluster {
+    fn pg_bin(&self) -> &PgBin {
+        self.pg()
+    }
+    fn vip_backend(&self, name: &str) -> (PathBuf, u16) {
+        let m = self.member(name);
+        (m.socket_dir().to_path_buf(), m.pg_port())
+    }
+}
+
 /// A socat of the client side.
 struct Relay {
     what: &'static str,
@@ -292,7 +323,8 @@ struct LabNode {
     socat: Option<Child>,
 }
 
-/// A keepalived VRRP lab over some nodes of a [`Cluster`]; see the module doc.
+/// A keepalived VRRP lab over some nodes of a [`Cluster`] or the members of a
+/// [`PatroniCluster`]; see the module doc.
 pub struct VipLab {
     id: String,
     check: VipCheck,
@@ -311,7 +343,7 @@ impl VipLab {
     /// (priorities in this order, the first highest) with `check` as its `vrrp_script`, and the
     /// client side's relays. Returns once everything listens; the VIP is placed by keepalived a
     /// few seconds later ([`VipLab::wait_holder`]).
-    pub fn start(cluster: &Cluster, nodes: &[&str], check: VipCheck) -> VipLab {
+    pub fn start(cluster: &impl VipNodes, nodes: &[&str], check: VipCheck) -> VipLab {
         assert!(
             os::is_root(),
             "the VIP lab needs root: it creates network namespaces, a bridge and veth pairs"
@@ -322,8 +354,8 @@ impl VipLab {
             nodes.len()
         );
         let t = tools();
-        let psql = client_tool(cluster.bin(), "psql");
-        let pg_isready = client_tool(cluster.bin(), "pg_isready");
+        let psql = client_tool(cluster.pg_bin(), "psql");
+        let pg_isready = client_tool(cluster.pg_bin(), "pg_isready");
         remove_leftovers();
 
         static LABS: AtomicUsize = AtomicUsize::new(0);
@@ -367,7 +399,7 @@ impl VipLab {
         ip(&["-n", &client, "link", "set", "br0", "up"]);
 
         for (i, name) in nodes.iter().enumerate() {
-            let node = cluster.node(name);
+            let (socket_dir, port) = cluster.vip_backend(name);
             let ns = format!("{}-{name}", lab.id);
             lab.add_namespace(&ns);
             let veth = format!("v{i}");
@@ -389,7 +421,7 @@ impl VipLab {
             ip(&["-n", &ns, "link", "set", "eth0", "up"]);
 
             let dir = lab.dir().to_path_buf();
-            let socket = node.socket_dir().join(format!(".s.PGSQL.{}", node.port()));
+            let socket = socket_dir.join(format!(".s.PGSQL.{port}"));
             let socat_log = dir.join(format!("socat-{name}.log"));
             let socat = in_netns(&ns, &t.socat)
                 .args(["-d", "-d"])
@@ -400,7 +432,13 @@ impl VipLab {
                 .spawn()
                 .unwrap_or_else(|e| panic!("start socat in {ns}: {e}"));
             let check_script = dir.join(format!("check-{name}.sh"));
-            write_check_script(&check_script, check, &psql, &pg_isready, node, name);
+            write_check_script(
+                &check_script,
+                check,
+                (&psql, &pg_isready),
+                (&socket_dir, port),
+                name,
+            );
             lab.nodes.push(LabNode {
                 name: name.to_string(),
                 ns,
@@ -833,12 +871,11 @@ fn log_file(path: &Path) -> fs::File {
 fn write_check_script(
     path: &Path,
     check: VipCheck,
-    psql: &Path,
-    pg_isready: &Path,
-    node: &super::cluster::Node,
+    (psql, pg_isready): (&Path, &Path),
+    (socket_dir, port): (&Path, u16),
     name: &str,
 ) {
-    let socket_dir = node.socket_dir().display().to_string();
+    let socket_dir = socket_dir.display().to_string();
     for p in [
         &socket_dir,
         &psql.display().to_string(),
@@ -846,7 +883,6 @@ fn write_check_script(
     ] {
         assert!(!p.contains('\''), "a path with a quote: {p}");
     }
-    let port = node.port();
     let body = match check {
         // keepalived logs each change of the exit status ("Script `pg_check` now returning
         // 1"), so tests can see a node come back as a standby: 2 = no answer, 1 = in recovery.

@@ -55,7 +55,7 @@ pub use cluster::{
 pub use demo::Demo;
 pub use exporter::{EXIT_WITHIN, Exporter, READY_TIMEOUT, Ran, Ready, command, run};
 pub use http::{Response, Tls, get as http_get, request as http_request};
-pub use keepalived::{VIP_WAIT, VipCheck, VipLab};
+pub use keepalived::{VIP_WAIT, VipCheck, VipLab, VipNodes};
 pub use os::{
     free_port, free_ports, is_reserved, log_lines, log_position, poll_until, proc_status, tail,
     unix_now, wait_for_log, wait_ready, write_private,

@@ -366,6 +366,11 @@ impl Member {
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }
+    /// The directory of the member's Unix socket (`unix_socket_directories`; pg_hba trusts
+    /// `local`): the socket is `<dir>/.s.PGSQL.<pg_port>`.
+    pub fn socket_dir(&self) -> &Path {
+        &self.dir
+    }
     pub fn log_file(&self) -> &Path {
         &self.log_file
     }
@@ -463,6 +468,10 @@ impl PatroniCluster {
 
     pub fn bin(&self) -> &PatroniBin {
         &self.bin
+    }
+    /// The PostgreSQL server binaries the members run.
+    pub fn pg(&self) -> &'static PgBin {
+        self.pg
     }
     pub fn scope(&self) -> &str {
         &self.scope

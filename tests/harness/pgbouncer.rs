@@ -108,6 +108,8 @@ struct Db {
 pub struct Builder {
     databases: Vec<Db>,
     stats_users: Vec<(String, String)>,
+    /// Roles that log in to the databases (auth file only).
+    users: Vec<(String, String)>,
     settings: Vec<(String, String)>,
 }
 
@@ -118,11 +120,17 @@ impl Builder {
     }
 
     /// A database with more connection-string options, e.g. `pool_size=1`.
-    pub fn database_with(mut self, name: &str, node: &Node, extra: &str) -> Self {
+    pub fn database_with(self, name: &str, node: &Node, extra: &str) -> Self {
+        self.database_at(name, node.name(), node.port(), extra)
+    }
+
+    /// A database routed to the server named `node` on 127.0.0.1:`port` (e.g. a Patroni
+    /// member), with more connection-string options.
+    pub fn database_at(mut self, name: &str, node: &str, port: u16, extra: &str) -> Self {
         self.databases.push(Db {
             name: name.to_string(),
-            node: node.name().to_string(),
-            port: node.port(),
+            node: node.to_string(),
+            port,
             extra: extra.to_string(),
         });
         self
@@ -133,6 +141,13 @@ impl Builder {
     pub fn stats_user(mut self, role: &Role) -> Self {
         self.stats_users
             .push((role.user().to_string(), role.password().to_string()));
+        self
+    }
+
+    /// A role that logs in to the databases with `password` (scram-sha-256 against the auth
+    /// file; pgbouncer logs in to the backend as that role with the same password).
+    pub fn user(mut self, user: &str, password: &str) -> Self {
+        self.users.push((user.to_string(), password.to_string()));
         self
     }
 
@@ -181,7 +196,7 @@ impl Builder {
             "\"{ADMIN_USER}\" \"{}\"\n\"postgres\" \"\"\n",
             b.admin_password
         );
-        for (user, password) in &b.stats_users {
+        for (user, password) in b.stats_users.iter().chain(&self.users) {
             users.push_str(&format!("\"{user}\" \"{password}\"\n"));
         }
         write_file(&d.join("userlist.txt"), &users, 0o600);

@@ -1,9 +1,14 @@
 //! `drill`: a failover drill that measures what clients felt (SPEC §10). The report is built by
-//! pure functions over what the drill recorded — the write probe's log ([`Attempt`]s), the
-//! events seen by the 100 ms polls, and the probe table read back on the new primary — so the
-//! RTO, the lost writes and the bytes lost are tested without a server; the rest of this file
-//! is the I/O that records them: preconditions from one [`poll_cluster`], an advisory lock and
-//! the probe schema on the primary, the probe task, the polls, the switch and the clean-up.
+//! pure functions over what the drill recorded — the write probe's log ([`Attempt`]s), the read
+//! probes' logs ([`read::Read`]s), the events seen by the 100 ms polls, and the probe table read
+//! back on the new primary — so the RTO, the lost writes, the bytes lost and what each read
+//! endpoint's clients felt are tested without a server; the rest of this file is the I/O that
+//! records them: preconditions from one [`poll_cluster`], the drill lock on every node
+//! ([`lock`]), the probe schema on the primary, the probe tasks, the polls, the switch, the
+//! wait for the cluster to settle ([`may_still_come`]) and the clean-up.
+
+mod lock;
+mod read;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -16,12 +21,13 @@ use tokio::sync::watch;
 
 use crate::clock::unix_now;
 use crate::config::{
-    ClusterConfig, Config, DrillConfig, EndpointConfig, EndpointKind, NodeConfig, PollConfig,
+    ClusterConfig, Config, DrillConfig, EndpointConfig, EndpointKind, Expect, NodeConfig,
+    PatroniConfig, PollConfig,
 };
 use crate::core::cluster::{ClusterHistory, observe};
 use crate::core::lsn::Lsn;
 use crate::core::model::{NodeReport, PatroniView, UnixTime};
-use crate::pg::connect::{self, Target};
+use crate::pg::connect::{self, AbortOnDrop, Target};
 use crate::pg::poller::{NodePoller, poll_round};
 use crate::sources::endpoints;
 use crate::sources::patroni::client::{ApiBase, PatroniClient};
@@ -34,12 +40,16 @@ use super::poll_cluster;
 /// (`CREATE SCHEMA pg_…` fails with 42939 "unacceptable schema name" for any role without
 /// `allow_system_table_mods`), so the drill's role could never create it.
 pub const PROBE_SCHEMA: &str = "replication_drill";
-/// The key of the advisory lock that keeps two drills of one cluster apart ("pgdril").
-const LOCK_KEY: i64 = 0x7067_6472_696c;
 const WRITE_EVERY: Duration = Duration::from_millis(50);
 const POLL_EVERY: Duration = Duration::from_millis(100);
 /// One probe write (connect included) or one poll round may take this long.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1000);
+/// After the switch, something that does not answer (the old primary, a front-end) is waited
+/// for only while it answered within this long (counted from the switch at the earliest), or
+/// while Patroni still lists it as a member (the old primary).
+pub const GRACE: Duration = Duration::from_secs(10);
+/// Between two `GET /cluster` while the drill runs (is the old primary still a member?).
+const MEMBERS_EVERY: Duration = Duration::from_millis(500);
 
 // ---------------------------------------------------------------------------------------------
 // Pure: the report from what was recorded.
@@ -112,30 +122,65 @@ pub fn bytes_lost(last_old_primary_lsn: Option<Lsn>, switch_lsn: Option<u64>) ->
     Some(last_old_primary_lsn?.0.saturating_sub(switch_lsn?))
 }
 
-/// Commit latencies of a set of writes, in milliseconds.
+/// Latencies of a set of writes (commit acknowledged) or reads (answered), in milliseconds.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Latency {
-    pub writes: usize,
+    pub count: usize,
     pub p50_ms: f64,
     pub max_ms: f64,
 }
 
-/// Latency of the acknowledged writes sent in `[from, to)`.
-pub fn latency(log: &[Attempt], from: UnixTime, to: UnixTime) -> Option<Latency> {
-    let mut ms: Vec<f64> = log
-        .iter()
-        .filter(|a| a.sent_at >= from && a.sent_at < to)
-        .filter_map(|a| Some((a.acked_at? - a.sent_at) * 1000.0))
+/// Latency of the `(sent, answered)` pairs sent in `[from, to)`.
+pub fn latency_ms(
+    pairs: impl Iterator<Item = (UnixTime, UnixTime)>,
+    from: UnixTime,
+    to: UnixTime,
+) -> Option<Latency> {
+    let mut ms: Vec<f64> = pairs
+        .filter(|(sent, _)| *sent >= from && *sent < to)
+        .map(|(sent, done)| (done - sent) * 1000.0)
         .collect();
     if ms.is_empty() {
         return None;
     }
     ms.sort_by(f64::total_cmp);
     Some(Latency {
-        writes: ms.len(),
+        count: ms.len(),
         p50_ms: round3(ms[ms.len() / 2]),
         max_ms: round3(ms[ms.len() - 1]),
     })
+}
+
+/// Latency of the acknowledged writes sent in `[from, to)`.
+pub fn latency(log: &[Attempt], from: UnixTime, to: UnixTime) -> Option<Latency> {
+    latency_ms(
+        log.iter().filter_map(|a| Some((a.sent_at, a.acked_at?))),
+        from,
+        to,
+    )
+}
+
+/// The first write the new primary acknowledged: the lowest sequence number acknowledged among
+/// the writes sent once it was seen out of recovery (only it could take them).
+pub fn first_new_seq(log: &[Attempt], promoted_at: Option<UnixTime>) -> Option<i64> {
+    let p = promoted_at?;
+    log.iter()
+        .filter(|a| a.ok() && a.sent_at >= p)
+        .filter_map(|a| a.seq)
+        .min()
+}
+
+/// Is something that has not arrived yet (the old primary streaming again, a front-end leading
+/// to the new topology) still worth waiting for at `now`? While Patroni lists it as a member,
+/// or while it answered within [`GRACE`] (counted from the switch at the earliest). Pure.
+pub fn may_still_come(
+    now: UnixTime,
+    switch_at: UnixTime,
+    last_answer: Option<UnixTime>,
+    member: bool,
+) -> bool {
+    let since = last_answer.map_or(switch_at, |t| t.max(switch_at));
+    member || now - since < GRACE.as_secs_f64()
 }
 
 fn round3(x: f64) -> f64 {
@@ -360,17 +405,34 @@ pub struct Report {
     /// Endpoint → seconds from the switch request until it led to the new primary (null: not
     /// within the settle time).
     pub endpoints: BTreeMap<String, Option<f64>>,
+    /// Read endpoint → what its clients felt (see [`read`]).
+    pub read_endpoints: BTreeMap<String, read::ReadReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub old_primary_streaming_seconds: Option<f64>,
+    /// Why the drill stopped waiting for the old primary to stream again, when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_primary_not_returned: Option<String>,
     pub write_latency: BTreeMap<String, Option<Latency>>,
     pub topology_before: Vec<TopologyRow>,
     pub topology_after: Vec<TopologyRow>,
     pub events: Vec<Event>,
     /// Every write attempt: seq, via, sent_at, acked_at, error.
     pub write_log: Vec<Attempt>,
+    /// Every read: endpoint, sent_at, answered_at, in_recovery, max_seq, error.
+    pub read_log: Vec<read::Read>,
     pub passed: bool,
     /// Why not passed: a bound exceeded, the switch failed, the probe table unreadable.
     pub failures: Vec<String>,
+}
+
+/// A front-end timed until it leads to the new primary.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Followed {
+    pub led_at: Option<UnixTime>,
+    /// Expected on the primary (or the write endpoint): not leading there is a failure.
+    pub must_lead: bool,
+    /// The last check that got an answer.
+    pub last_answer: Option<UnixTime>,
 }
 
 /// What was recorded during the drill, before judging.
@@ -385,9 +447,13 @@ pub struct Recorded {
     pub switch_result: Result<String, String>,
     pub command: Option<CommandRun>,
     pub promoted_at: Option<UnixTime>,
-    pub endpoint_led_at: BTreeMap<String, Option<UnixTime>>,
+    pub endpoint_led_at: BTreeMap<String, Followed>,
     pub old_primary_streaming_at: Option<UnixTime>,
+    pub old_primary_not_returned: Option<String>,
     pub log: Vec<Attempt>,
+    /// The read endpoints' names and every read through them.
+    pub read_endpoints: Vec<String>,
+    pub read_log: Vec<read::Read>,
     /// The sequence numbers the new primary's probe table holds (Err: why it could not be read).
     pub found: Result<Vec<i64>, String>,
     pub last_old_primary_lsn: Option<Lsn>,
@@ -415,7 +481,59 @@ pub fn build_report(r: Recorded, rto_max: Option<f64>, rpo_max: Option<u64>) -> 
         }
     };
     let since = |t: Option<UnixTime>| Some(round3(t? - r.switch_at?));
+    let (t0, t1) = match (&out, r.switch_at) {
+        (Some(o), _) => (
+            o.first_failed_at,
+            o.first_ack_after.map_or(f64::INFINITY, |(_, at)| at),
+        ),
+        (None, Some(s)) => (s, s),
+        (None, None) => (f64::INFINITY, f64::INFINITY),
+    };
     let mut events = r.events;
+    let first_new = first_new_seq(&r.log, r.promoted_at);
+    let mut read_endpoints = BTreeMap::new();
+    for name in &r.read_endpoints {
+        let log: Vec<read::Read> = r
+            .read_log
+            .iter()
+            .filter(|x| &x.endpoint == name)
+            .cloned()
+            .collect();
+        let rep = read::read_report(&log, r.switch_at, first_new, (t0, t1));
+        if let Some((at, seq)) = rep.new_topology_at {
+            events.push(Event::new(
+                at,
+                format!(
+                    "read endpoint {name} answers from the new topology (seq {seq}, {})",
+                    rep.new_topology_answered_by.as_deref().unwrap_or("unknown")
+                ),
+            ));
+        }
+        if let Some(since) = rep.unreadable_since {
+            failures.push(format!(
+                "read endpoint {name} unreadable at the end (every read failed since {})",
+                rfc3339_ms(since)
+            ));
+        } else if rep.new_topology_at.is_none() && r.new_primary.is_some() {
+            failures.push(format!(
+                "read endpoint {name} never answered with a write of the new primary"
+            ));
+        }
+        read_endpoints.insert(name.clone(), rep);
+    }
+    if r.new_primary.is_some() {
+        for (name, f) in &r.endpoint_led_at {
+            if f.must_lead && f.led_at.is_none() {
+                failures.push(format!(
+                    "endpoint {name} did not lead to the new primary ({})",
+                    f.last_answer.map_or_else(
+                        || "no answer".to_owned(),
+                        |t| format!("last answer {}", rfc3339_ms(t))
+                    )
+                ));
+            }
+        }
+    }
     if let Some(o) = &out {
         if let Some((seq, at)) = o.last_ack_before {
             events.push(Event::new(
@@ -460,14 +578,6 @@ pub fn build_report(r: Recorded, rto_max: Option<f64>, rpo_max: Option<u64>) -> 
             lost.len()
         ));
     }
-    let (t0, t1) = match (&out, r.switch_at) {
-        (Some(o), _) => (
-            o.first_failed_at,
-            o.first_ack_after.map_or(f64::INFINITY, |(_, at)| at),
-        ),
-        (None, Some(s)) => (s, s),
-        (None, None) => (f64::INFINITY, f64::INFINITY),
-    };
     let write_latency = BTreeMap::from([
         ("before".to_owned(), latency(&r.log, f64::NEG_INFINITY, t0)),
         ("during".to_owned(), latency(&r.log, t0, t1)),
@@ -494,14 +604,19 @@ pub fn build_report(r: Recorded, rto_max: Option<f64>, rpo_max: Option<u64>) -> 
         endpoints: r
             .endpoint_led_at
             .iter()
-            .map(|(k, v)| (k.clone(), since(*v)))
+            .map(|(k, v)| (k.clone(), since(v.led_at)))
             .collect(),
+        read_endpoints,
         old_primary_streaming_seconds: since(r.old_primary_streaming_at),
+        old_primary_not_returned: r
+            .old_primary_not_returned
+            .filter(|_| r.old_primary_streaming_at.is_none()),
         write_latency,
         topology_before: topology(&r.before),
         topology_after: topology(&r.after),
         events,
         write_log: r.log,
+        read_log: r.read_log,
         passed: failures.is_empty(),
         failures,
     }
@@ -535,12 +650,45 @@ pub fn render_report(r: &Report) -> String {
         secs(r.promotion_seconds)
     );
     for (name, t) in &r.endpoints {
-        let _ = writeln!(s, "  endpoint {name:<16} {}", secs(*t));
+        let _ = writeln!(
+            s,
+            "  endpoint {name:<16} {}  (until it led to the new primary)",
+            secs(*t)
+        );
+    }
+    for (name, e) in &r.read_endpoints {
+        let _ = writeln!(
+            s,
+            "  read endpoint {name}: new topology {}{}, longest unreadable {:.3}s, {} of {} reads failed",
+            secs(e.new_topology_seconds),
+            e.new_topology_answered_by
+                .as_deref()
+                .map_or_else(String::new, |b| format!(" (a {b})")),
+            e.longest_unreadable_seconds,
+            e.failed_reads,
+            e.reads
+        );
+        let phases: Vec<String> = ["before", "during", "after"]
+            .iter()
+            .filter_map(|p| {
+                let l = e.latency.get(*p)?.as_ref()?;
+                Some(format!(
+                    "{p} p50 {:.1} ms, max {:.1} ms ({})",
+                    l.p50_ms, l.max_ms, l.count
+                ))
+            })
+            .collect();
+        if !phases.is_empty() {
+            let _ = writeln!(s, "    read latency {}", phases.join("; "));
+        }
     }
     let _ = writeln!(
         s,
-        "  old primary streaming:     {}",
-        secs(r.old_primary_streaming_seconds)
+        "  old primary streaming:     {}{}",
+        secs(r.old_primary_streaming_seconds),
+        r.old_primary_not_returned
+            .as_deref()
+            .map_or_else(String::new, |w| format!("  ({w})"))
     );
     let _ = writeln!(
         s,
@@ -569,7 +717,7 @@ pub fn render_report(r: &Report) -> String {
             let _ = writeln!(
                 s,
                 "  write latency {phase:<7}     p50 {:.1} ms, max {:.1} ms ({} writes)",
-                l.p50_ms, l.max_ms, l.writes
+                l.p50_ms, l.max_ms, l.count
             );
         }
     }
@@ -683,6 +831,17 @@ fn endpoint_target<'a>(e: &'a EndpointConfig, d: &'a DrillConfig) -> Target<'a> 
     }
 }
 
+/// A session through `t` within [`ATTEMPT_TIMEOUT`]; the error is one line naming `ctx`.
+async fn open_within(
+    t: &Target<'_>,
+    ctx: &str,
+) -> Result<(tokio_postgres::Client, AbortOnDrop), String> {
+    tokio::time::timeout(ATTEMPT_TIMEOUT, connect::open(t, ctx))
+        .await
+        .map_err(|_| format!("{ctx}: connect timed out"))
+        .and_then(|r| r.map_err(|e| e.to_string()))
+}
+
 /// `pg_replication_exporter drill`: returns the exit code (0 passed, 1 refused, failed or a
 /// bound exceeded, 2 bad input, 130 interrupted before the switch).
 pub async fn run_drill(config: &Config, args: DrillArgs) -> u8 {
@@ -748,12 +907,28 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
             }
         },
     };
+    if !args.yes && !args.dry_run && !std::io::stdin().is_terminal() {
+        return Err(bad(
+            "standard input is not a terminal, so the drill cannot ask for confirmation: pass --yes to drill without asking",
+        ));
+    }
 
-    // Preconditions, from one poll as `check` does it.
+    // Preconditions, from one poll as `check` does it; first of all, no other drill running.
     let mut history = ClusterHistory::new(config.poll.lag_history, config.poll.interval);
     let polled = poll_cluster(cluster, config, &mut history).await;
     let view = polled.patroni.as_ref().map(|(_, v)| v);
-    let reasons = preconditions(args.mode, args.target.as_deref(), &polled.reports, view);
+    let looked = lock::look(&polled.nodes, dcfg).await;
+    if let Some(running) = looked.running {
+        return Err((
+            1,
+            format!(
+                "refused: another drill is running on cluster {}: the drill lock is held by {running}; wait for it to end (--force does not override this)",
+                cluster.name
+            ),
+        ));
+    }
+    let mut reasons = preconditions(args.mode, args.target.as_deref(), &polled.reports, view);
+    reasons.extend(looked.unreachable);
     let old_primary = polled
         .reports
         .iter()
@@ -811,11 +986,12 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
         return Err((1, "refused: no primary to drill".to_owned()));
     };
     eprint!("{plan}");
-    if !args.yes && std::io::stdin().is_terminal() {
-        eprint!("type yes to start the drill: ");
+    if !args.yes {
+        eprint!("start the drill on cluster {}? [y/N] ", cluster.name);
         let mut line = String::new();
+        // EOF (or an unreadable terminal) is a no.
         let _ = std::io::stdin().read_line(&mut line);
-        if line.trim() != "yes" {
+        if !matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
             return Err((1, "not confirmed: nothing was touched".to_owned()));
         }
     }
@@ -834,28 +1010,38 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
         }
     });
 
-    // The lock and the schema, on the primary, in one dedicated session.
+    // The lock on every node, then the schema on the primary in its lock session.
+    let label = format!(
+        "drill pid {} {} of {} since {}Z",
+        std::process::id(),
+        args.mode.as_str(),
+        cluster.name,
+        &rfc3339_ms(unix_now())[11..19]
+    );
+    let (held, skipped) = lock::take(&nodes, dcfg, &label, args.force)
+        .await
+        .map_err(|e| (1, format!("refused: {e}")))?;
     let ctx = format!("drill session on {old_primary}");
-    let (lock, _lock_task) = connect::open(&node_target(&old_node, dcfg), &ctx)
-        .await
-        .map_err(|e| (1, format!("{e}")))?;
-    let locked: bool = lock
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
-        .await
-        .map_err(|e| (1, sql_err(&format!("{ctx}: take the drill lock"), &e)))?
-        .get(0);
-    if !locked {
-        return Err((
-            1,
-            format!(
-                "refused: another drill holds the lock on {old_primary} (pg_try_advisory_lock({LOCK_KEY}) is false)"
-            ),
-        ));
-    }
+    let lock = &held
+        .iter()
+        .find(|h| h.node == old_primary)
+        .ok_or_else(|| (1, format!("{ctx}: the drill lock was not taken there")))?
+        .client;
     let mut events = vec![Event::new(
         unix_now(),
-        format!("drill lock taken on {old_primary}"),
+        format!(
+            "drill lock taken on {} as {label:?}",
+            held.iter()
+                .map(|h| h.node.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     )];
+    events.extend(
+        skipped
+            .into_iter()
+            .map(|e| Event::new(unix_now(), format!("drill lock not taken (--force): {e}"))),
+    );
     lock.batch_execute(&format!(
         "DROP SCHEMA IF EXISTS {PROBE_SCHEMA} CASCADE; CREATE SCHEMA {PROBE_SCHEMA}; \
          CREATE TABLE {PROBE_SCHEMA}.probe (seq bigint PRIMARY KEY, sent_at timestamptz NOT NULL, \
@@ -886,7 +1072,33 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
     };
     let log = Arc::new(Mutex::new(Vec::<Attempt>::new()));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let probe = tokio::spawn(run_probe(via, dcfg.clone(), log.clone(), stop_rx));
+    let probe = tokio::spawn(run_probe(via, dcfg.clone(), log.clone(), stop_rx.clone()));
+    let read_targets = read::read_targets(cluster, &dcfg.dbname, args.write_endpoint.as_deref());
+    let read_log = Arc::new(Mutex::new(Vec::<read::Read>::new()));
+    let readers: Vec<_> = read_targets
+        .iter()
+        .map(|t| {
+            tokio::spawn(read::run_read_probe(
+                t.clone(),
+                dcfg.clone(),
+                read_log.clone(),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+    // Who Patroni lists as members, while the drill runs.
+    let (members_tx, members_rx) = watch::channel(None::<Vec<String>>);
+    let _members_task = cluster.patroni.as_ref().map(|p| {
+        let mut seeds = p.urls.clone();
+        if let Some(c) = polled
+            .patroni
+            .as_ref()
+            .and_then(|(r, _)| r.cluster.as_ref())
+        {
+            seeds.extend(c.members.iter().filter_map(|m| m.api_url.clone()));
+        }
+        AbortOnDrop(tokio::spawn(watch_members(p.clone(), seeds, members_tx)))
+    });
 
     // The polls.
     let poll = PollConfig {
@@ -899,13 +1111,29 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
         .iter()
         .map(|n| NodePoller::new(&cluster.name, n.clone(), &poll))
         .collect();
+    // The front-ends timed until they lead to the new primary: all but pgbouncer (its
+    // databases are read endpoints) and those expected on a standby; waited for when expected
+    // on the primary or written through.
     let watched: Vec<&EndpointConfig> = cluster
         .endpoints
         .iter()
-        .filter(|e| e.kind != EndpointKind::Pgbouncer)
+        .filter(|e| e.kind != EndpointKind::Pgbouncer && e.expect != Some(Expect::Standby))
         .collect();
-    let mut endpoint_led_at: BTreeMap<String, Option<UnixTime>> =
-        watched.iter().map(|e| (e.name.clone(), None)).collect();
+    let mut endpoint_led_at: BTreeMap<String, Followed> = watched
+        .iter()
+        .map(|e| {
+            let must_lead = e.expect == Some(Expect::Primary)
+                || args.write_endpoint.as_deref() == Some(e.name.as_str());
+            (
+                e.name.clone(),
+                Followed {
+                    must_lead,
+                    ..Followed::default()
+                },
+            )
+        })
+        .collect();
+    let read_names: Vec<String> = read_targets.iter().map(|t| t.name.clone()).collect();
     let old_timeline = polled
         .reports
         .iter()
@@ -918,8 +1146,7 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
         .map(|h| h.entries.len());
 
     let started = Instant::now();
-    let mut ticker = tokio::time::interval(POLL_EVERY);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticker = ticker(POLL_EVERY);
     let mut switch: Option<tokio::task::JoinHandle<Switched>> = None;
     let mut switch_at: Option<UnixTime> = None;
     let mut switch_result: Option<Switched> = None;
@@ -927,6 +1154,8 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
     let mut promoted_at = None;
     let mut streaming_at = None;
     let mut last_old_lsn: Option<Lsn> = None;
+    let mut old_last_answer: Option<UnixTime> = None;
+    let mut old_not_returned: Option<String> = None;
     let mut interrupted_logged = false;
     let mut reports: Vec<NodeReport>;
     loop {
@@ -939,6 +1168,19 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
         let (r, probes) = tokio::join!(poll_round(&mut pollers, ATTEMPT_TIMEOUT), checks);
         reports = r;
         let now = unix_now();
+        if reports
+            .iter()
+            .any(|r| r.name == old_primary && r.state.is_some())
+        {
+            old_last_answer = Some(now);
+        }
+        for (e, p) in watched.iter().zip(&probes) {
+            if p.answer.is_ok()
+                && let Some(f) = endpoint_led_at.get_mut(&e.name)
+            {
+                f.last_answer = Some(now);
+            }
+        }
         let primaries: Vec<&NodeReport> = reports
             .iter()
             .filter(|r| r.state.as_ref().is_some_and(|s| !s.in_recovery))
@@ -964,7 +1206,10 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
             if interrupted {
                 let _ = stop_tx.send(true);
                 let _ = probe.await;
-                let dropped = drop_schema(&lock).await;
+                for r in readers {
+                    let _ = r.await;
+                }
+                let dropped = drop_schema(lock).await;
                 eprintln!("drill interrupted before the switch: nothing was switched; {dropped}");
                 return Ok(130);
             }
@@ -1024,10 +1269,10 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
             for e in endpoints::judge::judge(&owned, &probes, &reports, &view) {
                 if e.target.as_deref() == Some(np.as_str())
                     && e.is_primary == Some(true)
-                    && let Some(slot) = endpoint_led_at.get_mut(&e.name)
-                    && slot.is_none()
+                    && let Some(f) = endpoint_led_at.get_mut(&e.name)
+                    && f.led_at.is_none()
                 {
-                    *slot = Some(now);
+                    f.led_at = Some(now);
                     events.push(Event::new(
                         now,
                         format!("endpoint {} leads to {np}", e.name),
@@ -1051,30 +1296,77 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
                 ));
             }
         }
-        let writes_back = {
+        let (writes_back, first_new) = {
             let log = log.lock().unwrap_or_else(|p| p.into_inner());
-            match outage(&log) {
+            let back = match outage(&log) {
                 Some(o) => o.first_ack_after.is_some(),
                 None => {
                     promoted_at.is_some_and(|p| log.last().is_some_and(|a| a.sent_at > p && a.ok()))
                 }
-            }
+            };
+            (back, first_new_seq(&log, promoted_at))
+        };
+        // What may still come: the old primary streaming, the front-ends following (see
+        // may_still_come: a thing that stopped answering is not waited for forever).
+        let switch_t = switch_at.unwrap_or(now);
+        let is_member = members_rx
+            .borrow()
+            .as_ref()
+            .is_some_and(|m| m.contains(&old_primary));
+        let old_pending =
+            streaming_at.is_none() && may_still_come(now, switch_t, old_last_answer, is_member);
+        if !old_pending && streaming_at.is_none() && old_not_returned.is_none() && writes_back {
+            let why = format!(
+                "old primary {old_primary} did not return within {:.1}s: {}, and {}",
+                now - switch_t,
+                old_last_answer.map_or_else(
+                    || "no answer".to_owned(),
+                    |t| format!("no answer since {}", rfc3339_ms(t))
+                ),
+                if cluster.patroni.is_some() {
+                    "Patroni no longer lists it as a member"
+                } else {
+                    "no Patroni to list it"
+                }
+            );
+            events.push(Event::new(now, why.clone()));
+            old_not_returned = Some(why);
+        }
+        let endpoints_pending = endpoint_led_at.values().any(|f| {
+            f.must_lead && f.led_at.is_none() && may_still_come(now, switch_t, f.last_answer, false)
+        });
+        let reads_pending = {
+            let reads = read_log.lock().unwrap_or_else(|p| p.into_inner());
+            read_names.iter().any(|name| {
+                let mine: Vec<read::Read> = reads
+                    .iter()
+                    .filter(|r| &r.endpoint == name)
+                    .cloned()
+                    .collect();
+                let r = read::read_report(&mine, switch_at, first_new, (now, now));
+                r.new_topology_at.is_none()
+                    && may_still_come(now, switch_t, r.last_answer_at, false)
+            })
         };
         let switch_failed = matches!(&switch_result, Some((Err(_), _))) && new_primary.is_none();
         let settled = switch_result.is_some()
             && new_primary.is_some()
             && writes_back
-            && streaming_at.is_some()
-            && endpoint_led_at.values().all(Option::is_some);
+            && !old_pending
+            && !endpoints_pending
+            && !reads_pending;
         let waited = switch_at.is_some_and(|s| now - s > args.settle_timeout.as_secs_f64());
         if settled || switch_failed || waited {
             break;
         }
     }
-    // Let the probe write a little on the settled cluster, then stop it.
+    // Let the probes write and read a little on the settled cluster, then stop them.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let _ = stop_tx.send(true);
     let _ = probe.await;
+    for r in readers {
+        let _ = r.await;
+    }
     let (switch_result, command) = match switch_result {
         Some(r) => r,
         None => match switch.take() {
@@ -1130,7 +1422,10 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
             promoted_at,
             endpoint_led_at,
             old_primary_streaming_at: streaming_at,
+            old_primary_not_returned: old_not_returned,
             log,
+            read_endpoints: read_names,
+            read_log: std::mem::take(&mut *read_log.lock().unwrap_or_else(|p| p.into_inner())),
             found,
             last_old_primary_lsn: last_old_lsn,
             switch_lsn,
@@ -1150,6 +1445,38 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
         ),
     }
     Ok(if report.passed { 0 } else { 1 })
+}
+
+/// `GET /cluster` every [`MEMBERS_EVERY`] from the first seed that answers: the member names
+/// (`None` while no seed answers). Ends when the drill drops the receiver.
+async fn watch_members(
+    p: PatroniConfig,
+    seeds: Vec<String>,
+    tx: watch::Sender<Option<Vec<String>>>,
+) {
+    let Ok(client) = PatroniClient::new(&source::client_settings(&p)) else {
+        return;
+    };
+    let mut bases: Vec<ApiBase> = Vec::new();
+    for b in seeds.iter().filter_map(|u| ApiBase::parse(u).ok()) {
+        if !bases.contains(&b) {
+            bases.push(b);
+        }
+    }
+    let mut ticker = ticker(MEMBERS_EVERY);
+    loop {
+        ticker.tick().await;
+        let mut names = None;
+        for b in &bases {
+            if let Ok(c) = client.cluster(b).await {
+                names = Some(c.members.iter().filter_map(|m| m.name.clone()).collect());
+                break;
+            }
+        }
+        if tx.send(names).is_err() {
+            return;
+        }
+    }
 }
 
 /// A statement's error with the server's message ("db error" alone says nothing).
@@ -1218,8 +1545,7 @@ async fn run_probe(
     log: Arc<Mutex<Vec<Attempt>>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut ticker = tokio::time::interval(WRITE_EVERY);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticker = ticker(WRITE_EVERY);
     let mut session: Option<(tokio_postgres::Client, connect::AbortOnDrop, String)> = None;
     let mut seq: i64 = 0;
     // Each insert also records the previous write's acknowledgement time in its row, in the
@@ -1229,27 +1555,15 @@ async fn run_probe(
          INSERT INTO {PROBE_SCHEMA}.probe (seq, sent_at) VALUES ($1, $2)"
     );
     let mut previous: (i64, SystemTime) = (0, SystemTime::now());
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
+    while tick_or_stop(&mut ticker, &mut stop).await {
         let sent_at = unix_now();
         if session.is_none() {
             let opened = match &via {
                 WriteVia::Endpoint(e) => {
                     let ctx = format!("drill write through endpoint {}", e.name);
-                    tokio::time::timeout(
-                        ATTEMPT_TIMEOUT,
-                        connect::open(&endpoint_target(e, &d), &ctx),
-                    )
-                    .await
-                    .map_err(|_| format!("{ctx}: connect timed out"))
-                    .and_then(|r| r.map_err(|e| e.to_string()))
-                    .map(|(c, t)| (c, t, e.name.clone()))
+                    open_within(&endpoint_target(e, &d), &ctx)
+                        .await
+                        .map(|(c, t)| (c, t, e.name.clone()))
                 }
                 WriteVia::Primary(rx) => {
                     let node = rx.borrow().clone();
@@ -1257,14 +1571,9 @@ async fn run_probe(
                         None => Err("no primary known".to_owned()),
                         Some(n) => {
                             let ctx = format!("drill write on {}", n.name);
-                            tokio::time::timeout(
-                                ATTEMPT_TIMEOUT,
-                                connect::open(&node_target(&n, &d), &ctx),
-                            )
-                            .await
-                            .map_err(|_| format!("{ctx}: connect timed out"))
-                            .and_then(|r| r.map_err(|e| e.to_string()))
-                            .map(|(c, t)| (c, t, n.name.clone()))
+                            open_within(&node_target(&n, &d), &ctx)
+                                .await
+                                .map(|(c, t)| (c, t, n.name.clone()))
                         }
                     }
                 }
@@ -1326,6 +1635,25 @@ async fn run_probe(
             },
         );
     }
+}
+
+/// A probe's ticker: a late tick delays the next ones (no burst after a stall).
+fn ticker(every: Duration) -> tokio::time::Interval {
+    let mut t = tokio::time::interval(every);
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    t
+}
+
+/// Wait for a probe's next tick; false once the drill says stop.
+async fn tick_or_stop(
+    ticker: &mut tokio::time::Interval,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    tokio::select! {
+        _ = ticker.tick() => {}
+        _ = stop.changed() => return false,
+    }
+    !*stop.borrow()
 }
 
 fn push(log: &Mutex<Vec<Attempt>>, a: Attempt) {
@@ -1518,7 +1846,7 @@ mod tests {
             ok(4, 2.0, 2.01),
         ];
         let l = latency(&log, 0.0, 1.1).unwrap();
-        assert_eq!((l.writes, l.p50_ms, l.max_ms), (2, 4.0, 4.0));
+        assert_eq!((l.count, l.p50_ms, l.max_ms), (2, 4.0, 4.0));
         assert_eq!(latency(&log, 1.1, 1.9), None);
     }
 
@@ -1558,6 +1886,39 @@ mod tests {
             ],
             ..PatroniView::default()
         }
+    }
+
+    #[test]
+    fn the_new_primarys_first_write_is_the_first_acknowledged_once_it_was_seen() {
+        let log = vec![
+            ok(1, 9.9, 9.91),
+            failed(Some(2), 10.0),
+            ok(3, 10.4, 10.41),
+            ok(4, 10.6, 10.61),
+            ok(5, 10.8, 10.81),
+        ];
+        assert_eq!(first_new_seq(&log, Some(10.5)), Some(4));
+        assert_eq!(
+            first_new_seq(&log, None),
+            None,
+            "no new primary, no write of it"
+        );
+        assert_eq!(first_new_seq(&log, Some(11.0)), None);
+    }
+
+    #[test]
+    fn a_silent_thing_is_waited_for_while_a_member_or_within_the_grace_of_its_last_answer() {
+        let g = GRACE.as_secs_f64();
+        // Answered just before the switch: waited for GRACE from the switch.
+        assert!(may_still_come(100.0 + g - 0.1, 100.0, Some(99.0), false));
+        assert!(!may_still_come(100.0 + g + 0.1, 100.0, Some(99.0), false));
+        // Answered after the switch: GRACE from that answer.
+        assert!(may_still_come(105.0 + g - 0.1, 100.0, Some(105.0), false));
+        assert!(!may_still_come(105.0 + g, 100.0, Some(105.0), false));
+        // Never answered: from the switch.
+        assert!(!may_still_come(100.0 + g, 100.0, None, false));
+        // Patroni still lists it: waited for (until the settle timeout).
+        assert!(may_still_come(1000.0, 100.0, None, true));
     }
 
     #[test]
@@ -1641,9 +2002,19 @@ mod tests {
             switch_result: Ok("POST /switchover: 200".into()),
             command: None,
             promoted_at: Some(10.5),
-            endpoint_led_at: BTreeMap::from([("vip".to_owned(), Some(10.75))]),
+            endpoint_led_at: BTreeMap::from([(
+                "vip".to_owned(),
+                Followed {
+                    led_at: Some(10.75),
+                    must_lead: true,
+                    last_answer: Some(10.75),
+                },
+            )]),
             old_primary_streaming_at: None,
+            old_primary_not_returned: None,
             log,
+            read_endpoints: Vec::new(),
+            read_log: Vec::new(),
             found: Ok(found),
             last_old_primary_lsn: Some(Lsn(0x3000)),
             switch_lsn: Some(0x2000),
@@ -1719,8 +2090,93 @@ mod tests {
         let text = render_report(&slow);
         assert!(text.contains("client-visible RTO:        0.810s"), "{text}");
         assert!(
+            text.contains("endpoint vip              0.750s  (until it led to the new primary)"),
+            "{text}"
+        );
+        assert!(
             text.contains("FAILED: RTO 0.810s above --rto-max 0.5s"),
             "{text}"
         );
+    }
+
+    fn read(endpoint: &str, sent: f64, at: Option<f64>, seq: Option<i64>) -> read::Read {
+        read::Read {
+            endpoint: endpoint.into(),
+            sent_at: sent,
+            answered_at: at,
+            in_recovery: at.map(|_| true),
+            max_seq: seq,
+            error: at.is_none().then(|| "connection refused".to_owned()),
+        }
+    }
+
+    #[test]
+    fn report_judges_the_read_endpoints_the_followers_and_the_old_primary() {
+        let log = vec![
+            ok(1, 9.9, 9.91),
+            ok(2, 9.95, 9.96),
+            failed(Some(3), 10.0),
+            ok(4, 10.8, 10.81),
+            ok(5, 10.85, 10.86),
+        ];
+        let mut r = recorded(log, vec![1, 2, 4, 5]);
+        r.read_endpoints = vec!["ro".into(), "dead".into(), "stale".into()];
+        r.read_log = vec![
+            read("ro", 9.9, Some(9.901), Some(1)),
+            read("dead", 9.9, Some(9.901), Some(1)),
+            read("stale", 9.9, Some(9.901), Some(1)),
+            read("ro", 10.0, None, None),
+            read("dead", 10.0, None, None),
+            read("stale", 10.0, Some(10.001), Some(2)),
+            read("ro", 10.9, Some(10.902), Some(4)),
+            read("dead", 10.9, None, None),
+            read("stale", 10.9, Some(10.901), Some(2)),
+        ];
+        r.endpoint_led_at.insert(
+            "haproxy".into(),
+            Followed {
+                led_at: None,
+                must_lead: true,
+                last_answer: Some(10.9),
+            },
+        );
+        r.endpoint_led_at.insert("any".into(), Followed::default());
+        r.old_primary_not_returned = Some("old primary a did not return".into());
+        let rep = build_report(r, None, Some(0));
+        assert_eq!(rep.read_endpoints["ro"].new_topology_seconds, Some(0.902));
+        assert_eq!(rep.read_endpoints["ro"].longest_unreadable_seconds, 0.902);
+        assert_eq!(
+            rep.failures,
+            vec![
+                "read endpoint dead unreadable at the end (every read failed since 1970-01-01T00:00:10.000Z)",
+                "read endpoint stale never answered with a write of the new primary",
+                "endpoint haproxy did not lead to the new primary (last answer 1970-01-01T00:00:10.900Z)",
+            ],
+            "an endpoint expected anywhere need not lead to the new primary"
+        );
+        assert!(
+            rep.events
+                .iter()
+                .any(|e| e.event
+                    == "read endpoint ro answers from the new topology (seq 4, standby)"),
+            "{:#?}",
+            rep.events
+        );
+        let text = render_report(&rep);
+        assert!(
+            text.contains("read endpoint ro: new topology 0.902s (a standby), longest unreadable 0.902s, 1 of 3 reads failed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("old primary streaming:     -  (old primary a did not return)"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&rep).unwrap();
+        assert_eq!(
+            json["old_primary_not_returned"],
+            "old primary a did not return"
+        );
+        assert_eq!(json["read_endpoints"]["ro"]["readable_at_end"], true);
+        assert_eq!(json["read_log"].as_array().unwrap().len(), 9);
     }
 }

@@ -1,0 +1,176 @@
+//! The running cluster tasks, keyed by cluster name, and how a new configuration (a reload) is
+//! applied to them by difference: a cluster whose configuration did not change keeps its task
+//! untouched; a changed one gets the new version between two of its rounds (its unchanged
+//! pollers, Patroni source, endpoint checks and LSN history carry on, see
+//! [`crate::rounds::run_cluster`]); a removed one is stopped and leaves the store; a new one
+//! starts. A change of `[poll]` restarts every cluster, since it sets their rhythm and the size
+//! of their history.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::config::{ClusterConfig, PollConfig};
+use crate::pg::connect::AbortOnDrop;
+use crate::rounds::supervise_cluster;
+use crate::store::{Generation, Store};
+
+/// One cluster's task and the channel its later configurations travel on.
+struct Running {
+    config: ClusterConfig,
+    tx: watch::Sender<ClusterConfig>,
+    task: AbortOnDrop,
+}
+
+/// What applying a configuration did, cluster by cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Applied {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Given their new configuration in place.
+    pub changed: Vec<String>,
+    pub unchanged: usize,
+    /// `[poll]` changed: every cluster was restarted (history starts again).
+    pub restarted_all: bool,
+}
+
+impl std::fmt::Display for Applied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
+        write!(
+            f,
+            "added: {}; removed: {}; changed: {}; unchanged: {}{}",
+            list(&self.added),
+            list(&self.removed),
+            list(&self.changed),
+            self.unchanged,
+            if self.restarted_all {
+                " ([poll] changed: every cluster restarted)"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// The cluster tasks of a running exporter.
+pub(crate) struct Runner {
+    poll: PollConfig,
+    store: Arc<Store>,
+    running: Vec<Running>,
+    next_generation: u64,
+}
+
+impl Runner {
+    /// Starts one task per cluster; the store must be [`Store::new`] of the same clusters (their
+    /// generations are their positions).
+    pub(crate) fn start(clusters: &[ClusterConfig], poll: &PollConfig, store: Arc<Store>) -> Self {
+        let mut runner = Runner {
+            poll: poll.clone(),
+            store,
+            running: Vec::with_capacity(clusters.len()),
+            next_generation: clusters.len() as u64,
+        };
+        for (i, c) in clusters.iter().enumerate() {
+            let running = runner.spawn(c.clone(), Generation(i as u64));
+            runner.running.push(running);
+        }
+        runner
+    }
+
+    fn spawn(&self, config: ClusterConfig, generation: Generation) -> Running {
+        let (tx, rx) = watch::channel(config.clone());
+        let task = tokio::spawn(supervise_cluster(
+            generation,
+            rx,
+            self.poll.clone(),
+            self.store.clone(),
+        ));
+        Running {
+            config,
+            tx,
+            task: AbortOnDrop(task),
+        }
+    }
+
+    fn generation(&mut self) -> Generation {
+        let g = Generation(self.next_generation);
+        self.next_generation += 1;
+        g
+    }
+
+    /// Stops a cluster's task and waits until it is gone, so that it publishes nothing more.
+    async fn stop(running: Running) {
+        let mut task = running.task;
+        task.0.abort();
+        let _ = (&mut task.0).await;
+    }
+
+    /// Makes the running tasks those of `clusters` under `poll`.
+    pub(crate) async fn apply(&mut self, clusters: &[ClusterConfig], poll: &PollConfig) -> Applied {
+        let mut applied = Applied {
+            restarted_all: *poll != self.poll,
+            ..Applied::default()
+        };
+        let mut old = std::mem::take(&mut self.running);
+        if applied.restarted_all {
+            info!(
+                "reload: [poll] changed; restarting every cluster (their lag history starts again)"
+            );
+            self.poll = poll.clone();
+        }
+        for c in clusters {
+            let kept = old.iter().position(|r| r.config.name == c.name);
+            let previous = kept.map(|i| old.swap_remove(i));
+            match &previous {
+                None => applied.added.push(c.name.clone()),
+                Some(r) if r.config == *c => applied.unchanged += 1,
+                Some(_) => applied.changed.push(c.name.clone()),
+            }
+            let running = match previous {
+                Some(r) if !applied.restarted_all => {
+                    if r.config != *c {
+                        info!(cluster = %c.name, "reload: the cluster's configuration changed; applying it in place");
+                        // The task takes it before its next round.
+                        let _ = r.tx.send(c.clone());
+                    }
+                    Running {
+                        config: c.clone(),
+                        ..r
+                    }
+                }
+                previous => {
+                    if let Some(r) = previous {
+                        Self::stop(r).await;
+                    } else {
+                        info!(cluster = %c.name, "reload: polling a new cluster");
+                    }
+                    let generation = self.generation();
+                    self.store.assign(c, generation);
+                    self.spawn(c.clone(), generation)
+                }
+            };
+            self.running.push(running);
+        }
+        for r in old {
+            info!(cluster = %r.config.name, "reload: no longer polling a cluster gone from the configuration");
+            let name = r.config.name.clone();
+            Self::stop(r).await;
+            self.store.remove(&name);
+            applied.removed.push(name);
+        }
+        applied
+    }
+
+    /// The clusters running now, in order.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.running.iter().map(|r| r.config.name.clone()).collect()
+    }
+}
