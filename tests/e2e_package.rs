@@ -124,6 +124,7 @@ impl Drop for Cleanup {
             let _ = sh("dpkg -P (cleanup)", "dpkg", &["-P", PACKAGE]);
         }
         let _ = std::fs::remove_file(Path::new(CONF_DIR).join("password"));
+        let _ = std::fs::remove_file(Path::new(CONF_DIR).join("local-test.toml"));
         let _ = std::fs::remove_dir(CONF_DIR);
         if !self.user_existed && user_ids(SERVICE_USER).is_some() {
             let _ = sh("deluser (cleanup)", "deluser", &["--system", SERVICE_USER]);
@@ -334,9 +335,37 @@ fn the_debian_package_installs_runs_upgrades_keeping_the_conffile_and_purges() {
         "the unit is enabled (WantedBy=multi-user.target) through {wants:?}"
     );
 
+    // The shipped configuration against a real server: the same file with only the socket
+    // directory and port of a test cluster's primary put in (that directory is the server
+    // account's, so root runs this one; the harness trusts local connections, so this shows the
+    // Unix-socket path, not peer authentication), the role it names created as README says.
+    let cluster = Cluster::builder().standbys(1).start();
+    let primary = cluster.primary();
+    primary.batch_execute(
+        "CREATE ROLE replication_exporter LOGIN; GRANT pg_monitor TO replication_exporter;",
+    );
+    let shipped_text = std::fs::read_to_string(CONF).unwrap();
+    let socket = format!("host = {:?}", primary.socket_dir().display().to_string());
+    let local = shipped_text
+        .replace("host = \"/var/run/postgresql\"", &socket)
+        .replace("port = 5432", &format!("port = {}", primary.port()));
+    assert!(
+        local.contains(&socket),
+        "the shipped config names no socket:\n{shipped_text}"
+    );
+    let local_conf = Path::new(CONF_DIR).join("local-test.toml");
+    std::fs::write(&local_conf, &local).unwrap();
+    let r = sh(
+        "check with the shipped config on a real server",
+        BINARY,
+        &["check", "--config.file", local_conf.to_str().unwrap()],
+    );
+    std::fs::remove_file(&local_conf).unwrap();
+    assert_eq!(r.code, Some(0), "{local}\n{}", r.describe());
+    assert!(r.output().contains("all checks passed"), "{}", r.describe());
+
     // A local edit: the config of a real cluster, its password in a file beside it as an admin
     // would keep it (root:service group, 0640). `check` as the service user passes.
-    let cluster = Cluster::builder().standbys(1).start();
     let role = cluster.exporter_role();
     let password = Path::new(CONF_DIR).join("password");
     std::fs::copy(role.password_file(), &password).unwrap();
