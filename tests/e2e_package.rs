@@ -455,7 +455,7 @@ fn exposure(unit: &str) -> f64 {
 }
 
 /// The unit in the source tree is rated too, without installing anything (so a weakened unit
-/// fails fast even where the package is not built).
+/// fails fast even where the package is not built), and the Debian changelog names this version.
 #[test]
 fn the_systemd_unit_in_the_source_tree_has_an_exposure_of_at_most_2() {
     let unit = concat!(
@@ -464,6 +464,14 @@ fn the_systemd_unit_in_the_source_tree_has_an_exposure_of_at_most_2() {
     );
     let exposure = exposure(unit);
     assert!(exposure <= 2.0, "{unit}: exposure {exposure} > 2.0");
+    // The package's version is Cargo's; its Debian changelog must follow on every bump.
+    let changelog = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/debian/changelog");
+    let top = std::fs::read_to_string(changelog).unwrap();
+    let top = top.lines().next().unwrap_or_default();
+    assert!(
+        top.starts_with(&format!("{PACKAGE} ({VERSION}-")),
+        "{changelog} starts {top:?}: add an entry for {VERSION}"
+    );
     let text = std::fs::read_to_string(unit).unwrap();
     for line in [
         "User=replication_exporter",
