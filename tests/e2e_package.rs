@@ -278,6 +278,10 @@ fn the_debian_package_installs_runs_upgrades_keeping_the_conffile_and_purges() {
     );
     for (path, marker) in [
         (
+            "/usr/share/bash-completion/completions/pg_replication_exporter",
+            "complete -F _pg_replication_exporter",
+        ),
+        (
             "/usr/share/zsh/vendor-completions/_pg_replication_exporter",
             "#compdef pg_replication_exporter",
         ),
