@@ -5,8 +5,10 @@
 # python3-venv (Patroni 4.x comes from PyPI through scripts/patroni-venv.sh), for the
 # front-end suite pgpool-II (pgpool2) and pgbouncer, for the VIP lab
 # (tests/harness/keepalived.rs) keepalived, socat and iproute2, and for e2e_landing (the landing
-# page's topology in a real headless browser) Chromium with a font, and for e2e_fleet (shards and
-# an HA pair remote-writing through Prometheus agents) VictoriaMetrics. Needs root
+# page's topology in a real headless browser) Chromium with a font, for e2e_fleet (shards and an
+# HA pair remote-writing through Prometheus agents) VictoriaMetrics, and for the Debian package
+# (packaging/build-deb.sh, tests/e2e_package.rs) lintian, systemd (systemd-analyze), man-db,
+# adduser and cargo-deb (from crates.io, `cargo install --locked`, when missing). Needs root
 # (apt-get); otherwise it names what is missing and fails.
 set -euo pipefail
 need=()
@@ -28,6 +30,16 @@ command -v socat >/dev/null || need+=(socat)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core)
 [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
+command -v lintian >/dev/null || need+=(lintian)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v man >/dev/null || need+=(man-db)
+command -v adduser >/dev/null || need+=(adduser)
+# cargo-deb is a cargo subcommand from crates.io, built once (5 minutes here, on 2 busy cores).
+CARGO_DEB_VERSION=3.8.0
+if ! cargo deb --version 2>/dev/null | grep -q " $CARGO_DEB_VERSION"; then
+  echo "deps: cargo install cargo-deb $CARGO_DEB_VERSION"
+  cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" --quiet
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "deps: missing ${need[*]}: run as root, or apt-get install -y ${need[*]}" >&2

@@ -23,6 +23,9 @@ step "Patroni 4.x venv (scripts/patroni-venv.sh)"
 PATRONI_BIN=${PATRONI_BIN:-$(bash scripts/patroni-venv.sh)}
 export PATRONI_BIN
 "$PATRONI_BIN" --version
+# The .deb (and its upgrade copy) that tests/e2e_package.rs installs: a release build.
+step "Debian package (packaging/build-deb.sh)"
+UPGRADE_TEST_DEB=1 bash packaging/build-deb.sh
 step "cargo test (PostgreSQL from ${PG_BINDIR:-the system})"
 cargo test -- --test-threads="${TEST_THREADS:-2}" 2>&1 | tee -a "$results"
 # The version matrix: the end-to-end suites again on each other supported major, with the
@@ -46,6 +49,8 @@ step "alert rules: promtool check rules / test rules"
 bash scripts/check-alerts.sh
 step "dashboards: @grafana/schema, PromQL parse"
 bash scripts/check-dashboards.sh
+step "Kubernetes example: kubernetes-validate, promtool (scripts/check-kubernetes.sh)"
+bash scripts/check-kubernetes.sh
 if [ ${#matrix_times[@]} -gt 0 ]; then
     printf '\nversion matrix (%s):\n' "$matrix_tests"
     printf '  %s\n' "${matrix_times[@]}"

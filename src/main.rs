@@ -10,6 +10,7 @@ use pg_replication_exporter::config::{self, Overrides};
 use pg_replication_exporter::web::config as webconfig;
 use pg_replication_exporter::{exporter, ops};
 
+mod assets;
 mod demo;
 
 #[derive(Parser, Debug)]
@@ -118,6 +119,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DrillOutputArg::Text)]
         output: DrillOutputArg,
     },
+    /// Write the man pages and shell completions generated from these flags (packaging).
+    #[command(hide = true)]
+    GenerateAssets {
+        /// Directory to write man/ and completions/ into.
+        #[arg(long, value_name = "DIR")]
+        out_dir: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -203,6 +211,15 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Some(Command::GenerateAssets { out_dir }) => {
+            match assets::write(<Cli as clap::CommandFactory>::command(), &out_dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("pg_replication_exporter generate-assets: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Some(Command::Demo { patroni }) => match runtime.block_on(async {
             if patroni {
                 demo::patroni::run(overrides).await
