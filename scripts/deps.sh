@@ -5,7 +5,8 @@
 # python3-venv (Patroni 4.x comes from PyPI through scripts/patroni-venv.sh), for the
 # front-end suite pgpool-II (pgpool2) and pgbouncer, for the VIP lab
 # (tests/harness/keepalived.rs) keepalived, socat and iproute2, and for e2e_landing (the landing
-# page's topology in a real headless browser) Chromium with a font, and for the Debian package
+# page's topology in a real headless browser) Chromium with a font, for e2e_fleet (shards and an
+# HA pair remote-writing through Prometheus agents) VictoriaMetrics, and for the Debian package
 # (packaging/build-deb.sh, tests/e2e_package.rs) lintian, systemd (systemd-analyze), man-db,
 # adduser and cargo-deb (from crates.io, `cargo install --locked`, when missing). Needs root
 # (apt-get); otherwise it names what is missing and fails.
@@ -28,6 +29,7 @@ command -v socat >/dev/null || need+=(socat)
 [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core)
+[ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
 command -v lintian >/dev/null || need+=(lintian)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v man >/dev/null || need+=(man-db)
@@ -47,7 +49,7 @@ echo "deps: installing ${need[*]}"
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # The packages may start system services on well-known ports; the tests run their own servers.
-for svc in prometheus prometheus-alertmanager postgresql etcd patroni pgpool2 pgbouncer keepalived; do
+for svc in prometheus prometheus-alertmanager postgresql etcd patroni pgpool2 pgbouncer keepalived victoria-metrics; do
   if command -v service >/dev/null && service "$svc" status >/dev/null 2>&1; then
     service "$svc" stop >/dev/null 2>&1 || true
   fi

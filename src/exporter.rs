@@ -11,8 +11,9 @@ use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use crate::clock::unix_now;
-use crate::config::{self, Config, Overrides};
-use crate::core::model::{ExporterState, ReloadStatus};
+use crate::config::{self, ClusterConfig, Config, Overrides};
+use crate::core::model::{ExporterState, ReloadStatus, ShardView};
+use crate::fleet::shard::owned;
 use crate::runner::{Applied, Runner};
 use crate::store::{BuildInfo, Store};
 use crate::web::config::{self as webconfig, WebConfig, WebConfigError};
@@ -94,23 +95,23 @@ pub async fn run_with_lifecycle(
     shutdown: impl Future<Output = ()> + Send + 'static,
     lifecycle: Lifecycle,
 ) -> Result<(), ServeError> {
-    let store = Store::new(&config.clusters);
-    if lifecycle.config_file.is_some() {
-        store.set_exporter(ExporterState {
-            reload: Some(ReloadStatus {
-                successful: true,
-                last_success: unix_now(),
-            }),
-        });
-    }
-    let runner = Runner::start(&config.clusters, &config.poll, store.clone());
+    let (mine, shard) = ownership(&config);
+    let store = Store::new(&mine);
+    store.set_exporter(ExporterState {
+        reload: lifecycle.config_file.is_some().then(|| ReloadStatus {
+            successful: true,
+            last_success: unix_now(),
+        }),
+        shard,
+    });
+    let runner = Runner::start(&mine, &config.poll, store.clone());
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let addr = listener.local_addr().map_err(|source| ServeError::Listen {
         addr: config.web.listen_address,
         source,
     })?;
     info!(address = %addr, telemetry_path = %config.web.telemetry_path,
-          clusters = config.clusters.len(), tls = web.tls.is_some(),
+          clusters = mine.len(), tls = web.tls.is_some(),
           basic_auth = web.basic_auth.is_some(), lifecycle = lifecycle.enable_http, "listening");
     let state = AppState {
         store: store.clone(),
@@ -119,6 +120,7 @@ pub async fn run_with_lifecycle(
         basic_auth: web.basic_auth.clone(),
         pages: Arc::default(),
         lifecycle: lifecycle.enable_http.then(|| reload_tx.clone()),
+        address: addr,
     };
     // The reloader owns the cluster tasks: aborting it at shutdown stops them all.
     let reloader = crate::pg::connect::AbortOnDrop(tokio::spawn(reload_loop(
@@ -198,7 +200,8 @@ async fn reload(
         warn!("{e}");
         return Err(e.to_owned());
     };
-    let last_success = store.current().exporter.reload.map(|r| r.last_success);
+    let running = store.current().exporter.clone();
+    let last_success = running.reload.map(|r| r.last_success);
     match config::load(path, overrides) {
         Err(e) => {
             error!(error = %e, "reload refused; the running configuration stays");
@@ -207,6 +210,7 @@ async fn reload(
                     successful: false,
                     last_success: last_success.unwrap_or(0.0),
                 }),
+                shard: running.shard,
             });
             Err(e.to_string())
         }
@@ -217,7 +221,9 @@ async fn reload(
                 );
                 new.web = current.web.clone();
             }
-            let applied = runner.apply(&new.clusters, &new.poll).await;
+            // The new file's clusters through the same ownership rule as at start.
+            let (mine, shard) = ownership(&new);
+            let applied = runner.apply(&mine, &new.poll).await;
             info!(added = ?applied.added, removed = ?applied.removed, changed = ?applied.changed,
                   unchanged = applied.unchanged, restarted_all = applied.restarted_all,
                   clusters = runner.names().len(), "configuration reloaded");
@@ -227,10 +233,32 @@ async fn reload(
                     successful: true,
                     last_success: unix_now(),
                 }),
+                shard,
             });
             Ok(applied)
         }
     }
+}
+
+/// The clusters `config`'s shard polls, and the shard as the pages show it; with several shards
+/// the owned and skipped clusters are logged by name (at start and on each reload), so that a
+/// fleet's operator can check the split.
+fn ownership(config: &Config) -> (Vec<ClusterConfig>, ShardView) {
+    let (mine, skipped) = owned(&config.clusters, config.shard);
+    if config.shard.count > 1 {
+        let names = |v: Vec<&str>| v.join(",");
+        info!(index = config.shard.index, count = config.shard.count,
+              owned = %names(mine.iter().map(|c| c.name.as_str()).collect()),
+              skipped = %names(skipped.iter().map(String::as_str).collect()),
+              owned_count = mine.len(), skipped_count = skipped.len(),
+              "polling the clusters this shard owns");
+    }
+    let shard = ShardView {
+        index: config.shard.index,
+        count: config.shard.count,
+        skipped,
+    };
+    (mine, shard)
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).

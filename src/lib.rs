@@ -13,7 +13,7 @@
 //!              store (the latest immutable Snapshot; the only thing pollers and HTTP share)
 //!                 │
 //!                 ▼
-//!              web/server (GET /metrics) ──► render/ (PURE: Snapshot ──► families ──► page)
+//!              web/server (GET /metrics, /probe) ──► render/ (PURE: Snapshot ──► families ──► page)
 //!
 //!  sources/patroni, sources/endpoints: tasks of their own beside the pollers; each round reads
 //!  their latest pass and judges it (PURE) against the same round's NodeReports.
@@ -35,6 +35,8 @@
 //! - [`rounds`]: one supervised task per cluster: its SQL pollers, its Patroni source and
 //!   endpoint checks (tasks of their own), the pure views, the store; a new version of the
 //!   cluster's configuration is taken in place between two rounds.
+//! - [`fleet`]: many exporters (SPEC §11): which clusters a shard owns (Prometheus's `hashmod`
+//!   of the name) and the HTTP service discovery target groups; pure.
 //! - `runner`: the running cluster tasks by name, and a reload applied to them by difference.
 //! - [`exporter`]: the wiring of cluster tasks and HTTP, reloads (SIGHUP, `POST /-/reload`),
 //!   and graceful shutdown.
@@ -48,6 +50,7 @@ pub mod clock;
 pub mod config;
 pub mod core;
 pub mod exporter;
+pub mod fleet;
 pub mod logfmt;
 pub mod ops;
 pub mod pg;

@@ -241,18 +241,23 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            // `check` and `status` report on what this process would poll: its shard's
+            // clusters (run them once per index for a whole fleet). `drill` names its cluster.
+            let shard_config = || pg_replication_exporter::fleet::shard::restrict(config.clone());
             match command {
                 Some(Command::Check) => {
-                    return ExitCode::from(runtime.block_on(ops::run_check(&config)));
+                    return ExitCode::from(runtime.block_on(ops::run_check(&shard_config())));
                 }
                 Some(Command::Status { watch, output }) => {
                     let output = match output {
                         OutputFormat::Table => ops::Output::Table,
                         OutputFormat::Json => ops::Output::Json,
                     };
-                    return ExitCode::from(
-                        runtime.block_on(ops::run_status(&config, output, watch)),
-                    );
+                    return ExitCode::from(runtime.block_on(ops::run_status(
+                        &shard_config(),
+                        output,
+                        watch,
+                    )));
                 }
                 Some(Command::Drill {
                     cluster,

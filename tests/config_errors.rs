@@ -177,6 +177,27 @@ fn cases(dir: &Path, password_file: &Path) -> Vec<Case> {
         ],
     });
     cases.push(Case {
+        name: "shard index out of range from the environment",
+        toml: file(&format!("[shard]\ncount = 2\n\n{good}")),
+        args: Vec::new(),
+        env: vec![("PG_REPLICATION_EXPORTER_SHARD__INDEX", "2")],
+        expect: vec![
+            "shard.index".into(),
+            "must be less than shard.count (2)".into(),
+            "PG_REPLICATION_EXPORTER_SHARD__INDEX".into(),
+        ],
+    });
+    cases.push(Case {
+        name: "shard index missing with several shards",
+        toml: file(&format!("[shard]\ncount = 3\n\n{good}")),
+        args: Vec::new(),
+        env: Vec::new(),
+        expect: vec![
+            "shard.index".into(),
+            "is required when shard.count is 3".into(),
+        ],
+    });
+    cases.push(Case {
         name: "bad listen address from the environment",
         toml: file(&good),
         args: Vec::new(),

@@ -189,7 +189,7 @@ fn passwords_never_reach_logs_pages_or_command_output() {
             .read_to_string(&mut plain)
             .unwrap();
         assert_clean("/metrics (gzip)", &plain, &secrets);
-        for path in ["/", "/ready", "/healthz"] {
+        for path in ["/", "/ready", "/healthz", "/probe?cluster=secrets", "/sd"] {
             let r = e.get(path).unwrap();
             assert_eq!(r.status, 200, "{path}");
             assert_clean(path, &r.text(), &secrets);
@@ -358,7 +358,7 @@ fn the_patroni_rest_password_never_reaches_logs_pages_or_errors() {
         );
         assert_clean(&format!("the {format} log"), &log, &secrets);
         assert_clean("/metrics", &e.scrape().text, &secrets);
-        for path in ["/", "/ready", "/healthz"] {
+        for path in ["/", "/ready", "/healthz", "/sd"] {
             assert_clean(path, &e.get(path).unwrap().text(), &secrets);
         }
     }
@@ -443,7 +443,7 @@ fn front_end_passwords_never_reach_logs_pages_or_errors() {
         let log = e.log_text();
         assert!(log.contains("endpoint is down"), "{log}");
         assert_clean(&format!("the {format} log"), &log, &secrets);
-        for path in ["/", "/ready", "/healthz"] {
+        for path in ["/", "/ready", "/healthz", "/sd"] {
             assert_clean(path, &e.get(path).unwrap().text(), &secrets);
         }
     }

@@ -278,6 +278,28 @@ fn basic_auth_alone_over_plain_http() {
     .unwrap();
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.text().contains("pg_replication_up"));
+    // The fleet's routes sit behind the same auth.
+    for path in ["/probe?cluster=pg", "/sd"] {
+        let r = get(&exporter, &Transport::Plain, path, None).unwrap();
+        assert_eq!(r.status, 401, "{path}: {r:?}");
+        assert!(!r.text().contains("pg_replication_up") && !r.text().contains("__param_cluster"));
+        let r = get(&exporter, &Transport::Plain, path, Some((USER, PASSWORD))).unwrap();
+        assert_eq!(r.status, 200, "{path}: {r:?}");
+    }
+    let r = get(
+        &exporter,
+        &Transport::Plain,
+        "/probe?cluster=pg",
+        Some((USER, PASSWORD)),
+    )
+    .unwrap();
+    assert!(
+        r.text()
+            .contains("pg_replication_up{cluster=\"pg\",node=\"node_a\"} 0"),
+        "{r:?}"
+    );
+    let r = get(&exporter, &Transport::Plain, "/sd", Some((USER, PASSWORD))).unwrap();
+    assert!(r.text().contains("\"__param_cluster\":\"pg\""), "{r:?}");
 }
 
 /// Runs the exporter on a configuration that must be refused; returns its stderr.

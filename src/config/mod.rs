@@ -82,6 +82,23 @@ pub struct Config {
     pub web: WebConfig,
     pub poll: PollConfig,
     pub clusters: Vec<ClusterConfig>,
+    /// `[shard]`; without it one shard that owns every cluster. Which clusters this exporter
+    /// polls is decided by [`crate::fleet::shard::owned`], not here.
+    pub shard: ShardConfig,
+}
+
+/// `[shard] count = N, index = I`: `count >= 1`, `index < count` (SPEC §11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardConfig {
+    pub count: u64,
+    pub index: u64,
+}
+
+impl Default for ShardConfig {
+    /// No `[shard]`: the one shard, owning everything.
+    fn default() -> Self {
+        ShardConfig { count: 1, index: 0 }
+    }
 }
 
 /// `[web]`: where `/metrics` is served.

@@ -12,6 +12,15 @@ pub(super) struct RawConfig {
     pub(super) poll: RawPoll,
     #[serde(default)]
     pub(super) cluster: Vec<RawCluster>,
+    pub(super) shard: Option<RawShard>,
+}
+
+/// `[shard]`: this exporter's share of the clusters (SPEC §11).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawShard {
+    pub(super) count: Option<RawCount>,
+    pub(super) index: Option<RawCount>,
 }
 
 #[derive(Deserialize, Default)]
@@ -194,5 +203,37 @@ impl<'de> Deserialize<'de> for RawPort {
             }
         }
         d.deserialize_u16(V)
+    }
+}
+
+/// A non-negative integer, written as a number in the file or as a string in an environment
+/// variable (`PG_REPLICATION_EXPORTER_SHARD__INDEX=3`, e.g. a StatefulSet ordinal).
+#[derive(Clone, Copy)]
+pub(super) struct RawCount(pub(super) u64);
+
+impl<'de> Deserialize<'de> for RawCount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawCount;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a non-negative integer")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawCount, E> {
+                u64::try_from(v)
+                    .map(RawCount)
+                    .map_err(|_| E::custom(format!("{v} is negative")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawCount, E> {
+                Ok(RawCount(v))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawCount, E> {
+                s.trim()
+                    .parse::<u64>()
+                    .map(RawCount)
+                    .map_err(|_| E::custom(format!("{s:?} is not a non-negative integer")))
+            }
+        }
+        d.deserialize_any(V)
     }
 }

@@ -22,11 +22,49 @@ pub(super) fn resolve(raw: RawConfig, cx: &Ctx) -> Result<Config, ConfigError> {
         }
         clusters.push(resolved);
     }
+    let shard = resolve_shard(raw.shard, cx)?;
     Ok(Config {
         web,
         poll,
         clusters,
+        shard,
     })
+}
+
+pub(super) fn resolve_shard(raw: Option<RawShard>, cx: &Ctx) -> Result<ShardConfig, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(ShardConfig::default());
+    };
+    let Some(count) = raw.count.map(|c| c.0) else {
+        return Err(cx.err_missing(
+            "shard.count",
+            "is required in [shard] (the number of shards)",
+        ));
+    };
+    if count == 0 {
+        return Err(cx.err("shard.count", "must be at least 1"));
+    }
+    // With several shards a missing index is a mistake (two replicas would both be shard 0),
+    // not a default.
+    let index = match raw.index {
+        Some(i) => i.0,
+        None if count == 1 => 0,
+        None => {
+            return Err(cx.err_missing(
+                "shard.index",
+                format!(
+                    "is required when shard.count is {count} (set it in [shard] or {ENV_PREFIX}SHARD__INDEX)"
+                ),
+            ));
+        }
+    };
+    if index >= count {
+        return Err(cx.err(
+            "shard.index",
+            format!("{index} must be less than shard.count ({count})"),
+        ));
+    }
+    Ok(ShardConfig { count, index })
 }
 
 pub(super) fn resolve_web(raw: RawWeb, cx: &Ctx) -> Result<WebConfig, ConfigError> {

@@ -861,3 +861,103 @@ fn drill_table_is_validated_and_its_password_redacted() {
     assert_eq!(d.password.as_ref().map(Password::expose), Some(SECRET));
     assert!(ok(NODE).clusters[0].drill.is_none());
 }
+
+#[test]
+fn shard_defaults_to_one_shard_and_takes_its_index_from_the_environment() {
+    assert_eq!(ok(NODE).shard, ShardConfig { count: 1, index: 0 });
+    assert_eq!(
+        ok(&format!("[shard]\ncount = 1\n{NODE}")).shard,
+        ShardConfig { count: 1, index: 0 }
+    );
+    assert_eq!(
+        ok(&format!("[shard]\ncount = 4\nindex = 3\n{NODE}")).shard,
+        ShardConfig { count: 4, index: 3 }
+    );
+    // One file for every replica, the index from each one's environment (a pod ordinal).
+    let c = load_from_str(
+        &format!("[shard]\ncount = 3\n{NODE}"),
+        &env(&[("PG_REPLICATION_EXPORTER_SHARD__INDEX", "2")]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(c.shard, ShardConfig { count: 3, index: 2 });
+    let c = load_from_str(
+        &format!("[shard]\ncount = 3\nindex = 0\n{NODE}"),
+        &env(&[("PG_REPLICATION_EXPORTER_SHARD__INDEX", "1")]),
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(c.shard.index, 1, "the environment wins over the file");
+}
+
+#[test]
+fn bad_shard_settings_name_the_key() {
+    let env_index = |toml: &str, index: &str| {
+        err_with(
+            toml,
+            &env(&[("PG_REPLICATION_EXPORTER_SHARD__INDEX", index)]),
+            &Overrides::default(),
+        )
+    };
+    let from_env = "(from environment variable PG_REPLICATION_EXPORTER_SHARD__INDEX)";
+    let cases: Vec<(&str, String, String)> = vec![
+        (
+            "count zero",
+            err(&format!("[shard]\ncount = 0\n{NODE}")),
+            format!("shard.count: must be at least 1 {IN}"),
+        ),
+        (
+            "count negative",
+            err(&format!("[shard]\ncount = -2\nindex = 0\n{NODE}")),
+            format!("shard.count: -2 is negative {IN}"),
+        ),
+        (
+            "count missing",
+            err(&format!("[shard]\nindex = 0\n{NODE}")),
+            format!("shard.count: is required in [shard] (the number of shards) {IN}"),
+        ),
+        (
+            "index missing",
+            err(&format!("[shard]\ncount = 2\n{NODE}")),
+            format!(
+                "shard.index: is required when shard.count is 2 (set it in [shard] or PG_REPLICATION_EXPORTER_SHARD__INDEX) {IN}"
+            ),
+        ),
+        (
+            "index too large",
+            err(&format!("[shard]\ncount = 2\nindex = 2\n{NODE}")),
+            format!("shard.index: 2 must be less than shard.count (2) {IN}"),
+        ),
+        (
+            "index a string",
+            err(&format!("[shard]\ncount = 2\nindex = \"x\"\n{NODE}")),
+            format!("shard.index: \"x\" is not a non-negative integer {IN}"),
+        ),
+        (
+            "unknown key",
+            err(&format!("[shard]\ncount = 2\nindex = 0\nid = 1\n{NODE}")),
+            format!("shard.id: unknown key {IN}"),
+        ),
+        (
+            "env index too large",
+            env_index(&format!("[shard]\ncount = 2\n{NODE}"), "5"),
+            format!("shard.index: 5 must be less than shard.count (2) {from_env}"),
+        ),
+        (
+            "env index not a number",
+            env_index(&format!("[shard]\ncount = 2\n{NODE}"), "pod-1"),
+            format!("shard.index: \"pod-1\" is not a non-negative integer {from_env}"),
+        ),
+        (
+            "env index without count",
+            env_index(NODE, "1"),
+            "shard.count: is required in [shard] (the number of shards)".to_string(),
+        ),
+    ];
+    for (what, got, want) in cases {
+        assert!(
+            got.starts_with("invalid configuration: ") && got.contains(&want),
+            "{what}: got {got:?}, want it to contain {want:?}"
+        );
+    }
+}

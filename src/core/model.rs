@@ -550,6 +550,7 @@ pub struct PatroniPromotion {
 /// Everything `/metrics` renders, swapped in atomically after each round.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
+    /// The clusters this exporter polls (its shard's, SPEC §11), in configuration order.
     pub clusters: Vec<ClusterSnapshot>,
     /// The exporter's own state beside the clusters.
     pub exporter: ExporterState,
@@ -561,6 +562,8 @@ pub struct ExporterState {
     /// The outcome of the last configuration load: `None` while the exporter runs on a
     /// configuration it was not given as a file (the demo, embedders).
     pub reload: Option<ReloadStatus>,
+    /// This exporter's place in a fleet (SPEC §11).
+    pub shard: ShardView,
 }
 
 /// `pg_replication_exporter_config_last_reload_successful` and its timestamp, as Prometheus
@@ -571,4 +574,24 @@ pub struct ReloadStatus {
     pub successful: bool,
     /// When the running configuration was last loaded successfully.
     pub last_success: UnixTime,
+}
+
+/// `[shard]` as the pages show it: the shard, and the configured clusters left to other shards.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardView {
+    pub index: u64,
+    pub count: u64,
+    /// Names of the configured clusters other shards own, in configuration order.
+    pub skipped: Vec<String>,
+}
+
+impl Default for ShardView {
+    /// The one shard, owning everything.
+    fn default() -> Self {
+        ShardView {
+            index: 0,
+            count: 1,
+            skipped: Vec::new(),
+        }
+    }
 }

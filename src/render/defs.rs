@@ -79,6 +79,16 @@ pub const EXPORTER_BUILD_INFO: Def = gauge(
     "Always 1; the labels give the exporter's version and source revision.",
     &["version", "revision"],
 );
+pub const EXPORTER_SHARD_INFO: Def = gauge(
+    "pg_replication_exporter_shard_info",
+    "Always 1; the labels give this exporter's shard index and the shard count of its fleet ([shard], SPEC §11; 0 of 1 without it).",
+    &["index", "count"],
+);
+pub const EXPORTER_CLUSTERS: Def = gauge(
+    "pg_replication_exporter_clusters",
+    "Configured clusters by state: owned (this exporter's shard polls them) or skipped (another shard's, by hashmod of the cluster name).",
+    &["state"],
+);
 
 pub const CONFIG_LAST_RELOAD_SUCCESSFUL: Def = gauge(
     "pg_replication_exporter_config_last_reload_successful",
@@ -702,8 +712,10 @@ pub const ALL: &[&Def] = &[
     &ENDPOINT_TARGET,
     &ENDPOINT_UP,
     &EXPORTER_BUILD_INFO,
+    &EXPORTER_CLUSTERS,
     &CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
     &CONFIG_LAST_RELOAD_SUCCESSFUL,
+    &EXPORTER_SHARD_INFO,
     &LAG_BYTES,
     &LAG_SECONDS,
     &LAST_POLL_SUCCESS_TIMESTAMP_SECONDS,

@@ -64,6 +64,22 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
         &[build.version, build.revision],
         1.0,
     );
+    let shard = &snapshot.exporter.shard;
+    out.push(
+        &defs::EXPORTER_SHARD_INFO,
+        &[&shard.index.to_string(), &shard.count.to_string()],
+        1.0,
+    );
+    out.push(
+        &defs::EXPORTER_CLUSTERS,
+        &["owned"],
+        snapshot.clusters.len() as f64,
+    );
+    out.push(
+        &defs::EXPORTER_CLUSTERS,
+        &["skipped"],
+        shard.skipped.len() as f64,
+    );
     if let Some(reload) = &snapshot.exporter.reload {
         out.push(
             &defs::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
@@ -77,39 +93,74 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
         );
     }
     for cluster in &snapshot.clusters {
-        for node in &cluster.nodes {
-            node_health(&mut out, &cluster.name, node);
-            if let Some(state) = &node.state {
-                node_state(&mut out, &cluster.name, &node.name, state);
-                for ws in &state.walsenders {
-                    if ws.is_logical() {
-                        logical_walsender(&mut out, &cluster.name, &node.name, state, ws);
-                    } else {
-                        walsender(&mut out, cluster, &node.name, state, ws);
-                    }
-                }
-                for slot in &state.slots {
-                    replication_slot(&mut out, &cluster.name, &node.name, state, slot);
-                }
-                for sub in &state.subscriptions {
-                    subscription(&mut out, snapshot, &cluster.name, node, state, sub);
-                }
-            }
-        }
-        cluster_view(&mut out, snapshot, cluster);
-        if let Some(p) = &cluster.patroni {
-            patroni::cluster(&mut out, cluster, p);
-        }
-        endpoints::cluster(&mut out, cluster);
+        cluster_families(&mut out, snapshot, cluster);
     }
     out.finish()
 }
 
+/// `GET /probe?cluster=NAME`: the families of that one cluster of `snapshot` (rendered exactly
+/// as on `/metrics`; cross-cluster links such as a standby cluster's source are still resolved
+/// against the whole snapshot) plus `pg_replication_exporter_build_info`; the shard families
+/// are the exporter's, on `/metrics` only. `None` when the snapshot has no such cluster.
+pub fn families_of_cluster(
+    snapshot: &Snapshot,
+    build: &BuildInfo,
+    name: &str,
+) -> Option<Vec<MetricFamily>> {
+    let cluster = snapshot.clusters.iter().find(|c| c.name == name)?;
+    let mut out = Families::default();
+    out.push(
+        &defs::EXPORTER_BUILD_INFO,
+        &[build.version, build.revision],
+        1.0,
+    );
+    cluster_families(&mut out, snapshot, cluster);
+    Some(out.finish())
+}
+
+/// [`families_of_cluster`] as text format 0.0.4.
+pub fn render_cluster(snapshot: &Snapshot, build: &BuildInfo, name: &str) -> Option<String> {
+    families_of_cluster(snapshot, build, name).map(|f| encode(&f))
+}
+
+/// Every family of one cluster: its nodes, walsenders, slots, subscriptions, the cluster view,
+/// Patroni and the front-ends.
+fn cluster_families(out: &mut Families, snapshot: &Snapshot, cluster: &ClusterSnapshot) {
+    for node in &cluster.nodes {
+        node_health(out, &cluster.name, node);
+        if let Some(state) = &node.state {
+            node_state(out, &cluster.name, &node.name, state);
+            for ws in &state.walsenders {
+                if ws.is_logical() {
+                    logical_walsender(out, &cluster.name, &node.name, state, ws);
+                } else {
+                    walsender(out, cluster, &node.name, state, ws);
+                }
+            }
+            for slot in &state.slots {
+                replication_slot(out, &cluster.name, &node.name, state, slot);
+            }
+            for sub in &state.subscriptions {
+                subscription(out, snapshot, &cluster.name, node, state, sub);
+            }
+        }
+    }
+    cluster_view(out, snapshot, cluster);
+    if let Some(p) = &cluster.patroni {
+        patroni::cluster(out, cluster, p);
+    }
+    endpoints::cluster(out, cluster);
+}
+
 /// Text format 0.0.4.
 pub fn render(snapshot: &Snapshot, build: &BuildInfo) -> String {
+    encode(&families(snapshot, build))
+}
+
+fn encode(families: &[MetricFamily]) -> String {
     let mut text = String::new();
     prometheus::TextEncoder::new()
-        .encode_utf8(&families(snapshot, build), &mut text)
+        .encode_utf8(families, &mut text)
         // The encoder only rejects families without a name or without series, and `families`
         // never builds either.
         .expect("families() yields only named, non-empty families");

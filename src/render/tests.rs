@@ -460,6 +460,7 @@ fn rich_snapshot() -> Snapshot {
                 successful: true,
                 last_success: 1_700_000_000.5,
             }),
+            shard: Default::default(),
         },
     }
 }
@@ -816,8 +817,8 @@ fn definitions_are_sorted_unique_and_namespaced_and_series_carry_exactly_their_l
             "{}",
             def.name
         );
-        // Every series carries cluster, except the exporter's own (build_info, SPEC §4.1, and
-        // the config reload gauges); node-level ones carry node.
+        // Every series carries cluster, except the exporter's own (build_info, SPEC §4.1, the
+        // config reload gauges and the shard families, §11); node-level ones carry node.
         if !EXPORTER_LEVEL.contains(&def.name) {
             assert_eq!(def.labels[0], "cluster", "{}", def.name);
         }
@@ -836,6 +837,8 @@ const EXPORTER_LEVEL: &[&str] = &[
     defs::EXPORTER_BUILD_INFO.name,
     defs::CONFIG_LAST_RELOAD_SUCCESSFUL.name,
     defs::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS.name,
+    defs::EXPORTER_SHARD_INFO.name,
+    defs::EXPORTER_CLUSTERS.name,
 ];
 
 /// Serves fixed families through `prometheus::Registry`, whose descriptor checks and gather()
@@ -1593,4 +1596,48 @@ fn recovery_source_is_archive_only_without_a_streaming_receiver_and_absent_when_
         value(&standby(None, cp), defs::NODE_APPLY_DELAY_SECONDS.name, &[]),
         Some(5.0)
     );
+}
+
+#[test]
+fn a_probe_page_is_one_clusters_families_as_on_metrics() {
+    let mut snapshot = rich_snapshot();
+    snapshot.exporter.shard = crate::core::model::ShardView {
+        index: 1,
+        count: 4,
+        skipped: vec!["elsewhere".into(), "other".into()],
+    };
+    let all = render(&snapshot, &BUILD);
+    assert!(
+        all.contains("pg_replication_exporter_shard_info{index=\"1\",count=\"4\"} 1\n"),
+        "{all}"
+    );
+    assert!(all.contains("pg_replication_exporter_clusters{state=\"owned\"} 3\n"));
+    assert!(all.contains("pg_replication_exporter_clusters{state=\"skipped\"} 2\n"));
+    for name in ["main", "app", "dr"] {
+        let page = render_cluster(&snapshot, &BUILD, name).unwrap();
+        let mut lines = 0;
+        for line in page.lines().filter(|l| !l.starts_with('#')) {
+            if line.starts_with("pg_replication_exporter_build_info{") {
+                continue;
+            }
+            // `cluster` is every cluster family's first label.
+            assert!(
+                line.contains(&format!("{{cluster=\"{name}\"")),
+                "{name}: {line}"
+            );
+            // The very series /metrics has for this cluster.
+            assert!(all.lines().any(|l| l == line), "{name}: {line}");
+            lines += 1;
+        }
+        let on_metrics = all
+            .lines()
+            .filter(|l| l.contains(&format!("{{cluster=\"{name}\"")))
+            .count();
+        assert_eq!(lines, on_metrics, "{name}: every series of the cluster");
+        assert!(page.contains("pg_replication_exporter_build_info{"));
+        assert!(!page.contains("pg_replication_exporter_shard_info"));
+        assert!(!page.contains("pg_replication_exporter_clusters"));
+    }
+    assert_eq!(render_cluster(&snapshot, &BUILD, "elsewhere"), None);
+    assert_eq!(render_cluster(&snapshot, &BUILD, "nonesuch"), None);
 }

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod fleet;
 pub mod lifecycle;
 pub mod listener;
 pub mod server;

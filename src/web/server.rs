@@ -34,6 +34,8 @@ pub(crate) struct AppState {
     pub pages: Arc<PageCache>,
     /// Where `POST /-/reload` sends its request; `None` unless `--web.enable-lifecycle`.
     pub lifecycle: Option<tokio::sync::mpsc::Sender<crate::web::lifecycle::ReloadRequest>>,
+    /// The address the listener is bound to: `/sd`'s target when a request has no Host.
+    pub address: std::net::SocketAddr,
 }
 
 /// The page rendered from one snapshot, and its gzip form once a client asked for it.
@@ -90,7 +92,7 @@ pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-fn gzip(plain: &[u8]) -> Bytes {
+pub(crate) fn gzip(plain: &[u8]) -> Bytes {
     // Level 1: metric pages are repetitive enough that the fastest level already shrinks them
     // about eight-fold, at a fraction of the default level's time on the scrape path.
     let mut encoder = flate2::write::GzEncoder::new(
@@ -117,6 +119,7 @@ pub(crate) fn app(state: AppState) -> Router {
             axum::routing::post(crate::web::lifecycle::reload),
         )
         .route("/", get(landing));
+    let router = crate::web::fleet::routes(router);
     // gzip happens in one place, the /metrics handler, once per snapshot (the other pages are a
     // few hundred bytes). Outermost, so that a request without credentials costs no handler,
     // and unknown paths answer 401 rather than telling which paths exist.
@@ -180,13 +183,14 @@ fn landing_page(snapshot: &Snapshot, build: &BuildInfo, telemetry_path: &str) ->
 <html><head><meta charset="utf-8"><title>pg_replication_exporter</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em 1em;text-align:left}}.up{{color:#080}}.down{{color:#b00}}svg.topology{{max-width:100%;height:auto}}.legend{{color:#555;font-size:.9em}}</style></head>
 <body><h1>pg_replication_exporter {version}</h1>
-<p><a href="{path}">Metrics</a> · <a href="/healthz">/healthz</a> · <a href="/ready">/ready</a></p>
+<p><a href="{path}">Metrics</a> · <a href="/healthz">/healthz</a> · <a href="/ready">/ready</a> · <a href="/sd">/sd</a> (service discovery{probe})</p>
 {pictures}<p class="legend">Arrows: replication (lag behind the primary, bytes and time), front-ends to the node they lead to. Red: something is wrong (two primaries, a node down, a standby not streaming, a front-end leading where it must not). Hover for details; reload for the latest round.</p>
 <table><tr><th>cluster</th><th>node</th><th>state</th><th>role</th><th>patroni</th><th>from</th><th>last error</th></tr>
 {rows}</table></body></html>
 "#,
         version = escape(build.version),
         path = escape(telemetry_path),
+        probe = crate::web::fleet::probe_links(snapshot),
     )
 }
 
@@ -238,7 +242,7 @@ fn landing_rows(snapshot: &Snapshot) -> String {
     rows
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

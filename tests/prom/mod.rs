@@ -161,12 +161,113 @@ impl Daemon {
     }
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
+impl Daemon {
+    fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One series of a range query: its labels and its (unix seconds, value) samples.
+pub type Series = (Value, Vec<(f64, f64)>);
+
+/// A single-node VictoriaMetrics (Debian's `victoria-metrics`): Prometheus remote write at
+/// `/api/v1/write`, PromQL at `/api/v1/query`, optionally deduplicating samples closer than
+/// `dedup` (`-dedup.minScrapeInterval`, for an HA pair). Queries see samples as soon as they are
+/// ingested (`-search.latencyOffset=0s`) and are not cached.
+pub struct VictoriaMetrics {
+    d: Daemon,
+}
+
+pub fn victoria_metrics_bin() -> PathBuf {
+    binary("VICTORIA_METRICS", "/usr/bin/victoria-metrics")
+}
+
+impl VictoriaMetrics {
+    pub fn start(dedup: Option<Duration>) -> VictoriaMetrics {
+        let dir = tempfile::Builder::new()
+            .prefix("victoria-metrics.")
+            .tempdir()
+            .expect("victoria-metrics temp dir");
+        let addr: SocketAddr = ([127, 0, 0, 1], crate::harness::free_port()).into();
+        let mut cmd = Command::new(victoria_metrics_bin());
+        cmd.arg(format!("-httpListenAddr={addr}"))
+            .arg(format!(
+                "-storageDataPath={}",
+                dir.path().join("data").display()
+            ))
+            .arg("-retentionPeriod=1d")
+            .arg("-search.latencyOffset=0s")
+            .arg("-search.disableCache")
+            .arg("-loggerLevel=WARN");
+        if let Some(d) = dedup {
+            cmd.arg(format!("-dedup.minScrapeInterval={}ms", d.as_millis()));
+        }
+        VictoriaMetrics {
+            d: Daemon::spawn("victoria-metrics", &mut cmd, addr, dir),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.d.addr
+    }
+
+    /// The URL Prometheus remote-writes to.
+    pub fn write_url(&self) -> String {
+        format!("http://{}/api/v1/write", self.addr())
+    }
+
+    pub fn log_tail(&self, n: usize) -> String {
+        self.d.log_tail(n)
+    }
+
+    pub fn query(&self, expr: &str) -> Result<Value, String> {
+        query(self.addr(), expr)
+    }
+
+    pub fn vector(&self, expr: &str) -> Vec<(Value, f64)> {
+        vector(self.addr(), expr)
+    }
+
+    /// The raw (deduplicated) samples of every series `selector` matches over the last `range`,
+    /// as (labels, [(unix seconds, value)]) from a range-vector query.
+    pub fn samples(&self, selector: &str, range: Duration) -> Result<Vec<Series>, String> {
+        let expr = format!("{selector}[{}s]", range.as_secs());
+        let data = self.query(&expr)?;
+        if data["resultType"] != "matrix" {
+            return Err(format!("query {expr}: not a matrix: {data}"));
+        }
+        Ok(data["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|s| {
+                let values = s["values"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|p| {
+                        let t = p[0].as_f64().unwrap_or(f64::NAN);
+                        let v = p[1]
+                            .as_str()
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(f64::NAN);
+                        (t, v)
+                    })
+                    .collect();
+                (s["metric"].clone(), values)
+            })
+            .collect())
     }
 }
 
@@ -181,6 +282,28 @@ fn get_json(addr: SocketAddr, path: &str) -> Result<Value, String> {
     Ok(v)
 }
 
+/// `/api/v1/query?query=expr` on a Prometheus-compatible server: the `data` object, or Err with
+/// the answer.
+fn query(addr: SocketAddr, expr: &str) -> Result<Value, String> {
+    get_json(addr, &format!("/api/v1/query?query={}", urlencode(expr))).map(|v| v["data"].clone())
+}
+
+/// The instant vector of `expr` as (labels, value) pairs; panics if the query fails or the
+/// result is not a vector.
+fn vector(addr: SocketAddr, expr: &str) -> Vec<(Value, f64)> {
+    let data = query(addr, expr).unwrap_or_else(|e| panic!("query {expr}: {e}"));
+    assert_eq!(data["resultType"], "vector", "query {expr}: {data}");
+    data["result"]
+        .as_array()
+        .expect("result array")
+        .iter()
+        .map(|s| {
+            let v = s["value"][1].as_str().and_then(|t| t.parse().ok());
+            (s["metric"].clone(), v.unwrap_or(f64::NAN))
+        })
+        .collect()
+}
+
 /// A Prometheus server: scrape interval and rule evaluation interval 1 s, one scrape job, an
 /// optional Alertmanager, and a rules file that [`Prometheus::load_rules`] installs later.
 pub struct Prometheus {
@@ -192,10 +315,6 @@ pub struct Prometheus {
 impl Prometheus {
     /// Start Prometheus scraping `target` under job `job`, sending alerts to `alertmanager`.
     pub fn start(job: &str, target: SocketAddr, alertmanager: Option<SocketAddr>) -> Prometheus {
-        let dir = tempfile::Builder::new()
-            .prefix("prometheus.")
-            .tempdir()
-            .expect("prometheus temp dir");
         let mut base_config = String::from(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n",
         );
@@ -207,24 +326,42 @@ impl Prometheus {
         base_config.push_str(&format!(
             "scrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n"
         ));
+        Self::start_config(&base_config, false)
+    }
+
+    /// Start Prometheus with the test's own whole configuration `yaml`; with `agent` in agent
+    /// mode (`--enable-feature=agent`: scrape and remote-write only, no queries, no rules).
+    pub fn start_config(yaml: &str, agent: bool) -> Prometheus {
+        let dir = tempfile::Builder::new()
+            .prefix("prometheus.")
+            .tempdir()
+            .expect("prometheus temp dir");
         let config = dir.path().join("prometheus.yml");
-        fs::write(&config, &base_config).expect("write prometheus.yml");
+        fs::write(&config, yaml).expect("write prometheus.yml");
         let addr: SocketAddr = ([127, 0, 0, 1], crate::harness::free_port()).into();
+        let data = dir.path().join("data");
         let mut cmd = Command::new(prometheus_bin());
         cmd.arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
             .arg(format!("--web.listen-address={addr}"))
-            .arg("--storage.tsdb.retention.time=1h")
             .arg("--log.level=info");
+        if agent {
+            cmd.arg("--enable-feature=agent")
+                .arg(format!("--storage.agent.path={}", data.display()));
+        } else {
+            cmd.arg(format!("--storage.tsdb.path={}", data.display()))
+                .arg("--storage.tsdb.retention.time=1h");
+        }
         let d = Daemon::spawn("prometheus", &mut cmd, addr, dir);
         Prometheus {
             d,
             config,
-            base_config,
+            base_config: yaml.to_owned(),
         }
+    }
+
+    /// Stop the server now (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        self.d.kill();
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -300,29 +437,24 @@ impl Prometheus {
 
     /// `/api/v1/query?query=expr`: the `data` object, or Err with the answer.
     pub fn query(&self, expr: &str) -> Result<Value, String> {
-        get_json(
-            self.addr(),
-            &format!("/api/v1/query?query={}", urlencode(expr)),
-        )
-        .map(|v| v["data"].clone())
+        query(self.addr(), expr)
     }
 
     /// The instant vector of `expr` as (labels, value) pairs; panics if the query fails or the
     /// result is not a vector.
     pub fn vector(&self, expr: &str) -> Vec<(Value, f64)> {
-        let data = self
-            .query(expr)
-            .unwrap_or_else(|e| panic!("query {expr}: {e}"));
-        assert_eq!(data["resultType"], "vector", "query {expr}: {data}");
-        data["result"]
-            .as_array()
-            .expect("result array")
-            .iter()
-            .map(|s| {
-                let v = s["value"][1].as_str().and_then(|t| t.parse().ok());
-                (s["metric"].clone(), v.unwrap_or(f64::NAN))
-            })
-            .collect()
+        vector(self.addr(), expr)
+    }
+
+    /// `/api/v1/targets`: the `activeTargets` (each with `labels`, `health`, `scrapeUrl`,
+    /// `lastError`).
+    pub fn active_targets(&self) -> Result<Vec<Value>, String> {
+        get_json(self.addr(), "/api/v1/targets").map(|v| {
+            v["data"]["activeTargets"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
     }
 
     /// `/api/v1/alerts`: the pending and firing alerts.
