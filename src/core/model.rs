@@ -96,6 +96,9 @@ pub struct NodeState {
     /// Subscriptions of the connected database (`pg_subscription` with `pg_stat_subscription`).
     #[serde(default)]
     pub subscriptions: Vec<Subscription>,
+    /// A digest of the idle slots (see `pg::sql::Read`): equal digests, same idle slots.
+    #[serde(default)]
+    pub slots_fingerprint: Option<String>,
     /// True when the role cannot see the replication columns (no pg_monitor / pg_read_all_stats
     /// and not superuser): hidden columns are NULL and must not be read as "no lag".
     pub privilege_missing: bool,

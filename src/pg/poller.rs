@@ -14,7 +14,7 @@ use tracing::{debug, info, warn};
 
 use crate::clock::unix_now;
 use crate::config::{NodeConfig, PollConfig};
-use crate::core::model::{ErrorKind, NodeReport, NodeState};
+use crate::core::model::{ErrorKind, NodeReport, NodeState, RecoverySettings, Slot};
 use crate::pg::connect::{AbortOnDrop, Target, open};
 use crate::pg::error::PollError;
 use crate::pg::sql::{self, Band};
@@ -34,11 +34,47 @@ pub(crate) async fn poll_round(pollers: &mut [NodePoller], timeout: Duration) ->
     pollers.iter().map(|p| p.report.clone()).collect()
 }
 
-/// A live session: the client, its connection task, and the statement prepared for its major.
+/// A live session: the client, its connection task, the two statements prepared for its major
+/// (see [`sql::Read`]) and what its last full read said.
 struct Session {
     client: Client,
-    statement: Statement,
+    full: Statement,
+    fast: Statement,
+    last_full: Option<FullRead>,
     _task: AbortOnDrop,
+}
+
+/// What a full read returned that a fast read does not: the idle slots (those whose values do
+/// not move between rounds) and their fingerprint, and the `pg_settings` rows.
+struct FullRead {
+    at: Instant,
+    fingerprint: Option<String>,
+    idle_slots: Vec<Slot>,
+    recovery: Option<RecoverySettings>,
+}
+
+impl FullRead {
+    fn of(state: &NodeState) -> FullRead {
+        FullRead {
+            at: Instant::now(),
+            fingerprint: state.slots_fingerprint.clone(),
+            idle_slots: state.slots.iter().filter(|s| !moving(s)).cloned().collect(),
+            recovery: state.recovery.clone(),
+        }
+    }
+
+    /// Completes a fast read whose fingerprint matched: its moving slots and the idle ones of
+    /// the full read, in name order as the SQL returns them, and the settings of the full read.
+    fn complete(&self, state: &mut NodeState) {
+        state.slots.extend(self.idle_slots.iter().cloned());
+        state.slots.sort_by(|a, b| a.slot_name.cmp(&b.slot_name));
+        state.recovery = self.recovery.clone();
+    }
+}
+
+/// The SQL's `moving`: an active slot's positions move, a held horizon ages every transaction.
+fn moving(slot: &Slot) -> bool {
+    slot.active || slot.xmin_age.is_some() || slot.catalog_xmin_age.is_some()
 }
 
 /// What was last logged for a node, so that logs come on change, not every poll.
@@ -226,13 +262,42 @@ impl NodePoller {
         }
     }
 
+    /// One poll: the fast read while the last full read is recent and the idle slots'
+    /// fingerprint still matches it, else (or when it does not match) the full read.
     async fn query_once(&mut self) -> Result<NodeState, PollError> {
         if self.session.is_none() {
             self.session = Some(self.connect().await?);
         }
-        let session = self.session.as_ref().expect("session was just set");
+        let recent = self
+            .session
+            .as_ref()
+            .and_then(|s| s.last_full.as_ref())
+            .is_some_and(|f| f.at.elapsed() < sql::FULL_READ_INTERVAL);
+        if recent {
+            let mut state = self.read(sql::Read::Fast).await?;
+            if let Some(full) = self.session.as_ref().and_then(|s| s.last_full.as_ref())
+                && full.fingerprint == state.slots_fingerprint
+            {
+                full.complete(&mut state);
+                return Ok(state);
+            }
+            debug!(cluster = %self.cluster, node = %self.cfg.name, "the idle slots changed; reading every slot");
+        }
+        let state = self.read(sql::Read::Full).await?;
+        if let Some(session) = self.session.as_mut() {
+            session.last_full = Some(FullRead::of(&state));
+        }
+        Ok(state)
+    }
+
+    async fn read(&mut self, read: sql::Read) -> Result<NodeState, PollError> {
+        let session = self.session.as_ref().expect("read needs a session");
+        let statement = match read {
+            sql::Read::Full => &session.full,
+            sql::Read::Fast => &session.fast,
+        };
         let context = format!("poll {}", self.endpoint());
-        let row = match session.client.query_one(&session.statement, &[]).await {
+        let row = match session.client.query_one(statement, &[]).await {
             Ok(row) => row,
             Err(e) => {
                 let err = PollError::from_query(&context, &e);
@@ -297,15 +362,22 @@ impl NodePoller {
                   version_num / 10000, sql::NEWEST_KNOWN / 10000);
         }
         let band = choice.band;
-        let text = sql::as_bytes(&band.statement(), &encoding);
-        let statement = client
-            .prepare(&text)
-            .await
-            .map_err(|e| PollError::from_query(&context, &e))?;
+        let mut prepared = Vec::with_capacity(2);
+        for text in [band.statement(), band.fast_statement()] {
+            let statement = client
+                .prepare(&sql::as_bytes(&text, &encoding))
+                .await
+                .map_err(|e| PollError::from_query(&context, &e))?;
+            prepared.push(statement);
+        }
+        let fast = prepared.pop().expect("two statements");
+        let full = prepared.pop().expect("two statements");
         debug!(cluster = %self.cluster, node = %self.cfg.name, version_num, band = ?band, "connected");
         Ok(Session {
             client,
-            statement,
+            full,
+            fast,
+            last_full: None,
             _task: task,
         })
     }
