@@ -163,15 +163,13 @@ fn snapshot() -> Snapshot {
     let reports = nodes(POS, POS - 8192);
     let mut history = ClusterHistory::new(Duration::from_secs(3600), Duration::from_secs(1));
     let view = observe(&mut history, NOW, &reports);
-    Snapshot {
-        clusters: vec![ClusterSnapshot {
-            name: "bench".into(),
-            nodes: reports,
-            view,
-            patroni: None,
-            endpoints: Vec::new(),
-        }],
-    }
+    Snapshot::new(vec![ClusterSnapshot {
+        name: "bench".into(),
+        nodes: reports,
+        view,
+        patroni: None,
+        endpoints: Vec::new(),
+    }])
 }
 
 /// The primary's poll document, as PostgreSQL's `json_build_object` would spell it.

@@ -8,6 +8,8 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::config::Config;
+use crate::pages::{PageBuilder, Pages, run_builder};
+use crate::pg::connect::AbortOnDrop;
 use crate::rounds::supervise_cluster;
 use crate::store::{BuildInfo, Store};
 use crate::web::config::{self as webconfig, WebConfig, WebConfigError};
@@ -64,13 +66,19 @@ pub async fn run_with_web(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let store = Store::new(&config.clusters);
+    let mut builder = PageBuilder::new(BUILD);
+    let pages = Pages::new(builder.page(store.current(), store.ready()));
+    let page_task = AbortOnDrop(tokio::spawn(run_builder(
+        store.clone(),
+        pages.clone(),
+        builder,
+        config.poll.interval,
+    )));
     let pollers: Vec<_> = config
         .clusters
         .iter()
-        .enumerate()
-        .map(|(i, c)| {
+        .map(|c| {
             tokio::spawn(supervise_cluster(
-                i,
                 c.clone(),
                 config.poll.clone(),
                 store.clone(),
@@ -89,7 +97,7 @@ pub async fn run_with_web(
         build: Arc::new(BUILD),
         telemetry_path: config.web.telemetry_path.clone(),
         basic_auth: web.basic_auth.clone(),
-        pages: Arc::default(),
+        pages,
     };
     let router = app(state);
     let result = match &web.tls {
@@ -108,6 +116,7 @@ pub async fn run_with_web(
     for task in pollers {
         task.abort();
     }
+    drop(page_task);
     info!("stopped");
     result
 }

@@ -47,6 +47,7 @@ pub mod core;
 pub mod exporter;
 pub mod logfmt;
 pub mod ops;
+pub mod pages;
 pub mod pg;
 pub mod render;
 pub mod rounds;

@@ -25,16 +25,10 @@ use crate::store::Store;
 /// Runs [`run_cluster`] and restarts it (fresh sessions, fresh history) should it ever panic
 /// outside a node's poll, so that a bug cannot freeze a cluster's data while `/metrics` keeps
 /// serving the last round as if it were current.
-pub(crate) async fn supervise_cluster(
-    index: usize,
-    cluster: ClusterConfig,
-    poll: PollConfig,
-    store: Arc<Store>,
-) {
+pub(crate) async fn supervise_cluster(cluster: ClusterConfig, poll: PollConfig, store: Arc<Store>) {
     loop {
         // Aborting the supervisor (shutdown) aborts the task it watches.
         let mut task = AbortOnDrop(tokio::spawn(run_cluster(
-            index,
             cluster.clone(),
             poll.clone(),
             store.clone(),
@@ -52,12 +46,7 @@ pub(crate) async fn supervise_cluster(
 }
 
 /// Polls the nodes of one cluster forever: one round per interval.
-pub(crate) async fn run_cluster(
-    index: usize,
-    cluster: ClusterConfig,
-    poll: PollConfig,
-    store: Arc<Store>,
-) {
+pub(crate) async fn run_cluster(cluster: ClusterConfig, poll: PollConfig, store: Arc<Store>) {
     let mut pollers: Vec<NodePoller> = cluster
         .nodes
         .iter()
@@ -112,16 +101,13 @@ pub(crate) async fn run_cluster(
         });
         let probes: Vec<_> = endpoint_rxs.iter().map(|rx| rx.borrow().clone()).collect();
         let endpoints = endpoints::judge::judge(&cluster.endpoints, &probes, &reports, &view);
-        store.publish(
-            index,
-            ClusterSnapshot {
-                name: cluster.name.clone(),
-                nodes: reports,
-                view,
-                patroni,
-                endpoints,
-            },
-        );
+        store.publish(ClusterSnapshot {
+            name: cluster.name.clone(),
+            nodes: reports,
+            view,
+            patroni,
+            endpoints,
+        });
     }
 }
 

@@ -553,5 +553,16 @@ pub struct PatroniPromotion {
 /// Everything `/metrics` renders, swapped in atomically after each round.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
-    pub clusters: Vec<ClusterSnapshot>,
+    /// Shared with the snapshots before and after it: a round replaces one cluster's entry, and
+    /// the page builder keeps the rendered chunk of every entry that did not change.
+    pub clusters: Vec<std::sync::Arc<ClusterSnapshot>>,
+}
+
+impl Snapshot {
+    /// A snapshot of these clusters.
+    pub fn new(clusters: Vec<ClusterSnapshot>) -> Snapshot {
+        Snapshot {
+            clusters: clusters.into_iter().map(std::sync::Arc::new).collect(),
+        }
+    }
 }

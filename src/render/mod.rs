@@ -59,49 +59,164 @@ const INVALIDATION_REASON_SINCE: u32 = 170_000;
 /// (the order `prometheus::Registry::gather` uses), families without series left out.
 pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
     let mut out = Families::default();
+    build_info(&mut out, build);
+    for cluster in &snapshot.clusters {
+        cluster_families(&mut out, snapshot, cluster);
+    }
+    out.finish().into_iter().map(|(_, f)| f).collect()
+}
+
+fn build_info(out: &mut Families, build: &BuildInfo) {
     out.push(
         &defs::EXPORTER_BUILD_INFO,
         &[build.version, build.revision],
         1.0,
     );
-    for cluster in &snapshot.clusters {
-        for node in &cluster.nodes {
-            node_health(&mut out, &cluster.name, node);
-            if let Some(state) = &node.state {
-                node_state(&mut out, &cluster.name, &node.name, state);
-                for ws in &state.walsenders {
-                    if ws.is_logical() {
-                        logical_walsender(&mut out, &cluster.name, &node.name, state, ws);
-                    } else {
-                        walsender(&mut out, cluster, &node.name, state, ws);
-                    }
-                }
-                for slot in &state.slots {
-                    replication_slot(&mut out, &cluster.name, &node.name, state, slot);
-                }
-                for sub in &state.subscriptions {
-                    subscription(&mut out, snapshot, &cluster.name, node, state, sub);
-                }
-            }
-        }
-        cluster_view(&mut out, snapshot, cluster);
-        if let Some(p) = &cluster.patroni {
-            patroni::cluster(&mut out, cluster, p);
-        }
-        endpoints::cluster(&mut out, cluster);
-    }
-    out.finish()
 }
 
-/// Text format 0.0.4.
+/// The series of one cluster; `snapshot` is read for what crosses clusters (a standby
+/// cluster's source, a subscription's publisher).
+fn cluster_families(out: &mut Families, snapshot: &Snapshot, cluster: &ClusterSnapshot) {
+    for node in &cluster.nodes {
+        node_health(out, &cluster.name, node);
+        if let Some(state) = &node.state {
+            node_state(out, &cluster.name, &node.name, state);
+            for ws in &state.walsenders {
+                if ws.is_logical() {
+                    logical_walsender(out, &cluster.name, &node.name, state, ws);
+                } else {
+                    walsender(out, cluster, &node.name, state, ws);
+                }
+            }
+            for slot in &state.slots {
+                replication_slot(out, &cluster.name, &node.name, state, slot);
+            }
+            for sub in &state.subscriptions {
+                subscription(out, snapshot, &cluster.name, node, state, sub);
+            }
+        }
+    }
+    cluster_view(out, snapshot, cluster);
+    if let Some(p) = &cluster.patroni {
+        patroni::cluster(out, cluster, p);
+    }
+    endpoints::cluster(out, cluster);
+}
+
+/// Text format 0.0.4: the page of `snapshot`, assembled from one [`Chunk`] per cluster.
 pub fn render(snapshot: &Snapshot, build: &BuildInfo) -> String {
-    let mut text = String::new();
-    prometheus::TextEncoder::new()
-        .encode_utf8(&families(snapshot, build), &mut text)
-        // The encoder only rejects families without a name or without series, and `families`
-        // never builds either.
-        .expect("families() yields only named, non-empty families");
+    let chunks: Vec<Chunk> = snapshot
+        .clusters
+        .iter()
+        .map(|c| cluster_chunk(snapshot, c))
+        .collect();
+    assemble(build, chunks.iter())
+}
+
+/// One cluster's part of the page: for each family it has series in (by index into
+/// [`defs::ALL`]), its sample lines in text format, without the HELP and TYPE lines. Every
+/// family but the build info has `cluster` as its first label, so a family's series sorted by
+/// label values are the clusters' lines of that family in cluster-name order: a page is the
+/// concatenation, family by family, of its clusters' chunks (see [`assemble`]), and a cluster
+/// whose snapshot did not change keeps its chunk.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Chunk {
+    cluster: String,
+    pieces: Vec<(usize, String)>,
+}
+
+impl Chunk {
+    /// The cluster this chunk renders.
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    /// Bytes of sample text.
+    pub fn len(&self) -> usize {
+        self.pieces.iter().map(|(_, t)| t.len()).sum()
+    }
+
+    /// True when the chunk has no series.
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+}
+
+/// The chunk of `cluster`, one of `snapshot`'s clusters.
+pub fn cluster_chunk(snapshot: &Snapshot, cluster: &ClusterSnapshot) -> Chunk {
+    let mut out = Families::default();
+    cluster_families(&mut out, snapshot, cluster);
+    Chunk {
+        cluster: cluster.name.clone(),
+        pieces: out.encode_bodies(),
+    }
+}
+
+/// Whether a cluster's chunk depends on other clusters' snapshots (a standby cluster's source
+/// lag, a subscription's publisher): such a chunk is rendered anew with every page.
+pub fn reads_other_clusters(cluster: &ClusterSnapshot) -> bool {
+    cluster.view.source.is_some()
+        || cluster.nodes.iter().any(|n| {
+            n.state
+                .as_ref()
+                .is_some_and(|s| s.subscriptions.iter().any(|x| x.slot_name.is_some()))
+        })
+}
+
+/// A page from per-cluster chunks (any order): one HELP and TYPE per family, then the
+/// family's lines of every cluster in cluster-name order. Equal to [`render`] of the snapshot
+/// the chunks came from.
+pub fn assemble<'a>(build: &BuildInfo, chunks: impl IntoIterator<Item = &'a Chunk>) -> String {
+    let mut head = Families::default();
+    build_info(&mut head, build);
+    let head = Chunk {
+        cluster: String::new(),
+        pieces: head.encode_bodies(),
+    };
+    let mut sorted: Vec<&Chunk> = chunks.into_iter().collect();
+    sorted.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    // One cursor per chunk: pieces are in family order, so a page is one merge pass.
+    let mut cursors: Vec<std::iter::Peekable<std::slice::Iter<'_, (usize, String)>>> =
+        std::iter::once(&head)
+            .chain(sorted.iter().copied())
+            .map(|c| c.pieces.iter().peekable())
+            .collect();
+    let size: usize = head.len() + sorted.iter().map(|c| c.len()).sum::<usize>();
+    let mut text = String::with_capacity(size + defs::ALL.len() * 160);
+    for (index, def) in defs::ALL.iter().enumerate() {
+        let mut header = false;
+        for cursor in &mut cursors {
+            if let Some((_, body)) = cursor.next_if(|(i, _)| *i == index) {
+                if !header {
+                    write_header(&mut text, def);
+                    header = true;
+                }
+                text.push_str(body);
+            }
+        }
+    }
     text
+}
+
+/// `# HELP` and `# TYPE` as `prometheus::TextEncoder` writes them (HELP escapes `\` and
+/// newlines).
+fn write_header(text: &mut String, def: &Def) {
+    text.push_str("# HELP ");
+    text.push_str(def.name);
+    text.push(' ');
+    for c in def.help.chars() {
+        match c {
+            '\\' => text.push_str("\\\\"),
+            '\n' => text.push_str("\\n"),
+            c => text.push(c),
+        }
+    }
+    text.push_str("\n# TYPE ");
+    text.push_str(def.name);
+    text.push_str(match def.kind {
+        Kind::Gauge => " gauge\n",
+        Kind::Counter => " counter\n",
+    });
 }
 
 /// §4.1: health of every configured node, known or not.
@@ -681,9 +796,29 @@ impl Families {
         }
     }
 
-    fn finish(mut self) -> Vec<MetricFamily> {
+    /// Each family's sample lines, in text format without HELP and TYPE, by index into
+    /// [`defs::ALL`].
+    fn encode_bodies(self) -> Vec<(usize, String)> {
+        let encoder = prometheus::TextEncoder::new();
+        self.finish()
+            .into_iter()
+            .map(|(index, family)| {
+                let mut text = String::new();
+                encoder
+                    .encode_utf8(std::slice::from_ref(&family), &mut text)
+                    // The encoder only rejects families without a name or without series, and
+                    // `finish` never builds either.
+                    .expect("finish() yields only named, non-empty families");
+                // HELP and TYPE are one line each (HELP escapes newlines).
+                let body = text.splitn(3, '\n').nth(2).unwrap_or("").to_owned();
+                (index, body)
+            })
+            .collect()
+    }
+
+    fn finish(mut self) -> Vec<(usize, MetricFamily)> {
         let mut families = Vec::new();
-        for def in defs::ALL {
+        for (index, def) in defs::ALL.iter().enumerate() {
             let Some(mut metrics) = self.series.remove(def.name) else {
                 continue;
             };
@@ -703,7 +838,7 @@ impl Families {
                 Kind::Counter => MetricType::COUNTER,
             });
             family.set_metric(metrics);
-            families.push(family);
+            families.push((index, family));
         }
         // A family rendered but missing from defs::ALL would vanish silently.
         debug_assert!(
