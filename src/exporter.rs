@@ -74,14 +74,18 @@ pub async fn run_with_web(
         builder,
         config.poll.interval,
     )));
+    // Cluster i of n starts its rounds i/n of an interval in: logins and polls spread evenly.
+    let n = config.clusters.len().max(1) as u32;
     let pollers: Vec<_> = config
         .clusters
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             tokio::spawn(supervise_cluster(
                 c.clone(),
                 config.poll.clone(),
                 store.clone(),
+                config.poll.interval / n * i as u32,
             ))
         })
         .collect();

@@ -8,6 +8,7 @@
 //! checked by a task of its own; a round judges the latest check of each against its polls.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::{error, info};
@@ -15,7 +16,7 @@ use tracing::{error, info};
 use crate::clock::unix_now;
 use crate::config::{ClusterConfig, NodeConfig, PollConfig};
 use crate::core::cluster::{ClusterHistory, observe};
-use crate::core::model::ClusterSnapshot;
+use crate::core::model::{ClusterSnapshot, ClusterView};
 use crate::pg::connect::AbortOnDrop;
 use crate::pg::poller::{NodePoller, panic_message, poll_round};
 use crate::sources::endpoints;
@@ -25,13 +26,19 @@ use crate::store::Store;
 /// Runs [`run_cluster`] and restarts it (fresh sessions, fresh history) should it ever panic
 /// outside a node's poll, so that a bug cannot freeze a cluster's data while `/metrics` keeps
 /// serving the last round as if it were current.
-pub(crate) async fn supervise_cluster(cluster: ClusterConfig, poll: PollConfig, store: Arc<Store>) {
+pub(crate) async fn supervise_cluster(
+    cluster: ClusterConfig,
+    poll: PollConfig,
+    store: Arc<Store>,
+    start_offset: Duration,
+) {
     loop {
         // Aborting the supervisor (shutdown) aborts the task it watches.
         let mut task = AbortOnDrop(tokio::spawn(run_cluster(
             cluster.clone(),
             poll.clone(),
             store.clone(),
+            start_offset,
         )));
         match (&mut task.0).await {
             Err(e) if e.is_panic() => {
@@ -45,8 +52,15 @@ pub(crate) async fn supervise_cluster(cluster: ClusterConfig, poll: PollConfig, 
     }
 }
 
-/// Polls the nodes of one cluster forever: one round per interval.
-pub(crate) async fn run_cluster(cluster: ClusterConfig, poll: PollConfig, store: Arc<Store>) {
+/// Polls the nodes of one cluster forever: one round per interval, the first after
+/// `start_offset` (clusters started together are spread over one interval, so that hundreds of
+/// nodes do not all log in, and then poll, in the same instant).
+pub(crate) async fn run_cluster(
+    cluster: ClusterConfig,
+    poll: PollConfig,
+    store: Arc<Store>,
+    start_offset: Duration,
+) {
     let mut pollers: Vec<NodePoller> = cluster
         .nodes
         .iter()
@@ -74,10 +88,14 @@ pub(crate) async fn run_cluster(cluster: ClusterConfig, poll: PollConfig, store:
         .unzip();
     let mut memory = view::Memory::default();
     let mut history = ClusterHistory::new(poll.lag_history, poll.interval);
-    let mut ticker = tokio::time::interval(poll.interval);
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + start_offset.min(poll.interval),
+        poll.interval,
+    );
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut rounds_late = 0u64;
     loop {
-        ticker.tick().await;
+        let started = ticker.tick().await;
         let pass = patroni_rx.as_ref().and_then(|rx| rx.borrow().clone());
         if let (Some(pass), Some(p)) = (&pass, &cluster.patroni)
             && memory.update_membership(pass, unix_now(), p.forget_after)
@@ -101,6 +119,12 @@ pub(crate) async fn run_cluster(cluster: ClusterConfig, poll: PollConfig, store:
         });
         let probes: Vec<_> = endpoint_rxs.iter().map(|rx| rx.borrow().clone()).collect();
         let endpoints = endpoints::judge::judge(&cluster.endpoints, &probes, &reports, &view);
+        // Under overload the rounds stretch rather than pile up (the ticker delays the next
+        // one): this says so.
+        if started.elapsed() > poll.interval {
+            rounds_late += 1;
+        }
+        let view = ClusterView { rounds_late, ..view };
         store.publish(ClusterSnapshot {
             name: cluster.name.clone(),
             nodes: reports,

@@ -373,6 +373,8 @@ pub struct ClusterView {
     pub source: Option<(String, String)>,
     /// Standby cluster: the node name of its standby leader.
     pub standby_leader: Option<String>,
+    /// Rounds that took longer than `poll.interval` (set by the round loop, not by `observe`).
+    pub rounds_late: u64,
 }
 
 /// The cluster's view of one standby.

@@ -232,7 +232,12 @@ impl NodePoller {
             debug!(cluster = %self.cluster, node = %self.cfg.name, kind = e.kind.as_str(), error = %e, "poll failed again");
         }
         self.failures = self.failures.saturating_add(1);
-        let delay = backoff(self.interval, self.backoff_max, self.failures);
+        // Jittered, so that nodes that failed together (a server restart, an overload) do not
+        // all log in again in the same instant and fail together again.
+        let delay = jitter(
+            backoff(self.interval, self.backoff_max, self.failures),
+            &self.cfg.name,
+        );
         // Rounds start every interval: leave half an interval of slack so that a one-interval
         // backoff means "try again next round".
         self.next_attempt = Some(started + delay.saturating_sub(self.interval / 2));
@@ -409,6 +414,15 @@ pub(crate) fn backoff(interval: Duration, max: Duration, failures: u32) -> Durat
     interval.saturating_mul(factor).min(max.max(interval))
 }
 
+/// `delay` shortened by a random 0–25 % past the first interval of backoff (a first retry
+/// stays "next round").
+pub(crate) fn jitter(delay: Duration, seed: &str) -> Duration {
+    use std::hash::BuildHasher as _;
+    let random = std::collections::hash_map::RandomState::new().hash_one((seed, Instant::now()));
+    let fraction = (random % 1000) as f64 / 4000.0;
+    delay.saturating_sub(delay.mul_f64(fraction))
+}
+
 /// What a panic said, for the log and the node's last error.
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
@@ -444,6 +458,15 @@ mod tests {
         assert_eq!(backoff(s(1), s(30), u32::MAX), s(30));
         // A cap below the interval never makes the exporter poll faster than its interval.
         assert_eq!(backoff(s(5), s(1), 3), s(5));
+    }
+
+    #[test]
+    fn jitter_shortens_by_at_most_a_quarter_and_varies() {
+        let d = Duration::from_secs(8);
+        let got: Vec<Duration> = (0..200).map(|_| jitter(d, "node_a")).collect();
+        assert!(got.iter().all(|j| *j <= d && *j >= d * 3 / 4), "{got:?}");
+        let distinct: std::collections::BTreeSet<_> = got.iter().collect();
+        assert!(distinct.len() > 10, "{distinct:?}");
     }
 
     #[test]

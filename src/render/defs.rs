@@ -80,6 +80,12 @@ pub const EXPORTER_BUILD_INFO: Def = gauge(
     &["version", "revision"],
 );
 
+pub const EXPORTER_ROUNDS_LATE_TOTAL: Def = counter(
+    "pg_replication_exporter_rounds_late_total",
+    "Poll rounds of the cluster that took longer than poll.interval since the exporter started, so that the next round started late (a node slower than the interval, or an overloaded exporter).",
+    CLUSTER,
+);
+
 // §4.2 Node.
 
 pub const NODE_IS_PRIMARY: Def = gauge(
@@ -212,7 +218,7 @@ pub const SLOT_WAL_STATUS: Def = gauge(
 );
 pub const SLOT_SAFE_WAL_SIZE_BYTES: Def = gauge(
     "pg_replication_slot_safe_wal_size_bytes",
-    "Bytes of WAL that can still be written before the slot's WAL is at risk, from pg_replication_slots.safe_wal_size (negative once past it; absent unless max_slot_wal_keep_size is set).",
+    "Bytes of WAL that can still be written before the slot's WAL is at risk, from pg_replication_slots.safe_wal_size (negative once past it; absent unless max_slot_wal_keep_size is set). For an idle slot (inactive, no xmin held) it is read at least every 15 s, and at once when the slot changes.",
     SLOT,
 );
 pub const SLOT_CONFIRMED_FLUSH_LAG_BYTES: Def = gauge(
@@ -691,6 +697,7 @@ pub const ALL: &[&Def] = &[
     &ENDPOINT_TARGET,
     &ENDPOINT_UP,
     &EXPORTER_BUILD_INFO,
+    &EXPORTER_ROUNDS_LATE_TOTAL,
     &LAG_BYTES,
     &LAG_SECONDS,
     &LAST_POLL_SUCCESS_TIMESTAMP_SECONDS,

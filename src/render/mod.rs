@@ -651,6 +651,7 @@ fn cluster_view(out: &mut Families, snapshot: &Snapshot, cluster: &ClusterSnapsh
         }
     }
     out.push(&defs::CLUSTER_PRIMARIES, &c, f64::from(v.primaries));
+    out.push(&defs::EXPORTER_ROUNDS_LATE_TOTAL, &c, v.rounds_late as f64);
     out.push(&defs::CLUSTER_NODES_UP, &c, f64::from(v.nodes_up));
     out.push(
         &defs::CLUSTER_NODES_CONFIGURED,

@@ -413,6 +413,7 @@ fn rich_snapshot() -> Snapshot {
                 is_standby_cluster: Some(false),
                 source: None,
                 standby_leader: None,
+                rounds_late: 3,
             },
             patroni: Some(patroni_view()),
             endpoints: endpoint_views(),
