@@ -124,7 +124,10 @@ pub(crate) async fn run_cluster(
         if started.elapsed() > poll.interval {
             rounds_late += 1;
         }
-        let view = ClusterView { rounds_late, ..view };
+        let view = ClusterView {
+            rounds_late,
+            ..view
+        };
         store.publish(ClusterSnapshot {
             name: cluster.name.clone(),
             nodes: reports,
