@@ -40,18 +40,7 @@ fn idle_slots_stay_exact_and_their_changes_show_before_the_next_full_read() {
 
     // WAL moves on, the idle slots' restart_lsn does not: retained bytes follow exactly.
     primary.write_wal(4 * MIB);
-    let restart = primary.scalar::<i64>(
-        "SELECT (restart_lsn - '0/0'::pg_lsn)::bigint FROM pg_replication_slots \
-         WHERE slot_name = 'idle07'",
-    ) as u64;
-    let before = primary.current_lsn() - restart;
-    let scrape = e.fresh_scrape();
-    let after = primary.current_lsn() - restart;
-    let got = retained(&scrape, "idle07").expect("idle07") as u64;
-    assert!(
-        before <= got && got <= after,
-        "retained {got} not in [{before}, {after}]"
-    );
+    let got = assert_exact(primary, &e, "idle07");
     assert!(got >= 4 * MIB, "{got}");
 
     // Created, advanced and dropped idle slots show within a few rounds.
@@ -59,24 +48,31 @@ fn idle_slots_stay_exact_and_their_changes_show_before_the_next_full_read() {
     primary.batch_execute("SELECT pg_create_physical_replication_slot('late_comer', true)");
     primary.batch_execute("SELECT pg_drop_replication_slot('idle03')");
     primary.batch_execute("SELECT pg_replication_slot_advance('idle11', pg_current_wal_lsn())");
-    let advanced = primary.scalar::<i64>(
-        "SELECT (restart_lsn - '0/0'::pg_lsn)::bigint FROM pg_replication_slots \
-         WHERE slot_name = 'idle11'",
-    ) as u64;
     e.wait_scrape("the new, dropped and advanced slots", AT_ONCE, |s| {
         retained(s, "late_comer").is_some()
             && retained(s, "idle03").is_none()
             && retained(s, "idle11").is_some_and(|v| (v as u64) < 4 * MIB)
     });
     assert!(t.elapsed() < AT_ONCE, "{:?}", t.elapsed());
-    let before = primary.current_lsn() - advanced;
+    assert_exact(primary, &e, "idle11");
+}
+
+/// A scrape's retained bytes of `slot` lie between the SQL truth before and after it; returns
+/// the scraped value.
+fn assert_exact(primary: &harness::Node, e: &Exporter, slot: &str) -> u64 {
+    let restart = primary.scalar::<i64>(&format!(
+        "SELECT (restart_lsn - '0/0'::pg_lsn)::bigint FROM pg_replication_slots \
+         WHERE slot_name = '{slot}'"
+    )) as u64;
+    let before = primary.current_lsn() - restart;
     let scrape = e.fresh_scrape();
-    let after = primary.current_lsn() - advanced;
-    let got = retained(&scrape, "idle11").expect("idle11") as u64;
+    let after = primary.current_lsn() - restart;
+    let got = retained(&scrape, slot).expect(slot) as u64;
     assert!(
         before <= got && got <= after,
-        "advanced slot: retained {got} not in [{before}, {after}]"
+        "{slot}: retained {got} not in [{before}, {after}]"
     );
+    got
 }
 
 #[test]
