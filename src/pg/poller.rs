@@ -14,6 +14,7 @@ use tracing::{debug, info, warn};
 
 use crate::clock::unix_now;
 use crate::config::{NodeConfig, PollConfig};
+use crate::core::lsn::Lsn;
 use crate::core::model::{ErrorKind, NodeReport, NodeState, RecoverySettings, Slot};
 use crate::pg::connect::{AbortOnDrop, Target, open};
 use crate::pg::error::PollError;
@@ -48,6 +49,9 @@ struct Session {
 /// not move between rounds) and their fingerprint, and the `pg_settings` rows.
 struct FullRead {
     at: Instant,
+    /// The node position the full read saw (the WAL write position on a primary, the replay
+    /// position on a standby: the position PostgreSQL measures `safe_wal_size` from).
+    wal_lsn: Option<Lsn>,
     fingerprint: Option<String>,
     idle_slots: Vec<Slot>,
     recovery: Option<RecoverySettings>,
@@ -57,6 +61,7 @@ impl FullRead {
     fn of(state: &NodeState) -> FullRead {
         FullRead {
             at: Instant::now(),
+            wal_lsn: state.wal_lsn,
             fingerprint: state.slots_fingerprint.clone(),
             idle_slots: state.slots.iter().filter(|s| !moving(s)).cloned().collect(),
             recovery: state.recovery.clone(),
@@ -65,8 +70,24 @@ impl FullRead {
 
     /// Completes a fast read whose fingerprint matched: its moving slots and the idle ones of
     /// the full read, in name order as the SQL returns them, and the settings of the full read.
+    ///
+    /// An idle slot's `safe_wal_size` is `failLSN − position`, where `failLSN` follows from its
+    /// `restart_lsn` (unchanged: the fingerprint matched) and the settings: the position read
+    /// now gives today's value.
     fn complete(&self, state: &mut NodeState) {
-        state.slots.extend(self.idle_slots.iter().cloned());
+        let moved = match (state.wal_lsn, self.wal_lsn) {
+            (Some(now), Some(then)) => Some(now.0 as i64 - then.0 as i64),
+            _ => None,
+        };
+        state
+            .slots
+            .extend(self.idle_slots.iter().cloned().map(|mut slot| {
+                slot.safe_wal_size = match moved {
+                    Some(moved) => slot.safe_wal_size.map(|s| s - moved),
+                    None => None,
+                };
+                slot
+            }));
         state.slots.sort_by(|a, b| a.slot_name.cmp(&b.slot_name));
         state.recovery = self.recovery.clone();
     }

@@ -30,9 +30,11 @@ pub(crate) enum Band {
 }
 
 /// How long the idle slots and the `pg_settings` rows of a full read are reused by the fast
-/// reads after it (unless the idle slots' fingerprint changes first): what an idle slot's
-/// `safe_wal_size` may lag by. An idle slot's retained bytes stay exact every round: its
-/// `restart_lsn` does not move (the fingerprint would change), the node position is read anew.
+/// reads after it (unless the idle slots' fingerprint changes first). An idle slot's retained
+/// bytes stay exact every round: its `restart_lsn` does not move (the fingerprint would
+/// change), the node position is read anew; its `safe_wal_size` is derived from the full read's
+/// and the position since (see `poller::FullRead::complete`). The `pg_settings` rows may be
+/// this old.
 pub(crate) const FULL_READ_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Which of a band's two statements.
