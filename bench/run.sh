@@ -10,7 +10,8 @@
 #   database time per minute at each tool's defaults (ours polls every 1 s; theirs per scrape,
 #   at an assumed 15 s scrape interval).
 #
-# Durations via environment (seconds): BENCH_SETTLE (5), BENCH_IDLE (20, the poll-only window),
+# Durations via environment (seconds): BENCH_SETTLE (5), BENCH_IDLE (30, the poll-only window:
+# two of the full reads our poller makes every 15 s), BENCH_SPACED (30 scrapes 1-1.5 s apart),
 # BENCH_LAT (5, wrk per exporter process), BENCH_SCRAPES (20, scrapes per node for the statement
 # count), BENCH_WRITE_TPS (5, a light write load on each primary; 0 for none).
 # BENCH_CASES (default "base slots500 walsenders30 clusters3"), BENCH_KEEP=1 keeps the temp dir.
@@ -44,7 +45,8 @@ MEASURE="python3 $HERE/measure.py"
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 THEIRS_BIN=${THEIRS_BIN:-/usr/bin/prometheus-postgres-exporter}
 SETTLE=${BENCH_SETTLE:-5}
-IDLE=${BENCH_IDLE:-20}
+IDLE=${BENCH_IDLE:-30}
+SPACED=${BENCH_SPACED:-30}
 LAT=${BENCH_LAT:-5}
 SCRAPES=${BENCH_SCRAPES:-20}
 WRITE_TPS=${BENCH_WRITE_TPS:-5}
@@ -316,8 +318,15 @@ pss_ours_primary_stmt_ms() {
         WHERE r.rolname = 'bench_ours' AND s.query LIKE '%json_build_object%'"
 }
 
+# "total steal" jiffies of all CPUs, from /proc/stat.
+cpu_jiffies() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat; }
+
 measure_case() { # case
     local case=$1 ntheirs=${#THEIRS_PIDS[@]}
+    local j0 s0 j1 s1
+    read -r j0 s0 <<<"$(cpu_jiffies)"
+    local load0
+    load0=$(cut -d' ' -f1 /proc/loadavg)
     log "case $case: settling ${SETTLE}s"
     sleep "$SETTLE"
     rec "$case" meta theirs_procs "$ntheirs"
@@ -361,7 +370,7 @@ measure_case() { # case
     rec "$case" ours server_ms_obs "$(calc "($plan + $exec) / $rounds / $NCLUSTERS")"
     rec "$case" ours db_ms_min "$(calc "($plan + $exec) / $rounds * 60 / $NCLUSTERS")"
     rec "$case" ours stmt_ms "$(pss_ours_primary_stmt_ms)"
-    local ours_idle_rate theirs_idle_rate
+    local ours_idle_rate theirs_idle_rate out req p50 p99 pmax secs
     ours_idle_rate=$(calc "$od / $IDLE")
     theirs_idle_rate=$(calc "$td / $IDLE")
 
@@ -376,9 +385,14 @@ measure_case() { # case
     rec "$case" theirs server_ms_obs "$(calc "($plan + $exec) / $obs")"
     rec "$case" theirs db_ms_min "$(calc "($plan + $exec) / $obs * 60 / $THEIR_SCRAPE_INTERVAL")"
 
+    # Latency as Prometheus scrapes: one at a time, spaced, most the first after a poll round.
+    log "case $case: $SPACED spaced scrapes of ours"
+    read -r p50 p99 pmax <<<"$($MEASURE spaced "$OURS_URL" "$SPACED" 1.0)"
+    rec "$case" ours spaced_p50_ms "$p50"
+    rec "$case" ours spaced_p99_ms "$p99"
+
     # Latency under back-to-back scrapes (one connection), and CPU per scrape from the same run.
     log "case $case: wrk ${LAT}s on ours and on each of theirs"
-    local out req p50 p99 secs
     o0=$($MEASURE cpu "$OURS_PID")
     wrk -t1 -c1 -d"${LAT}s" --latency -H 'Accept-Encoding: gzip' "$OURS_URL" >"$W/wrk_ours_$case.txt"
     o1=$($MEASURE cpu "$OURS_PID")
@@ -427,6 +441,8 @@ measure_case() { # case
     done
     rec "$case" theirs series "$sn"
     rec "$case" theirs gz_kb "$sg"
+    read -r j1 s1 <<<"$(cpu_jiffies)"
+    echo "$case: loadavg(1m) $load0 -> $(cut -d' ' -f1 /proc/loadavg), steal $(calc "100.0 * ($s1 - $s0) / max(1, $j1 - $j0)")%;" >>"$W/load.txt"
 }
 
 add_slots() {
@@ -487,6 +503,7 @@ echo
 echo "## pg_replication_exporter vs prometheus-postgres-exporter ($("$THEIRS_BIN" --version 2>&1 | head -1 | awk '{print $3}'))"
 echo
 echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); PostgreSQL $("$PG_BINDIR/postgres" --version | awk '{print $3}')"
-echo "Windows: poll-only ${IDLE}s, wrk ${LAT}s per process, ${SCRAPES} scrapes per node for statements, write load ${WRITE_TPS} tps"
+echo "Load while measuring: $(cat "$W/load.txt" 2>/dev/null | tr '\n' ' ')"
+echo "Windows: poll-only ${IDLE}s, $SPACED spaced scrapes, wrk ${LAT}s per process, ${SCRAPES} scrapes per node for statements, write load ${WRITE_TPS} tps"
 $MEASURE report "$RESULTS"
 if [[ -n ${BENCH_RESULTS:-} ]]; then cp "$RESULTS" "$BENCH_RESULTS"; fi

@@ -218,11 +218,7 @@ fn bench_fleet(c: &mut Criterion) {
     assert_eq!(ups, FLEET_CLUSTERS * 3, "nodes in the fleet page");
     let mut group = c.benchmark_group("fleet_1002_nodes");
     group.sample_size(20);
-    let reports: Vec<Vec<NodeReport>> = snapshot
-        .clusters
-        .iter()
-        .map(|c| c.nodes.clone())
-        .collect();
+    let reports: Vec<Vec<NodeReport>> = snapshot.clusters.iter().map(|c| c.nodes.clone()).collect();
     let mut histories: Vec<ClusterHistory> = (0..FLEET_CLUSTERS)
         .map(|_| ClusterHistory::new(Duration::from_secs(3600), Duration::from_secs(1)))
         .collect();
