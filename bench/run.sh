@@ -15,6 +15,9 @@
 # BENCH_LAT (5, wrk per exporter process), BENCH_SCRAPES (20, scrapes per node for the statement
 # count), BENCH_WRITE_TPS (5, a light write load on each primary; 0 for none).
 # BENCH_CASES (default "base slots500 walsenders30 clusters3"), BENCH_KEEP=1 keeps the temp dir.
+# Then the scale series of bench/scale.sh (BENCH_SCALE=0 skips it): 3 to 1002 nodes, 0 to 2000
+# slots. Everything lands in BENCH_OUT (default bench/out/): results.tsv, load.txt (loadavg and
+# CPU steal per case), summary.md (the tables printed at the end) and the gnuplot PNGs.
 # BENCH_EXPORTER_BIN skips the release build and uses that binary.
 # Needs: PostgreSQL 15 server binaries (PG_BINDIR), postgresql-contrib (pg_stat_statements),
 # prometheus-postgres-exporter, wrk, python3; run as root (servers run as `postgres`) or as a
@@ -51,6 +54,8 @@ LAT=${BENCH_LAT:-5}
 SCRAPES=${BENCH_SCRAPES:-20}
 WRITE_TPS=${BENCH_WRITE_TPS:-5}
 CASES=${BENCH_CASES:-"base slots500 walsenders30 clusters3"}
+SCALE=${BENCH_SCALE:-1}
+OUT=${BENCH_OUT:-$REPO/bench/out}
 SLOTS=500
 RECEIVERS=30
 THEIR_SCRAPE_INTERVAL=15
@@ -63,6 +68,7 @@ for tool in "$PG_BINDIR/initdb" "$PG_BINDIR/pg_ctl" "$PG_BINDIR/pg_basebackup" "
 done
 [[ -x $THEIRS_BIN ]] || die "missing $THEIRS_BIN: apt-get install prometheus-postgres-exporter"
 command -v wrk >/dev/null || die "missing wrk: apt-get install wrk"
+command -v gnuplot >/dev/null || die "missing gnuplot: apt-get install gnuplot-nox"
 command -v python3 >/dev/null || die "missing python3"
 ls /usr/share/postgresql/15/extension/pg_stat_statements.control >/dev/null 2>&1 ||
     die "missing pg_stat_statements: apt-get install postgresql-contrib"
@@ -77,6 +83,7 @@ fi
 [[ -x $OURS_BIN ]] || die "no exporter binary at $OURS_BIN"
 
 W=$(mktemp -d /tmp/pgrepl-bench.XXXXXX)
+mkdir -p "$OUT"
 chmod 755 "$W"
 RESULTS=$W/results.tsv
 : >"$RESULTS"
@@ -192,7 +199,9 @@ pg_stat_statements.track_planning = on
 pg_stat_statements.max = 5000
 wal_level = replica
 max_wal_senders = 40
-max_replication_slots = 600
+max_replication_slots = 2200
+# The scale series points 1002 sessions at c1's three servers (334 each).
+max_connections = 1100
 hot_standby = on
 wal_receiver_status_interval = 1s
 shared_buffers = 32MB
@@ -498,6 +507,11 @@ for case in $CASES; do
     [[ -n $OURS_PID ]] || start_exporters
     measure_case "$case"
 done
+if [[ $SCALE == 1 ]]; then
+    # shellcheck source=bench/scale.sh
+    source "$HERE/scale.sh"
+    run_scale
+fi
 
 echo
 echo "## pg_replication_exporter vs prometheus-postgres-exporter ($("$THEIRS_BIN" --version 2>&1 | head -1 | awk '{print $3}'))"
@@ -505,5 +519,9 @@ echo
 echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); PostgreSQL $("$PG_BINDIR/postgres" --version | awk '{print $3}')"
 echo "Load while measuring: $(cat "$W/load.txt" 2>/dev/null | tr '\n' ' ')"
 echo "Windows: poll-only ${IDLE}s, $SPACED spaced scrapes, wrk ${LAT}s per process, ${SCRAPES} scrapes per node for statements, write load ${WRITE_TPS} tps"
-$MEASURE report "$RESULTS"
+$MEASURE report "$RESULTS" | tee "$OUT/summary.md"
+cp "$RESULTS" "$OUT/results.tsv"
+cp "$W/load.txt" "$OUT/load.txt"
+if [[ $SCALE == 1 ]]; then $MEASURE plot "$RESULTS" "$OUT"; fi
+log "results, tables and plots in $OUT"
 if [[ -n ${BENCH_RESULTS:-} ]]; then cp "$RESULTS" "$BENCH_RESULTS"; fi
