@@ -474,8 +474,11 @@ add_receivers() {
 }
 
 drop_scale() {
-    kill "${RECEIVER_PIDS[@]}" 2>/dev/null || true
-    wait "${RECEIVER_PIDS[@]}" 2>/dev/null || true
+    # (A bare `wait` would wait for the write load too.)
+    if ((${#RECEIVER_PIDS[@]} > 0)); then
+        kill "${RECEIVER_PIDS[@]}" 2>/dev/null || true
+        wait "${RECEIVER_PIDS[@]}" 2>/dev/null || true
+    fi
     RECEIVER_PIDS=()
     wait_for 30 "pg_receivewal walsenders gone" \
         value_is "${PORT[1,primary]}" "SELECT count(*) FROM pg_stat_replication WHERE application_name LIKE 'receivewal_%'" 0
