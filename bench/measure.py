@@ -309,6 +309,7 @@ def report(path):
 SCALE_COLUMNS = [
     ("ready_s", "start to /ready s"),
     ("all_up_s", "start to all up s"),
+    ("up_start", "nodes up after start"),
     ("up_end", "nodes up at end"),
     ("rss_kb", "RSS MiB"),
     ("cpu_node_poll_ms", "CPU/node poll ms"),

@@ -85,7 +85,8 @@ fi
 W=$(mktemp -d /tmp/pgrepl-bench.XXXXXX)
 mkdir -p "$OUT"
 chmod 755 "$W"
-RESULTS=$W/results.tsv
+# In the output directory from the start, so that a run that fails half-way keeps its records.
+RESULTS=$OUT/results.tsv
 : >"$RESULTS"
 # PIDs of everything started here, by role, so that cleanup ends exactly those.
 OURS_PID=""
@@ -523,8 +524,7 @@ echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
 echo "Load while measuring: $(cat "$W/load.txt" 2>/dev/null | tr '\n' ' ')"
 echo "Windows: poll-only ${IDLE}s, $SPACED spaced scrapes, wrk ${LAT}s per process, ${SCRAPES} scrapes per node for statements, write load ${WRITE_TPS} tps"
 $MEASURE report "$RESULTS" | tee "$OUT/summary.md"
-cp "$RESULTS" "$OUT/results.tsv"
-cp "$W/load.txt" "$OUT/load.txt"
+cp "$W/load.txt" "$OUT/load.txt" 2>/dev/null || true
 if [[ $SCALE == 1 ]]; then $MEASURE plot "$RESULTS" "$OUT"; fi
 log "results, tables and plots in $OUT"
 if [[ -n ${BENCH_RESULTS:-} ]]; then cp "$RESULTS" "$BENCH_RESULTS"; fi
