@@ -10,10 +10,14 @@
 #   database time per minute at each tool's defaults (ours polls every 1 s; theirs per scrape,
 #   at an assumed 15 s scrape interval).
 #
-# Durations via environment (seconds): BENCH_SETTLE (5), BENCH_IDLE (20, the poll-only window),
+# Durations via environment (seconds): BENCH_SETTLE (5), BENCH_IDLE (30, the poll-only window:
+# two of the full reads our poller makes every 15 s), BENCH_SPACED (30 scrapes 1-1.5 s apart),
 # BENCH_LAT (5, wrk per exporter process), BENCH_SCRAPES (20, scrapes per node for the statement
 # count), BENCH_WRITE_TPS (5, a light write load on each primary; 0 for none).
 # BENCH_CASES (default "base slots500 walsenders30 clusters3"), BENCH_KEEP=1 keeps the temp dir.
+# Then the scale series of bench/scale.sh (BENCH_SCALE=0 skips it): 3 to 1002 nodes, 0 to 2000
+# slots. Everything lands in BENCH_OUT (default bench/out/): results.tsv, load.txt (loadavg and
+# CPU steal per case), summary.md (the tables printed at the end) and the gnuplot PNGs.
 # BENCH_EXPORTER_BIN skips the release build and uses that binary.
 # Needs: PostgreSQL 15 server binaries (PG_BINDIR), postgresql-contrib (pg_stat_statements),
 # prometheus-postgres-exporter, wrk, python3; run as root (servers run as `postgres`) or as a
@@ -44,11 +48,14 @@ MEASURE="python3 $HERE/measure.py"
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 THEIRS_BIN=${THEIRS_BIN:-/usr/bin/prometheus-postgres-exporter}
 SETTLE=${BENCH_SETTLE:-5}
-IDLE=${BENCH_IDLE:-20}
+IDLE=${BENCH_IDLE:-30}
+SPACED=${BENCH_SPACED:-30}
 LAT=${BENCH_LAT:-5}
 SCRAPES=${BENCH_SCRAPES:-20}
 WRITE_TPS=${BENCH_WRITE_TPS:-5}
 CASES=${BENCH_CASES:-"base slots500 walsenders30 clusters3"}
+SCALE=${BENCH_SCALE:-1}
+OUT=${BENCH_OUT:-$REPO/bench/out}
 SLOTS=500
 RECEIVERS=30
 THEIR_SCRAPE_INTERVAL=15
@@ -61,6 +68,7 @@ for tool in "$PG_BINDIR/initdb" "$PG_BINDIR/pg_ctl" "$PG_BINDIR/pg_basebackup" "
 done
 [[ -x $THEIRS_BIN ]] || die "missing $THEIRS_BIN: apt-get install prometheus-postgres-exporter"
 command -v wrk >/dev/null || die "missing wrk: apt-get install wrk"
+command -v gnuplot >/dev/null || die "missing gnuplot: apt-get install gnuplot-nox"
 command -v python3 >/dev/null || die "missing python3"
 ls /usr/share/postgresql/15/extension/pg_stat_statements.control >/dev/null 2>&1 ||
     die "missing pg_stat_statements: apt-get install postgresql-contrib"
@@ -75,8 +83,10 @@ fi
 [[ -x $OURS_BIN ]] || die "no exporter binary at $OURS_BIN"
 
 W=$(mktemp -d /tmp/pgrepl-bench.XXXXXX)
+mkdir -p "$OUT"
 chmod 755 "$W"
-RESULTS=$W/results.tsv
+# In the output directory from the start, so that a run that fails half-way keeps its records.
+RESULTS=$OUT/results.tsv
 : >"$RESULTS"
 # PIDs of everything started here, by role, so that cleanup ends exactly those.
 OURS_PID=""
@@ -190,7 +200,9 @@ pg_stat_statements.track_planning = on
 pg_stat_statements.max = 5000
 wal_level = replica
 max_wal_senders = 40
-max_replication_slots = 600
+max_replication_slots = 2200
+# The scale series points 1002 sessions at c1's three servers (334 each).
+max_connections = 1100
 hot_standby = on
 wal_receiver_status_interval = 1s
 shared_buffers = 32MB
@@ -316,8 +328,15 @@ pss_ours_primary_stmt_ms() {
         WHERE r.rolname = 'bench_ours' AND s.query LIKE '%json_build_object%'"
 }
 
+# "total steal" jiffies of all CPUs, from /proc/stat.
+cpu_jiffies() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9}' /proc/stat; }
+
 measure_case() { # case
     local case=$1 ntheirs=${#THEIRS_PIDS[@]}
+    local j0 s0 j1 s1
+    read -r j0 s0 <<<"$(cpu_jiffies)"
+    local load0
+    load0=$(cut -d' ' -f1 /proc/loadavg)
     log "case $case: settling ${SETTLE}s"
     sleep "$SETTLE"
     rec "$case" meta theirs_procs "$ntheirs"
@@ -361,7 +380,7 @@ measure_case() { # case
     rec "$case" ours server_ms_obs "$(calc "($plan + $exec) / $rounds / $NCLUSTERS")"
     rec "$case" ours db_ms_min "$(calc "($plan + $exec) / $rounds * 60 / $NCLUSTERS")"
     rec "$case" ours stmt_ms "$(pss_ours_primary_stmt_ms)"
-    local ours_idle_rate theirs_idle_rate
+    local ours_idle_rate theirs_idle_rate out req p50 p99 pmax secs
     ours_idle_rate=$(calc "$od / $IDLE")
     theirs_idle_rate=$(calc "$td / $IDLE")
 
@@ -376,9 +395,14 @@ measure_case() { # case
     rec "$case" theirs server_ms_obs "$(calc "($plan + $exec) / $obs")"
     rec "$case" theirs db_ms_min "$(calc "($plan + $exec) / $obs * 60 / $THEIR_SCRAPE_INTERVAL")"
 
+    # Latency as Prometheus scrapes: one at a time, spaced, most the first after a poll round.
+    log "case $case: $SPACED spaced scrapes of ours"
+    read -r p50 p99 pmax <<<"$($MEASURE spaced "$OURS_URL" "$SPACED" 1.0)"
+    rec "$case" ours spaced_p50_ms "$p50"
+    rec "$case" ours spaced_p99_ms "$p99"
+
     # Latency under back-to-back scrapes (one connection), and CPU per scrape from the same run.
     log "case $case: wrk ${LAT}s on ours and on each of theirs"
-    local out req p50 p99 secs
     o0=$($MEASURE cpu "$OURS_PID")
     wrk -t1 -c1 -d"${LAT}s" --latency -H 'Accept-Encoding: gzip' "$OURS_URL" >"$W/wrk_ours_$case.txt"
     o1=$($MEASURE cpu "$OURS_PID")
@@ -427,6 +451,8 @@ measure_case() { # case
     done
     rec "$case" theirs series "$sn"
     rec "$case" theirs gz_kb "$sg"
+    read -r j1 s1 <<<"$(cpu_jiffies)"
+    echo "$case: loadavg(1m) $load0 -> $(cut -d' ' -f1 /proc/loadavg), steal $(calc "100.0 * ($s1 - $s0) / max(1, $j1 - $j0)")%;" >>"$W/load.txt"
 }
 
 add_slots() {
@@ -449,8 +475,11 @@ add_receivers() {
 }
 
 drop_scale() {
-    kill "${RECEIVER_PIDS[@]}" 2>/dev/null || true
-    wait "${RECEIVER_PIDS[@]}" 2>/dev/null || true
+    # (A bare `wait` would wait for the write load too.)
+    if ((${#RECEIVER_PIDS[@]} > 0)); then
+        kill "${RECEIVER_PIDS[@]}" 2>/dev/null || true
+        wait "${RECEIVER_PIDS[@]}" 2>/dev/null || true
+    fi
     RECEIVER_PIDS=()
     wait_for 30 "pg_receivewal walsenders gone" \
         value_is "${PORT[1,primary]}" "SELECT count(*) FROM pg_stat_replication WHERE application_name LIKE 'receivewal_%'" 0
@@ -482,11 +511,20 @@ for case in $CASES; do
     [[ -n $OURS_PID ]] || start_exporters
     measure_case "$case"
 done
+if [[ $SCALE == 1 ]]; then
+    # shellcheck source=bench/scale.sh
+    source "$HERE/scale.sh"
+    run_scale
+fi
 
 echo
 echo "## pg_replication_exporter vs prometheus-postgres-exporter ($("$THEIRS_BIN" --version 2>&1 | head -1 | awk '{print $3}'))"
 echo
 echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); PostgreSQL $("$PG_BINDIR/postgres" --version | awk '{print $3}')"
-echo "Windows: poll-only ${IDLE}s, wrk ${LAT}s per process, ${SCRAPES} scrapes per node for statements, write load ${WRITE_TPS} tps"
-$MEASURE report "$RESULTS"
+echo "Load while measuring: $(cat "$W/load.txt" 2>/dev/null | tr '\n' ' ')"
+echo "Windows: poll-only ${IDLE}s, $SPACED spaced scrapes, wrk ${LAT}s per process, ${SCRAPES} scrapes per node for statements, write load ${WRITE_TPS} tps"
+$MEASURE report "$RESULTS" | tee "$OUT/summary.md"
+cp "$W/load.txt" "$OUT/load.txt" 2>/dev/null || true
+if [[ $SCALE == 1 ]]; then $MEASURE plot "$RESULTS" "$OUT"; fi
+log "results, tables and plots in $OUT"
 if [[ -n ${BENCH_RESULTS:-} ]]; then cp "$RESULTS" "$BENCH_RESULTS"; fi

@@ -163,16 +163,108 @@ fn snapshot() -> Snapshot {
     let reports = nodes(POS, POS - 8192);
     let mut history = ClusterHistory::new(Duration::from_secs(3600), Duration::from_secs(1));
     let view = observe(&mut history, NOW, &reports);
-    Snapshot {
-        clusters: vec![ClusterSnapshot {
-            name: "bench".into(),
-            nodes: reports,
-            view,
-            patroni: None,
-            endpoints: Vec::new(),
-        }],
-        ..Snapshot::default()
+    Snapshot::new(vec![ClusterSnapshot {
+        name: "bench".into(),
+        nodes: reports,
+        view,
+        patroni: None,
+        endpoints: Vec::new(),
+    }])
+}
+
+/// Clusters of the 1000-node fleet (334 × 3 = 1002 nodes).
+const FLEET_CLUSTERS: usize = 334;
+
+/// One fleet cluster: a primary streaming to two standbys over two active slots (the bench's
+/// `fleet` case points every cluster at the same three servers).
+fn fleet_cluster(i: usize) -> ClusterSnapshot {
+    let mut primary = primary_state();
+    primary.walsenders.truncate(2);
+    primary.slots = ["standby1", "standby2"]
+        .iter()
+        .map(|name| Slot {
+            slot_name: (*name).into(),
+            active: true,
+            ..primary.slots[0].clone()
+        })
+        .collect();
+    let reports = vec![
+        up("primary", primary),
+        up("standby1", standby_state("standby1", POS - 8192)),
+        up("standby2", standby_state("standby2", POS)),
+    ];
+    let mut history = ClusterHistory::new(Duration::from_secs(3600), Duration::from_secs(1));
+    let view = observe(&mut history, NOW, &reports);
+    ClusterSnapshot {
+        name: format!("c{i:03}"),
+        nodes: reports,
+        view,
+        patroni: None,
+        endpoints: Vec::new(),
     }
+}
+
+/// The hot path at 1000 nodes: the cluster view of every cluster (a second of rounds), the full
+/// render, the page after one cluster published (its chunk rendered, every chunk assembled),
+/// and the page's gzip (level 1, as the page builder does).
+fn bench_fleet(c: &mut Criterion) {
+    let clusters: Vec<ClusterSnapshot> = (0..FLEET_CLUSTERS).map(fleet_cluster).collect();
+    let snapshot = Snapshot::new(clusters);
+    let page = render::render(&snapshot, &BUILD);
+    let ups = page
+        .lines()
+        .filter(|l| l.starts_with("pg_replication_up{"))
+        .count();
+    assert_eq!(ups, FLEET_CLUSTERS * 3, "nodes in the fleet page");
+    let mut group = c.benchmark_group("fleet_1002_nodes");
+    group.sample_size(20);
+    let reports: Vec<Vec<NodeReport>> = snapshot.clusters.iter().map(|c| c.nodes.clone()).collect();
+    let mut histories: Vec<ClusterHistory> = (0..FLEET_CLUSTERS)
+        .map(|_| ClusterHistory::new(Duration::from_secs(3600), Duration::from_secs(1)))
+        .collect();
+    let mut now = NOW;
+    group.bench_function("observe_every_cluster", |b| {
+        b.iter(|| {
+            now += 1.0;
+            for (h, r) in histories.iter_mut().zip(&reports) {
+                black_box(observe(h, now, r));
+            }
+        })
+    });
+    group.bench_function("render_full_page", |b| {
+        b.iter(|| render::render(black_box(&snapshot), &BUILD))
+    });
+    let chunks: Vec<render::Chunk> = snapshot
+        .clusters
+        .iter()
+        .map(|c| render::cluster_chunk(&snapshot, c))
+        .collect();
+    group.bench_function("page_after_one_publish", |b| {
+        b.iter(|| {
+            let fresh = render::cluster_chunk(&snapshot, &snapshot.clusters[7]);
+            let page = render::assemble(
+                &BUILD,
+                &snapshot,
+                chunks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| if i == 7 { &fresh } else { c }),
+            );
+            black_box(page.len())
+        })
+    });
+    group.bench_function("gzip_page", |b| {
+        b.iter(|| {
+            use std::io::Write as _;
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(page.len() / 6),
+                flate2::Compression::fast(),
+            );
+            encoder.write_all(page.as_bytes()).unwrap();
+            black_box(encoder.finish().unwrap().len())
+        })
+    });
+    group.finish();
 }
 
 /// The primary's poll document, as PostgreSQL's `json_build_object` would spell it.
@@ -288,5 +380,11 @@ fn bench_observe(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench_render, bench_decode, bench_observe);
+criterion_group!(
+    benches,
+    bench_render,
+    bench_decode,
+    bench_observe,
+    bench_fleet
+);
 criterion_main!(benches);

@@ -14,6 +14,8 @@ use crate::clock::unix_now;
 use crate::config::{self, ClusterConfig, Config, Overrides};
 use crate::core::model::{ExporterState, ReloadStatus, ShardView};
 use crate::fleet::shard::owned;
+use crate::pages::{PageBuilder, Pages, run_builder};
+use crate::pg::connect::AbortOnDrop;
 use crate::runner::{Applied, Runner};
 use crate::store::{BuildInfo, Store};
 use crate::web::config::{self as webconfig, WebConfig, WebConfigError};
@@ -104,6 +106,16 @@ pub async fn run_with_lifecycle(
         }),
         shard,
     });
+    // The page is built when snapshots are published, never by a scrape.
+    let mut builder = PageBuilder::new(BUILD);
+    let (first, ready) = store.current_and_ready();
+    let pages = Pages::new(builder.page(first, ready));
+    let page_task = AbortOnDrop(tokio::spawn(run_builder(
+        store.clone(),
+        pages.clone(),
+        builder,
+        config.poll.interval,
+    )));
     let runner = Runner::start(&mine, &config.poll, store.clone());
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let addr = listener.local_addr().map_err(|source| ServeError::Listen {
@@ -118,12 +130,12 @@ pub async fn run_with_lifecycle(
         build: Arc::new(BUILD),
         telemetry_path: config.web.telemetry_path.clone(),
         basic_auth: web.basic_auth.clone(),
-        pages: Arc::default(),
+        pages,
         lifecycle: lifecycle.enable_http.then(|| reload_tx.clone()),
         address: addr,
     };
     // The reloader owns the cluster tasks: aborting it at shutdown stops them all.
-    let reloader = crate::pg::connect::AbortOnDrop(tokio::spawn(reload_loop(
+    let reloader = AbortOnDrop(tokio::spawn(reload_loop(
         runner,
         config,
         lifecycle.config_file,
@@ -145,6 +157,7 @@ pub async fn run_with_lifecycle(
             .map_err(|source| ServeError::Serve { addr, source }),
     };
     drop(reloader);
+    drop(page_task);
     info!("stopped");
     result
 }

@@ -53,6 +53,7 @@ pub mod exporter;
 pub mod fleet;
 pub mod logfmt;
 pub mod ops;
+pub mod pages;
 pub mod pg;
 pub mod render;
 pub mod rounds;

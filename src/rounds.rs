@@ -8,6 +8,7 @@
 //! checked by a task of its own; a round judges the latest check of each against its polls.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::{error, info};
@@ -15,7 +16,7 @@ use tracing::{error, info};
 use crate::clock::unix_now;
 use crate::config::{ClusterConfig, EndpointConfig, NodeConfig, PollConfig};
 use crate::core::cluster::{ClusterHistory, observe};
-use crate::core::model::ClusterSnapshot;
+use crate::core::model::{ClusterSnapshot, ClusterView};
 use crate::pg::connect::AbortOnDrop;
 use crate::pg::poller::{NodePoller, panic_message, poll_round};
 use crate::sources::endpoints;
@@ -31,6 +32,7 @@ pub(crate) async fn supervise_cluster(
     config: watch::Receiver<ClusterConfig>,
     poll: PollConfig,
     store: Arc<Store>,
+    start_offset: Duration,
 ) {
     loop {
         // Aborting the supervisor (shutdown, reload) aborts the task it watches.
@@ -39,6 +41,7 @@ pub(crate) async fn supervise_cluster(
             config.clone(),
             poll.clone(),
             store.clone(),
+            start_offset,
         )));
         match (&mut task.0).await {
             Err(e) if e.is_panic() => {
@@ -95,6 +98,7 @@ pub(crate) async fn run_cluster(
     mut config: watch::Receiver<ClusterConfig>,
     poll: PollConfig,
     store: Arc<Store>,
+    start_offset: Duration,
 ) {
     let mut cluster = config.borrow_and_update().clone();
     let mut pollers: Vec<NodePoller> = cluster
@@ -111,10 +115,14 @@ pub(crate) async fn run_cluster(
         .collect();
     let mut memory = view::Memory::default();
     let mut history = ClusterHistory::new(poll.lag_history, poll.interval);
-    let mut ticker = tokio::time::interval(poll.interval);
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + start_offset.min(poll.interval),
+        poll.interval,
+    );
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut rounds_late = 0u64;
     loop {
-        ticker.tick().await;
+        let started = ticker.tick().await;
         if config.has_changed().unwrap_or(false) {
             let next = config.borrow_and_update().clone();
             if next.patroni != cluster.patroni {
@@ -161,6 +169,15 @@ pub(crate) async fn run_cluster(
         });
         let probes: Vec<_> = checks.iter().map(|c| c.rx.borrow().clone()).collect();
         let endpoints = endpoints::judge::judge(&cluster.endpoints, &probes, &reports, &view);
+        // Under overload the rounds stretch rather than pile up (the ticker delays the next
+        // one): this says so.
+        if started.elapsed() > poll.interval {
+            rounds_late += 1;
+        }
+        let view = ClusterView {
+            rounds_late,
+            ..view
+        };
         store.publish(
             generation,
             ClusterSnapshot {

@@ -7,6 +7,7 @@
 //! of their history.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::info;
@@ -79,19 +80,21 @@ impl Runner {
             next_generation: clusters.len() as u64,
         };
         for (i, c) in clusters.iter().enumerate() {
-            let running = runner.spawn(c.clone(), Generation(i as u64));
+            let offset = spread(poll.interval, i, clusters.len());
+            let running = runner.spawn(c.clone(), Generation(i as u64), offset);
             runner.running.push(running);
         }
         runner
     }
 
-    fn spawn(&self, config: ClusterConfig, generation: Generation) -> Running {
+    fn spawn(&self, config: ClusterConfig, generation: Generation, offset: Duration) -> Running {
         let (tx, rx) = watch::channel(config.clone());
         let task = tokio::spawn(supervise_cluster(
             generation,
             rx,
             self.poll.clone(),
             self.store.clone(),
+            offset,
         ));
         Running {
             config,
@@ -126,7 +129,7 @@ impl Runner {
             );
             self.poll = poll.clone();
         }
-        for c in clusters {
+        for (position, c) in clusters.iter().enumerate() {
             let kept = old.iter().position(|r| r.config.name == c.name);
             let previous = kept.map(|i| old.swap_remove(i));
             match &previous {
@@ -154,7 +157,8 @@ impl Runner {
                     }
                     let generation = self.generation();
                     self.store.assign(c, generation);
-                    self.spawn(c.clone(), generation)
+                    let offset = spread(self.poll.interval, position, clusters.len());
+                    self.spawn(c.clone(), generation, offset)
                 }
             };
             self.running.push(running);
@@ -173,4 +177,10 @@ impl Runner {
     pub(crate) fn names(&self) -> Vec<String> {
         self.running.iter().map(|r| r.config.name.clone()).collect()
     }
+}
+
+/// Cluster `i` of `n` started together begins its rounds `i/n` of an interval in, so that
+/// hundreds of nodes do not all log in, and then poll, in the same instant.
+fn spread(interval: Duration, i: usize, n: usize) -> Duration {
+    interval / n.max(1) as u32 * i as u32
 }

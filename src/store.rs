@@ -1,6 +1,7 @@
 //! The one thing the pollers and HTTP share: the latest immutable [`Snapshot`], swapped in
 //! atomically after each poll round, and whether every cluster finished its first round.
-//! Pollers write it, `web` reads it; neither imports the other.
+//! Pollers write it, the page builder (`pages`) and `web` read it; neither imports the other.
+//! A publish copies one pointer per cluster (entries are `Arc`s), whatever their size.
 //!
 //! The set of clusters can change while the exporter runs (a configuration reload adds and
 //! removes clusters): each cluster holds a slot, found by name, with the generation of the task
@@ -9,6 +10,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
+
+use tokio::sync::Notify;
 
 use crate::config::ClusterConfig;
 use crate::core::model::{ClusterSnapshot, ClusterView, ExporterState, Snapshot};
@@ -43,6 +46,8 @@ pub(crate) struct Store {
     /// Set once every cluster configured at the time finished a round; it stays set, so that a
     /// reload adding a cluster does not take a serving exporter out of its load balancer.
     ready: AtomicBool,
+    /// Woken by every change of the snapshot (the page builder waits on it).
+    changed: Notify,
 }
 
 /// A cluster's entry before its first round: every configured node, none up yet.
@@ -68,10 +73,7 @@ impl Store {
     /// A store with an empty entry (no node up yet) for every configured cluster, each to be
     /// published by the task of generation `Generation(position)`.
     pub(crate) fn new(clusters: &[ClusterConfig]) -> Arc<Store> {
-        let snapshot = Snapshot {
-            clusters: clusters.iter().map(initial).collect(),
-            ..Snapshot::default()
-        };
+        let snapshot = Snapshot::new(clusters.iter().map(initial).collect());
         let slots = (0..clusters.len())
             .map(|i| Slot {
                 generation: Generation(i as u64),
@@ -84,6 +86,7 @@ impl Store {
                 slots,
             }),
             ready: AtomicBool::new(clusters.is_empty()),
+            changed: Notify::new(),
         })
     }
 
@@ -101,15 +104,28 @@ impl Store {
     }
 
     /// True once every cluster has completed its first poll round (and from then on).
+    #[cfg(test)]
     pub(crate) fn ready(&self) -> bool {
+        self.current_and_ready().1
+    }
+
+    /// The latest snapshot and whether the exporter is ready, read at once.
+    pub(crate) fn current_and_ready(&self) -> (Arc<Snapshot>, bool) {
+        let inner = self.read();
         if self.ready.load(Ordering::Acquire) {
-            return true;
+            return (inner.snapshot.clone(), true);
         }
-        let all = self.read().slots.iter().all(|s| s.rounds_done > 0);
+        let all = inner.slots.iter().all(|s| s.rounds_done > 0);
         if all {
             self.ready.store(true, Ordering::Release);
         }
-        all
+        (inner.snapshot.clone(), all)
+    }
+
+    /// Completes after the next change of the snapshot (or at once if one happened since the
+    /// last wait: the wake-up is kept).
+    pub(crate) async fn changed(&self) {
+        self.changed.notified().await;
     }
 
     /// Swaps in the latest round of the cluster named like `cluster`, when `generation` is still
@@ -129,9 +145,11 @@ impl Store {
             return false;
         }
         let mut next = Snapshot::clone(&guard.snapshot);
-        next.clusters[i] = cluster;
+        next.clusters[i] = Arc::new(cluster);
         guard.snapshot = Arc::new(next);
         guard.slots[i].rounds_done += 1;
+        drop(guard);
+        self.changed.notify_one();
         true
     }
 
@@ -148,12 +166,14 @@ impl Store {
             Some(i) => guard.slots[i].generation = generation,
             None => {
                 let mut next = Snapshot::clone(&guard.snapshot);
-                next.clusters.push(initial(config));
+                next.clusters.push(Arc::new(initial(config)));
                 guard.snapshot = Arc::new(next);
                 guard.slots.push(Slot {
                     generation,
                     rounds_done: 0,
                 });
+                drop(guard);
+                self.changed.notify_one();
             }
         }
     }
@@ -166,6 +186,8 @@ impl Store {
             next.clusters.remove(i);
             guard.snapshot = Arc::new(next);
             guard.slots.remove(i);
+            drop(guard);
+            self.changed.notify_one();
         }
     }
 
@@ -175,6 +197,35 @@ impl Store {
         let mut next = Snapshot::clone(&guard.snapshot);
         next.exporter = exporter;
         guard.snapshot = Arc::new(next);
+        drop(guard);
+        self.changed.notify_one();
+    }
+
+    /// Tests: publishes `cluster` whatever task it comes from, adding it when unknown.
+    #[cfg(test)]
+    pub(crate) fn put(&self, cluster: ClusterSnapshot) {
+        let generation = {
+            let guard = self.read();
+            guard
+                .snapshot
+                .clusters
+                .iter()
+                .position(|c| c.name == cluster.name)
+                .map(|i| guard.slots[i].generation)
+        };
+        let generation = generation.unwrap_or_else(|| {
+            let g = Generation(u64::MAX);
+            let mut guard = self.write();
+            let mut next = Snapshot::clone(&guard.snapshot);
+            next.clusters.push(Arc::new(cluster.clone()));
+            guard.snapshot = Arc::new(next);
+            guard.slots.push(Slot {
+                generation: g,
+                rounds_done: 0,
+            });
+            g
+        });
+        self.publish(generation, cluster);
     }
 
     /// The names of the clusters in the snapshot, in its order.

@@ -390,6 +390,7 @@ pub fn observe(history: &mut ClusterHistory, now: UnixTime, nodes: &[NodeReport]
         is_standby_cluster,
         source,
         standby_leader: leader.map(|(n, _)| n.name.clone()),
+        rounds_late: 0,
     }
 }
 

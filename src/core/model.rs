@@ -96,6 +96,9 @@ pub struct NodeState {
     /// Subscriptions of the connected database (`pg_subscription` with `pg_stat_subscription`).
     #[serde(default)]
     pub subscriptions: Vec<Subscription>,
+    /// A digest of the idle slots (see `pg::sql::Read`): equal digests, same idle slots.
+    #[serde(default)]
+    pub slots_fingerprint: Option<String>,
     /// True when the role cannot see the replication columns (no pg_monitor / pg_read_all_stats
     /// and not superuser): hidden columns are NULL and must not be read as "no lag".
     pub privilege_missing: bool,
@@ -370,6 +373,8 @@ pub struct ClusterView {
     pub source: Option<(String, String)>,
     /// Standby cluster: the node name of its standby leader.
     pub standby_leader: Option<String>,
+    /// Rounds that took longer than `poll.interval` (set by the round loop, not by `observe`).
+    pub rounds_late: u64,
 }
 
 /// The cluster's view of one standby.
@@ -550,10 +555,22 @@ pub struct PatroniPromotion {
 /// Everything `/metrics` renders, swapped in atomically after each round.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
-    /// The clusters this exporter polls (its shard's, SPEC §11), in configuration order.
-    pub clusters: Vec<ClusterSnapshot>,
+    /// The clusters this exporter polls (its shard's, SPEC §11). Shared with the snapshots
+    /// before and after it: a round replaces one cluster's entry, and the page builder keeps the
+    /// rendered chunk of every entry that did not change.
+    pub clusters: Vec<std::sync::Arc<ClusterSnapshot>>,
     /// The exporter's own state beside the clusters.
     pub exporter: ExporterState,
+}
+
+impl Snapshot {
+    /// A snapshot of these clusters.
+    pub fn new(clusters: Vec<ClusterSnapshot>) -> Snapshot {
+        Snapshot {
+            clusters: clusters.into_iter().map(std::sync::Arc::new).collect(),
+            ..Snapshot::default()
+        }
+    }
 }
 
 /// What the exporter says about itself (not about a cluster).

@@ -14,7 +14,8 @@ use tracing::{debug, info, warn};
 
 use crate::clock::unix_now;
 use crate::config::{NodeConfig, PollConfig};
-use crate::core::model::{ErrorKind, NodeReport, NodeState};
+use crate::core::lsn::Lsn;
+use crate::core::model::{ErrorKind, NodeReport, NodeState, RecoverySettings, Slot};
 use crate::pg::connect::{AbortOnDrop, Target, open};
 use crate::pg::error::PollError;
 use crate::pg::sql::{self, Band};
@@ -34,11 +35,67 @@ pub(crate) async fn poll_round(pollers: &mut [NodePoller], timeout: Duration) ->
     pollers.iter().map(|p| p.report.clone()).collect()
 }
 
-/// A live session: the client, its connection task, and the statement prepared for its major.
+/// A live session: the client, its connection task, the two statements prepared for its major
+/// (see [`sql::Read`]) and what its last full read said.
 struct Session {
     client: Client,
-    statement: Statement,
+    full: Statement,
+    fast: Statement,
+    last_full: Option<FullRead>,
     _task: AbortOnDrop,
+}
+
+/// What a full read returned that a fast read does not: the idle slots (those whose values do
+/// not move between rounds) and their fingerprint, and the `pg_settings` rows.
+struct FullRead {
+    at: Instant,
+    /// The node position the full read saw (the WAL write position on a primary, the replay
+    /// position on a standby: the position PostgreSQL measures `safe_wal_size` from).
+    wal_lsn: Option<Lsn>,
+    fingerprint: Option<String>,
+    idle_slots: Vec<Slot>,
+    recovery: Option<RecoverySettings>,
+}
+
+impl FullRead {
+    fn of(state: &NodeState) -> FullRead {
+        FullRead {
+            at: Instant::now(),
+            wal_lsn: state.wal_lsn,
+            fingerprint: state.slots_fingerprint.clone(),
+            idle_slots: state.slots.iter().filter(|s| !moving(s)).cloned().collect(),
+            recovery: state.recovery.clone(),
+        }
+    }
+
+    /// Completes a fast read whose fingerprint matched: its moving slots and the idle ones of
+    /// the full read, in name order as the SQL returns them, and the settings of the full read.
+    ///
+    /// An idle slot's `safe_wal_size` is `failLSN − position`, where `failLSN` follows from its
+    /// `restart_lsn` (unchanged: the fingerprint matched) and the settings: the position read
+    /// now gives today's value.
+    fn complete(&self, state: &mut NodeState) {
+        let moved = match (state.wal_lsn, self.wal_lsn) {
+            (Some(now), Some(then)) => Some(now.0 as i64 - then.0 as i64),
+            _ => None,
+        };
+        state
+            .slots
+            .extend(self.idle_slots.iter().cloned().map(|mut slot| {
+                slot.safe_wal_size = match moved {
+                    Some(moved) => slot.safe_wal_size.map(|s| s - moved),
+                    None => None,
+                };
+                slot
+            }));
+        state.slots.sort_by(|a, b| a.slot_name.cmp(&b.slot_name));
+        state.recovery = self.recovery.clone();
+    }
+}
+
+/// The SQL's `moving`: an active slot's positions move, a held horizon ages every transaction.
+fn moving(slot: &Slot) -> bool {
+    slot.active || slot.xmin_age.is_some() || slot.catalog_xmin_age.is_some()
 }
 
 /// What was last logged for a node, so that logs come on change, not every poll.
@@ -196,7 +253,12 @@ impl NodePoller {
             debug!(cluster = %self.cluster, node = %self.cfg.name, kind = e.kind.as_str(), error = %e, "poll failed again");
         }
         self.failures = self.failures.saturating_add(1);
-        let delay = backoff(self.interval, self.backoff_max, self.failures);
+        // Jittered, so that nodes that failed together (a server restart, an overload) do not
+        // all log in again in the same instant and fail together again.
+        let delay = jitter(
+            backoff(self.interval, self.backoff_max, self.failures),
+            &self.cfg.name,
+        );
         // Rounds start every interval: leave half an interval of slack so that a one-interval
         // backoff means "try again next round".
         self.next_attempt = Some(started + delay.saturating_sub(self.interval / 2));
@@ -226,13 +288,42 @@ impl NodePoller {
         }
     }
 
+    /// One poll: the fast read while the last full read is recent and the idle slots'
+    /// fingerprint still matches it, else (or when it does not match) the full read.
     async fn query_once(&mut self) -> Result<NodeState, PollError> {
         if self.session.is_none() {
             self.session = Some(self.connect().await?);
         }
-        let session = self.session.as_ref().expect("session was just set");
+        let recent = self
+            .session
+            .as_ref()
+            .and_then(|s| s.last_full.as_ref())
+            .is_some_and(|f| f.at.elapsed() < sql::FULL_READ_INTERVAL);
+        if recent {
+            let mut state = self.read(sql::Read::Fast).await?;
+            if let Some(full) = self.session.as_ref().and_then(|s| s.last_full.as_ref())
+                && full.fingerprint == state.slots_fingerprint
+            {
+                full.complete(&mut state);
+                return Ok(state);
+            }
+            debug!(cluster = %self.cluster, node = %self.cfg.name, "the idle slots changed; reading every slot");
+        }
+        let state = self.read(sql::Read::Full).await?;
+        if let Some(session) = self.session.as_mut() {
+            session.last_full = Some(FullRead::of(&state));
+        }
+        Ok(state)
+    }
+
+    async fn read(&mut self, read: sql::Read) -> Result<NodeState, PollError> {
+        let session = self.session.as_ref().expect("read needs a session");
+        let statement = match read {
+            sql::Read::Full => &session.full,
+            sql::Read::Fast => &session.fast,
+        };
         let context = format!("poll {}", self.endpoint());
-        let row = match session.client.query_one(&session.statement, &[]).await {
+        let row = match session.client.query_one(statement, &[]).await {
             Ok(row) => row,
             Err(e) => {
                 let err = PollError::from_query(&context, &e);
@@ -297,15 +388,22 @@ impl NodePoller {
                   version_num / 10000, sql::NEWEST_KNOWN / 10000);
         }
         let band = choice.band;
-        let text = sql::as_bytes(&band.statement(), &encoding);
-        let statement = client
-            .prepare(&text)
-            .await
-            .map_err(|e| PollError::from_query(&context, &e))?;
+        let mut prepared = Vec::with_capacity(2);
+        for text in [band.statement(), band.fast_statement()] {
+            let statement = client
+                .prepare(&sql::as_bytes(&text, &encoding))
+                .await
+                .map_err(|e| PollError::from_query(&context, &e))?;
+            prepared.push(statement);
+        }
+        let fast = prepared.pop().expect("two statements");
+        let full = prepared.pop().expect("two statements");
         debug!(cluster = %self.cluster, node = %self.cfg.name, version_num, band = ?band, "connected");
         Ok(Session {
             client,
-            statement,
+            full,
+            fast,
+            last_full: None,
             _task: task,
         })
     }
@@ -335,6 +433,15 @@ pub(crate) fn choose_band(context: &str, version_num: u32) -> Result<BandChoice,
 pub(crate) fn backoff(interval: Duration, max: Duration, failures: u32) -> Duration {
     let factor = 1u32 << failures.saturating_sub(1).min(16);
     interval.saturating_mul(factor).min(max.max(interval))
+}
+
+/// `delay` shortened by a random 0–25 % past the first interval of backoff (a first retry
+/// stays "next round").
+pub(crate) fn jitter(delay: Duration, seed: &str) -> Duration {
+    use std::hash::BuildHasher as _;
+    let random = std::collections::hash_map::RandomState::new().hash_one((seed, Instant::now()));
+    let fraction = (random % 1000) as f64 / 4000.0;
+    delay.saturating_sub(delay.mul_f64(fraction))
 }
 
 /// What a panic said, for the log and the node's last error.
@@ -372,6 +479,15 @@ mod tests {
         assert_eq!(backoff(s(1), s(30), u32::MAX), s(30));
         // A cap below the interval never makes the exporter poll faster than its interval.
         assert_eq!(backoff(s(5), s(1), 3), s(5));
+    }
+
+    #[test]
+    fn jitter_shortens_by_at_most_a_quarter_and_varies() {
+        let d = Duration::from_secs(8);
+        let got: Vec<Duration> = (0..200).map(|_| jitter(d, "node_a")).collect();
+        assert!(got.iter().all(|j| *j <= d && *j >= d * 3 / 4), "{got:?}");
+        let distinct: std::collections::BTreeSet<_> = got.iter().collect();
+        assert!(distinct.len() > 10, "{distinct:?}");
     }
 
     #[test]

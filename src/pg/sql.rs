@@ -29,6 +29,28 @@ pub(crate) enum Band {
     Pg17,
 }
 
+/// How long the idle slots and the `pg_settings` rows of a full read are reused by the fast
+/// reads after it (unless the idle slots' fingerprint changes first). An idle slot's retained
+/// bytes stay exact every round: its `restart_lsn` does not move (the fingerprint would
+/// change), the node position is read anew; its `safe_wal_size` is derived from the full read's
+/// and the position since (see `poller::FullRead::complete`). The `pg_settings` rows may be
+/// this old.
+pub(crate) const FULL_READ_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Which of a band's two statements.
+///
+/// The full read returns every slot and the `pg_settings` rows; the fast one, run every other
+/// round, returns only the slots whose values move between rounds (active, or holding a
+/// horizon) and a fingerprint of the idle ones. Measured on PostgreSQL 15 with 530 slots and 30
+/// walsenders (pg_stat_statements, mean of 300 executions): the JSON rows of 500 idle slots cost
+/// ≈ 1 ms a round, reading their fingerprint ≈ 0.1 ms; `pg_settings` ≈ 0.1–0.4 ms on any node,
+/// because it builds the row of every setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Read {
+    Full,
+    Fast,
+}
+
 /// Why no query fits a server.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -55,8 +77,19 @@ impl Band {
         }
     }
 
-    /// The poll statement for this band.
+    /// The full poll statement for this band: every slot, and the `pg_settings` rows.
     pub(crate) fn statement(self) -> String {
+        self.build(Read::Full)
+    }
+
+    /// The per-round poll statement: as [`Band::statement`], but only the slots whose values
+    /// move between rounds (active ones, and those holding an `xmin` or `catalog_xmin`), a
+    /// fingerprint of the others, and no `pg_settings` rows (see [`Read`]).
+    pub(crate) fn fast_statement(self) -> String {
+        self.build(Read::Fast)
+    }
+
+    fn build(self, read: Read) -> String {
         let pause = match self {
             // pg_get_wal_replay_pause_state() is 14+. On 13 pg_is_wal_replay_paused() reads the
             // flag pg_wal_replay_pause() sets, so it is true from the request on: "paused or
@@ -74,6 +107,35 @@ impl Band {
                 ", s.conflicting, extract(epoch FROM s.inactive_since) AS inactive_since, \
                  s.invalidation_reason"
             }
+        };
+        // What else tells an idle slot changed: `conflicting` (16+), `invalidation_reason` (17+).
+        let fingerprint_extra = match self {
+            Band::Pg13 | Band::Pg14 | Band::Pg15 => "",
+            Band::Pg16 => ", count(*) FILTER (WHERE conflicting)",
+            Band::Pg17 => {
+                ", count(*) FILTER (WHERE conflicting), \
+                 sum(hashtext(coalesce(invalidation_reason, '')))"
+            }
+        };
+        let slot_extra_out = match self {
+            Band::Pg13 | Band::Pg14 | Band::Pg15 => "",
+            Band::Pg16 => ", conflicting",
+            Band::Pg17 => ", conflicting, inactive_since, invalidation_reason",
+        };
+        let (slot_filter, recovery) = match read {
+            Read::Full => (
+                "",
+                // Read from pg_settings, not current_setting(): current_setting() fails the
+                // whole poll on a setting the role may not see, pg_settings leaves its row out
+                // (NULL, never "unset"). The four are readable by every role today (tested
+                // without pg_monitor); this keeps a packager's or a future release's
+                // GUC_SUPERUSER_ONLY from breaking the poll. pg_settings builds every setting's
+                // row (≈ 0.1–0.4 ms): only the full read has it.
+                "(SELECT json_object_agg(name, setting) FROM pg_settings
+      WHERE name IN ('recovery_min_apply_delay', 'restore_command', 'archive_mode',
+                     'archive_timeout'))",
+            ),
+            Read::Fast => (" WHERE moving", "NULL::json"),
         };
         let sub_errors = match self {
             // pg_stat_subscription_stats is 15+; before it the counters do not exist (absent).
@@ -105,7 +167,16 @@ impl Band {
             _ => "st.relid IS NULL AND st.leader_pid IS NULL",
         };
         format!(
-            r#"SELECT json_build_object(
+            r#"-- pg_replication_slots runs pg_get_replication_slots(), which builds every slot's row
+-- (wal_status, safe_wal_size): read it once per statement, for the slots and the walsenders.
+WITH sl AS MATERIALIZED (
+  SELECT s.slot_name, s.slot_type, s.database, s.active, s.active_pid,
+         s.restart_lsn, s.confirmed_flush_lsn, s.wal_status, s.safe_wal_size,
+         age(s.xmin) AS xmin_age, age(s.catalog_xmin) AS catalog_xmin_age{slot_extra},
+         -- Values that change between rounds: an active slot's positions, a held horizon's age.
+         (s.active OR s.xmin IS NOT NULL OR s.catalog_xmin IS NOT NULL) AS moving
+  FROM pg_replication_slots s)
+SELECT json_build_object(
   'server_version_num', current_setting('server_version_num')::int,
   'server_version', current_setting('server_version'),
   'system_identifier', (SELECT system_identifier::text FROM pg_control_system()),
@@ -137,25 +208,34 @@ impl Band {
   -- client, not a standby: slot_type says so (pids are visible without pg_monitor).
   'walsenders', COALESCE((SELECT json_agg(w) FROM (
       SELECT coalesce(application_name, '') AS application_name, state,
-             (SELECT ls.slot_type FROM pg_replication_slots ls WHERE ls.active_pid = r.pid
-              LIMIT 1) AS slot_type,
-             (SELECT ls.slot_name FROM pg_replication_slots ls WHERE ls.active_pid = r.pid
-              LIMIT 1) AS slot_name,
+             -- A backend holds at most one slot: the join adds no row. (Two correlated
+             -- subqueries here scanned every slot twice per walsender: 1.2 ms of 530 slots
+             -- and 30 walsenders, against 0.2 ms joined.)
+             ls.slot_type, ls.slot_name,
              sent_lsn, write_lsn, flush_lsn, replay_lsn,
              extract(epoch FROM write_lag) AS write_lag,
              extract(epoch FROM flush_lag) AS flush_lag,
              extract(epoch FROM replay_lag) AS replay_lag,
              sync_priority, sync_state,
              extract(epoch FROM reply_time) AS reply_time
-      FROM pg_stat_replication r
+      FROM pg_stat_replication r LEFT JOIN sl ls ON ls.active_pid = r.pid
       WHERE application_name IS DISTINCT FROM 'pg_basebackup' AND state IS DISTINCT FROM 'backup'
       ORDER BY application_name, state IS DISTINCT FROM 'streaming', backend_start DESC NULLS LAST,
-               pid) w), '[]'),
+               r.pid) w), '[]'),
   'slots', COALESCE((SELECT json_agg(s) FROM (
-      SELECT s.slot_name, s.slot_type, s.database, s.active,
-             s.restart_lsn, s.confirmed_flush_lsn, s.wal_status, s.safe_wal_size,
-             age(s.xmin) AS xmin_age, age(s.catalog_xmin) AS catalog_xmin_age{slot_extra}
-      FROM pg_replication_slots s ORDER BY s.slot_name) s), '[]'),
+      SELECT slot_name, slot_type, database, active, restart_lsn, confirmed_flush_lsn,
+             wal_status, safe_wal_size, xmin_age, catalog_xmin_age{slot_extra_out}
+      FROM sl{slot_filter} ORDER BY slot_name) s), '[]'),
+  -- The slots whose values do not move between rounds (idle, no horizon held): what would
+  -- change one of them (created, dropped, advanced, activated, a wal_status step, invalidated)
+  -- changes this, and the poller then reads every slot again at once.
+  'slots_fingerprint', (SELECT concat_ws(':', count(*), sum(hashtext(slot_name::text)),
+      sum(restart_lsn - '0/0'::pg_lsn), count(restart_lsn),
+      count(*) FILTER (WHERE wal_status = 'reserved'),
+      count(*) FILTER (WHERE wal_status = 'extended'),
+      count(*) FILTER (WHERE wal_status = 'unreserved'),
+      count(*) FILTER (WHERE wal_status = 'lost'){fingerprint_extra})
+    FROM sl WHERE NOT moving),
   'settings', json_build_object(
       'synchronous_commit', current_setting('synchronous_commit'),
       'synchronous_standby_names', current_setting('synchronous_standby_names'),
@@ -166,13 +246,7 @@ impl Band {
       'hot_standby_feedback', current_setting('hot_standby_feedback'),
       'wal_keep_size', current_setting('wal_keep_size'),
       'max_slot_wal_keep_size', current_setting('max_slot_wal_keep_size')),
-  -- Read from pg_settings, not current_setting(): current_setting() fails the whole poll on a
-  -- setting the role may not see, pg_settings leaves its row out (NULL, never "unset"). The
-  -- four are readable by every role today (tested without pg_monitor); this keeps a packager's
-  -- or a future release's GUC_SUPERUSER_ONLY from breaking the poll.
-  'recovery', (SELECT json_object_agg(name, setting) FROM pg_settings
-      WHERE name IN ('recovery_min_apply_delay', 'restore_command', 'archive_mode',
-                     'archive_timeout')),
+  'recovery', {recovery},
   -- pg_stat_archiver is readable by every role; on a standby it counts only with
   -- archive_mode = always.
   'archiver', (SELECT row_to_json(a) FROM (

@@ -101,6 +101,12 @@ pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS: Def = gauge(
     &[],
 );
 
+pub const EXPORTER_ROUNDS_LATE_TOTAL: Def = counter(
+    "pg_replication_exporter_rounds_late_total",
+    "Poll rounds of the cluster that took longer than poll.interval since the exporter started, so that the next round started late (a node slower than the interval, or an overloaded exporter).",
+    CLUSTER,
+);
+
 // §4.2 Node.
 
 pub const NODE_IS_PRIMARY: Def = gauge(
@@ -233,7 +239,7 @@ pub const SLOT_WAL_STATUS: Def = gauge(
 );
 pub const SLOT_SAFE_WAL_SIZE_BYTES: Def = gauge(
     "pg_replication_slot_safe_wal_size_bytes",
-    "Bytes of WAL that can still be written before the slot's WAL is at risk, from pg_replication_slots.safe_wal_size (negative once past it; absent unless max_slot_wal_keep_size is set).",
+    "Bytes of WAL that can still be written before the slot's WAL is at risk, from pg_replication_slots.safe_wal_size (negative once past it; absent unless max_slot_wal_keep_size is set). For an idle slot (inactive, no xmin held) it is read every 15 s and at once when the slot changes, and in the rounds between derived from that reading and how far the node's position moved since (exact while max_slot_wal_keep_size and wal_keep_size do not change).",
     SLOT,
 );
 pub const SLOT_CONFIRMED_FLUSH_LAG_BYTES: Def = gauge(
@@ -715,6 +721,7 @@ pub const ALL: &[&Def] = &[
     &EXPORTER_CLUSTERS,
     &CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
     &CONFIG_LAST_RELOAD_SUCCESSFUL,
+    &EXPORTER_ROUNDS_LATE_TOTAL,
     &EXPORTER_SHARD_INFO,
     &LAG_BYTES,
     &LAG_SECONDS,

@@ -59,11 +59,24 @@ const INVALIDATION_REASON_SINCE: u32 = 170_000;
 /// (the order `prometheus::Registry::gather` uses), families without series left out.
 pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
     let mut out = Families::default();
+    exporter_families(&mut out, snapshot, build);
+    for cluster in &snapshot.clusters {
+        cluster_families(&mut out, snapshot, cluster);
+    }
+    out.finish().into_iter().map(|(_, f)| f).collect()
+}
+
+fn build_info(out: &mut Families, build: &BuildInfo) {
     out.push(
         &defs::EXPORTER_BUILD_INFO,
         &[build.version, build.revision],
         1.0,
     );
+}
+
+/// The exporter's own series (no cluster label): its build, its shard, the last reload.
+fn exporter_families(out: &mut Families, snapshot: &Snapshot, build: &BuildInfo) {
+    build_info(out, build);
     let shard = &snapshot.exporter.shard;
     out.push(
         &defs::EXPORTER_SHARD_INFO,
@@ -92,10 +105,6 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
             flag(reload.successful),
         );
     }
-    for cluster in &snapshot.clusters {
-        cluster_families(&mut out, snapshot, cluster);
-    }
-    out.finish()
 }
 
 /// `GET /probe?cluster=NAME`: the families of that one cluster of `snapshot` (rendered exactly
@@ -109,22 +118,25 @@ pub fn families_of_cluster(
 ) -> Option<Vec<MetricFamily>> {
     let cluster = snapshot.clusters.iter().find(|c| c.name == name)?;
     let mut out = Families::default();
-    out.push(
-        &defs::EXPORTER_BUILD_INFO,
-        &[build.version, build.revision],
-        1.0,
-    );
+    build_info(&mut out, build);
     cluster_families(&mut out, snapshot, cluster);
-    Some(out.finish())
+    Some(out.finish().into_iter().map(|(_, f)| f).collect())
 }
 
 /// [`families_of_cluster`] as text format 0.0.4.
 pub fn render_cluster(snapshot: &Snapshot, build: &BuildInfo, name: &str) -> Option<String> {
-    families_of_cluster(snapshot, build, name).map(|f| encode(&f))
+    let cluster = snapshot.clusters.iter().find(|c| c.name == name)?;
+    let mut head = Families::default();
+    build_info(&mut head, build);
+    let head = Chunk {
+        cluster: String::new(),
+        pieces: head.encode_bodies(),
+    };
+    Some(merge_chunks(&head, vec![&cluster_chunk(snapshot, cluster)]))
 }
 
-/// Every family of one cluster: its nodes, walsenders, slots, subscriptions, the cluster view,
-/// Patroni and the front-ends.
+/// The series of one cluster; `snapshot` is read for what crosses clusters (a standby
+/// cluster's source, a subscription's publisher).
 fn cluster_families(out: &mut Families, snapshot: &Snapshot, cluster: &ClusterSnapshot) {
     for node in &cluster.nodes {
         node_health(out, &cluster.name, node);
@@ -152,19 +164,128 @@ fn cluster_families(out: &mut Families, snapshot: &Snapshot, cluster: &ClusterSn
     endpoints::cluster(out, cluster);
 }
 
-/// Text format 0.0.4.
+/// Text format 0.0.4: the page of `snapshot`, assembled from one [`Chunk`] per cluster.
 pub fn render(snapshot: &Snapshot, build: &BuildInfo) -> String {
-    encode(&families(snapshot, build))
+    let chunks: Vec<Chunk> = snapshot
+        .clusters
+        .iter()
+        .map(|c| cluster_chunk(snapshot, c))
+        .collect();
+    assemble(build, snapshot, chunks.iter())
 }
 
-fn encode(families: &[MetricFamily]) -> String {
-    let mut text = String::new();
-    prometheus::TextEncoder::new()
-        .encode_utf8(families, &mut text)
-        // The encoder only rejects families without a name or without series, and `families`
-        // never builds either.
-        .expect("families() yields only named, non-empty families");
+/// One cluster's part of the page: for each family it has series in (by index into
+/// [`defs::ALL`]), its sample lines in text format, without the HELP and TYPE lines. Every
+/// family but the build info has `cluster` as its first label, so a family's series sorted by
+/// label values are the clusters' lines of that family in cluster-name order: a page is the
+/// concatenation, family by family, of its clusters' chunks (see [`assemble`]), and a cluster
+/// whose snapshot did not change keeps its chunk.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Chunk {
+    cluster: String,
+    pieces: Vec<(usize, String)>,
+}
+
+impl Chunk {
+    /// The cluster this chunk renders.
+    pub fn cluster(&self) -> &str {
+        &self.cluster
+    }
+
+    /// Bytes of sample text.
+    pub fn len(&self) -> usize {
+        self.pieces.iter().map(|(_, t)| t.len()).sum()
+    }
+
+    /// True when the chunk has no series.
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+}
+
+/// The chunk of `cluster`, one of `snapshot`'s clusters.
+pub fn cluster_chunk(snapshot: &Snapshot, cluster: &ClusterSnapshot) -> Chunk {
+    let mut out = Families::default();
+    cluster_families(&mut out, snapshot, cluster);
+    Chunk {
+        cluster: cluster.name.clone(),
+        pieces: out.encode_bodies(),
+    }
+}
+
+/// Whether a cluster's chunk depends on other clusters' snapshots (a standby cluster's source
+/// lag, a subscription's publisher): such a chunk is rendered anew with every page.
+pub fn reads_other_clusters(cluster: &ClusterSnapshot) -> bool {
+    cluster.view.source.is_some()
+        || cluster.nodes.iter().any(|n| {
+            n.state
+                .as_ref()
+                .is_some_and(|s| s.subscriptions.iter().any(|x| x.slot_name.is_some()))
+        })
+}
+
+/// A page from per-cluster chunks (any order): one HELP and TYPE per family, then the
+/// family's lines of every cluster in cluster-name order. Equal to [`render`] of the snapshot
+/// the chunks came from.
+pub fn assemble<'a>(
+    build: &BuildInfo,
+    snapshot: &Snapshot,
+    chunks: impl IntoIterator<Item = &'a Chunk>,
+) -> String {
+    let mut head = Families::default();
+    exporter_families(&mut head, snapshot, build);
+    let head = Chunk {
+        cluster: String::new(),
+        pieces: head.encode_bodies(),
+    };
+    merge_chunks(&head, chunks.into_iter().collect())
+}
+
+/// The page of `head` (the exporter's own families) and the clusters' chunks.
+fn merge_chunks(head: &Chunk, mut sorted: Vec<&Chunk>) -> String {
+    sorted.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    // One cursor per chunk: pieces are in family order, so a page is one merge pass.
+    let mut cursors: Vec<std::iter::Peekable<std::slice::Iter<'_, (usize, String)>>> =
+        std::iter::once(head)
+            .chain(sorted.iter().copied())
+            .map(|c| c.pieces.iter().peekable())
+            .collect();
+    let size: usize = head.len() + sorted.iter().map(|c| c.len()).sum::<usize>();
+    let mut text = String::with_capacity(size + defs::ALL.len() * 160);
+    for (index, def) in defs::ALL.iter().enumerate() {
+        let mut header = false;
+        for cursor in &mut cursors {
+            if let Some((_, body)) = cursor.next_if(|(i, _)| *i == index) {
+                if !header {
+                    write_header(&mut text, def);
+                    header = true;
+                }
+                text.push_str(body);
+            }
+        }
+    }
     text
+}
+
+/// `# HELP` and `# TYPE` as `prometheus::TextEncoder` writes them (HELP escapes `\` and
+/// newlines).
+fn write_header(text: &mut String, def: &Def) {
+    text.push_str("# HELP ");
+    text.push_str(def.name);
+    text.push(' ');
+    for c in def.help.chars() {
+        match c {
+            '\\' => text.push_str("\\\\"),
+            '\n' => text.push_str("\\n"),
+            c => text.push(c),
+        }
+    }
+    text.push_str("\n# TYPE ");
+    text.push_str(def.name);
+    text.push_str(match def.kind {
+        Kind::Gauge => " gauge\n",
+        Kind::Counter => " counter\n",
+    });
 }
 
 /// §4.1: health of every configured node, known or not.
@@ -599,6 +720,7 @@ fn cluster_view(out: &mut Families, snapshot: &Snapshot, cluster: &ClusterSnapsh
         }
     }
     out.push(&defs::CLUSTER_PRIMARIES, &c, f64::from(v.primaries));
+    out.push(&defs::EXPORTER_ROUNDS_LATE_TOTAL, &c, v.rounds_late as f64);
     out.push(&defs::CLUSTER_NODES_UP, &c, f64::from(v.nodes_up));
     out.push(
         &defs::CLUSTER_NODES_CONFIGURED,
@@ -744,9 +866,29 @@ impl Families {
         }
     }
 
-    fn finish(mut self) -> Vec<MetricFamily> {
+    /// Each family's sample lines, in text format without HELP and TYPE, by index into
+    /// [`defs::ALL`].
+    fn encode_bodies(self) -> Vec<(usize, String)> {
+        let encoder = prometheus::TextEncoder::new();
+        self.finish()
+            .into_iter()
+            .map(|(index, family)| {
+                let mut text = String::new();
+                encoder
+                    .encode_utf8(std::slice::from_ref(&family), &mut text)
+                    // The encoder only rejects families without a name or without series, and
+                    // `finish` never builds either.
+                    .expect("finish() yields only named, non-empty families");
+                // HELP and TYPE are one line each (HELP escapes newlines).
+                let body = text.splitn(3, '\n').nth(2).unwrap_or("").to_owned();
+                (index, body)
+            })
+            .collect()
+    }
+
+    fn finish(mut self) -> Vec<(usize, MetricFamily)> {
         let mut families = Vec::new();
-        for def in defs::ALL {
+        for (index, def) in defs::ALL.iter().enumerate() {
             let Some(mut metrics) = self.series.remove(def.name) else {
                 continue;
             };
@@ -766,7 +908,7 @@ impl Families {
                 Kind::Counter => MetricType::COUNTER,
             });
             family.set_metric(metrics);
-            families.push(family);
+            families.push((index, family));
         }
         // A family rendered but missing from defs::ALL would vanish silently.
         debug_assert!(

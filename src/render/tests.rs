@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
@@ -350,6 +351,7 @@ fn hidden_state() -> NodeState {
         }),
         archiver: None,
         subscriptions: vec![],
+        slots_fingerprint: None,
         privilege_missing: true,
     }
 }
@@ -369,100 +371,100 @@ fn rich_snapshot() -> Snapshot {
     node_a.address = Some(("10.0.0.11".into(), 5432));
     let mut node_d = down_node();
     node_d.expect_streaming = false;
-    Snapshot {
-        clusters: vec![
-            ClusterSnapshot {
-                name: "main".into(),
-                nodes: vec![
-                    node_a,
-                    up_node("node_b", cascading_state()),
-                    up_node("node_c", hidden_state()),
-                    node_d,
-                ],
-                view: ClusterView {
-                    primaries: 1,
-                    nodes_up: 3,
-                    nodes_configured: 4,
-                    timelines: 1,
-                    system_identifiers: 1,
-                    standbys: vec![
-                        StandbyView {
-                            node: "node_b".into(),
-                            streaming: Some(true),
-                            lag_bytes: Some(16 * KIB),
-                            lag_seconds: Some(0.5),
-                        },
-                        StandbyView {
-                            node: "node_c".into(),
-                            streaming: Some(true),
-                            lag_bytes: Some(18 * KIB),
-                            lag_seconds: Some(1.75),
-                        },
-                        StandbyView {
-                            node: "node_d".into(),
-                            streaming: Some(false),
-                            lag_bytes: None,
-                            lag_seconds: None,
-                        },
-                    ],
-                    rpo_bytes: Some(8 * KIB),
-                    failovers_total: 2,
-                    last_failover_timestamp: Some(NOW - 10_000.0),
-                    last_failover_duration: Some(12.5),
-                    is_standby_cluster: Some(false),
-                    source: None,
-                    standby_leader: None,
-                },
-                patroni: Some(patroni_view()),
-                endpoints: endpoint_views(),
-            },
-            ClusterSnapshot {
-                name: "app".into(),
-                nodes: vec![up_node("app_1", subscriber_state())],
-                view: ClusterView {
-                    primaries: 1,
-                    nodes_up: 1,
-                    nodes_configured: 1,
-                    timelines: 1,
-                    system_identifiers: 1,
-                    is_standby_cluster: Some(false),
-                    ..ClusterView::default()
-                },
-                patroni: None,
-                endpoints: Vec::new(),
-            },
-            ClusterSnapshot {
-                name: "dr".into(),
-                nodes: vec![up_node("dr_1", standby_leader_state())],
-                view: ClusterView {
-                    primaries: 0,
-                    nodes_up: 1,
-                    nodes_configured: 1,
-                    timelines: 1,
-                    system_identifiers: 1,
-                    standbys: vec![StandbyView {
-                        node: "dr_1".into(),
+    let mut snapshot = Snapshot::new(vec![
+        ClusterSnapshot {
+            name: "main".into(),
+            nodes: vec![
+                node_a,
+                up_node("node_b", cascading_state()),
+                up_node("node_c", hidden_state()),
+                node_d,
+            ],
+            view: ClusterView {
+                primaries: 1,
+                nodes_up: 3,
+                nodes_configured: 4,
+                timelines: 1,
+                system_identifiers: 1,
+                standbys: vec![
+                    StandbyView {
+                        node: "node_b".into(),
                         streaming: Some(true),
+                        lag_bytes: Some(16 * KIB),
+                        lag_seconds: Some(0.5),
+                    },
+                    StandbyView {
+                        node: "node_c".into(),
+                        streaming: Some(true),
+                        lag_bytes: Some(18 * KIB),
+                        lag_seconds: Some(1.75),
+                    },
+                    StandbyView {
+                        node: "node_d".into(),
+                        streaming: Some(false),
                         lag_bytes: None,
                         lag_seconds: None,
-                    }],
-                    is_standby_cluster: Some(true),
-                    source: Some(("10.0.0.11".into(), "5432".into())),
-                    standby_leader: Some("dr_1".into()),
-                    ..ClusterView::default()
-                },
-                patroni: None,
-                endpoints: Vec::new(),
+                    },
+                ],
+                rpo_bytes: Some(8 * KIB),
+                failovers_total: 2,
+                last_failover_timestamp: Some(NOW - 10_000.0),
+                last_failover_duration: Some(12.5),
+                is_standby_cluster: Some(false),
+                source: None,
+                standby_leader: None,
+                rounds_late: 3,
             },
-        ],
-        exporter: ExporterState {
-            reload: Some(ReloadStatus {
-                successful: true,
-                last_success: 1_700_000_000.5,
-            }),
-            shard: Default::default(),
+            patroni: Some(patroni_view()),
+            endpoints: endpoint_views(),
         },
-    }
+        ClusterSnapshot {
+            name: "app".into(),
+            nodes: vec![up_node("app_1", subscriber_state())],
+            view: ClusterView {
+                primaries: 1,
+                nodes_up: 1,
+                nodes_configured: 1,
+                timelines: 1,
+                system_identifiers: 1,
+                is_standby_cluster: Some(false),
+                ..ClusterView::default()
+            },
+            patroni: None,
+            endpoints: Vec::new(),
+        },
+        ClusterSnapshot {
+            name: "dr".into(),
+            nodes: vec![up_node("dr_1", standby_leader_state())],
+            view: ClusterView {
+                primaries: 0,
+                nodes_up: 1,
+                nodes_configured: 1,
+                timelines: 1,
+                system_identifiers: 1,
+                standbys: vec![StandbyView {
+                    node: "dr_1".into(),
+                    streaming: Some(true),
+                    lag_bytes: None,
+                    lag_seconds: None,
+                }],
+                is_standby_cluster: Some(true),
+                source: Some(("10.0.0.11".into(), "5432".into())),
+                standby_leader: Some("dr_1".into()),
+                ..ClusterView::default()
+            },
+            patroni: None,
+            endpoints: Vec::new(),
+        },
+    ]);
+    snapshot.exporter = ExporterState {
+        reload: Some(ReloadStatus {
+            successful: true,
+            last_success: 1_700_000_000.5,
+        }),
+        shard: Default::default(),
+    };
+    snapshot
 }
 
 /// Patroni's view of the rich cluster: node_a leads, node_b could take over, node_c is tagged
@@ -646,7 +648,10 @@ fn patroni_view() -> PatroniView {
 #[test]
 fn patroni_unknowns_stay_absent() {
     let mut snapshot = rich_snapshot();
-    let p = snapshot.clusters[0].patroni.as_mut().unwrap();
+    let p = Arc::make_mut(&mut snapshot.clusters[0])
+        .patroni
+        .as_mut()
+        .unwrap();
     p.leader_mismatch = None;
     p.failover_candidates = None;
     p.last_failover_lost_bytes = None;
@@ -685,16 +690,13 @@ fn patroni_unknowns_stay_absent() {
 
 /// A one-node cluster around `state`, for focused tests.
 fn single(state: NodeState) -> Snapshot {
-    Snapshot {
-        clusters: vec![ClusterSnapshot {
-            name: "c".into(),
-            nodes: vec![up_node("n", state)],
-            view: ClusterView::default(),
-            patroni: None,
-            endpoints: Vec::new(),
-        }],
-        ..Snapshot::default()
-    }
+    Snapshot::new(vec![ClusterSnapshot {
+        name: "c".into(),
+        nodes: vec![up_node("n", state)],
+        view: ClusterView::default(),
+        patroni: None,
+        endpoints: Vec::new(),
+    }])
 }
 
 type Series = Vec<(BTreeMap<String, String>, f64)>;
@@ -905,10 +907,10 @@ fn nullable_values_are_absent_not_zero() {
         ..NodeState::default()
     };
     let mut snapshot = single(state);
-    let node = &mut snapshot.clusters[0].nodes[0];
+    let node = &mut Arc::make_mut(&mut snapshot.clusters[0]).nodes[0];
     node.poll_duration = None;
     node.last_success = None;
-    snapshot.clusters[0].view.standbys = vec![StandbyView {
+    Arc::make_mut(&mut snapshot.clusters[0]).view.standbys = vec![StandbyView {
         node: "n".into(),
         streaming: Some(false),
         lag_bytes: None,
@@ -1139,16 +1141,16 @@ fn standby_label_maps_application_name_to_the_node_name_case_insensitively() {
         walsenders: vec![ws("PATRONI-B"), ws("barman"), ws("node_b")],
         ..NodeState::default()
     });
-    let cluster = &mut snapshot.clusters[0];
+    let cluster = Arc::make_mut(&mut snapshot.clusters[0]);
     cluster.nodes.push(NodeReport::new("node_b", "patroni-b"));
     // Another cluster's node with that application_name must not be used.
-    snapshot.clusters.push(ClusterSnapshot {
+    snapshot.clusters.push(Arc::new(ClusterSnapshot {
         name: "other".into(),
         nodes: vec![NodeReport::new("elsewhere", "barman")],
         view: ClusterView::default(),
         patroni: None,
         endpoints: Vec::new(),
-    });
+    }));
     let fams = families(&snapshot, &BUILD);
     let labels: Vec<String> = series(&fams, defs::SYNC_PRIORITY.name)
         .into_iter()
@@ -1460,7 +1462,7 @@ fn hostile_snapshot() -> Snapshot {
     state.slots.truncate(1);
     state.slots[0].slot_name = evil.into();
     let mut snapshot = single(state);
-    snapshot.clusters[0].name = evil.into();
+    Arc::make_mut(&mut snapshot.clusters[0]).name = evil.into();
     snapshot
 }
 
@@ -1499,7 +1501,7 @@ fn a_departed_walsender_leaves_no_series() {
             .count()
     };
     assert!(receivewal(&before) > 0);
-    let walsenders = &mut snapshot.clusters[0].nodes[0]
+    let walsenders = &mut Arc::make_mut(&mut snapshot.clusters[0]).nodes[0]
         .state
         .as_mut()
         .unwrap()
@@ -1640,4 +1642,38 @@ fn a_probe_page_is_one_clusters_families_as_on_metrics() {
     }
     assert_eq!(render_cluster(&snapshot, &BUILD, "elsewhere"), None);
     assert_eq!(render_cluster(&snapshot, &BUILD, "nonesuch"), None);
+}
+
+/// The whole-snapshot encoding `render` used before chunks: every family of every cluster
+/// through one `prometheus::TextEncoder` pass.
+fn encode_whole(snapshot: &Snapshot) -> String {
+    let mut text = String::new();
+    prometheus::TextEncoder::new()
+        .encode_utf8(&families(snapshot, &BUILD), &mut text)
+        .unwrap();
+    text
+}
+
+#[test]
+fn chunks_assemble_into_the_whole_snapshot_encoding() {
+    // Clusters out of name order, one a prefix of another's name, a standby cluster reading its
+    // source's position from another cluster, and hostile label values.
+    let mut rich = rich_snapshot();
+    let mut other = (*rich.clusters[0]).clone();
+    other.name = "ma".into();
+    rich.clusters.insert(0, Arc::new(other));
+    let mut hostile = hostile_snapshot();
+    hostile.clusters.extend(rich.clusters.iter().cloned());
+    for snapshot in [rich_snapshot(), rich, hostile, Snapshot::default()] {
+        let whole = encode_whole(&snapshot);
+        assert_eq!(render(&snapshot, &BUILD), whole);
+        // In any order of chunks.
+        let mut chunks: Vec<Chunk> = snapshot
+            .clusters
+            .iter()
+            .map(|c| cluster_chunk(&snapshot, c))
+            .collect();
+        chunks.reverse();
+        assert_eq!(assemble(&BUILD, &snapshot, chunks.iter()), whole);
+    }
 }

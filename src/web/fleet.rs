@@ -11,8 +11,9 @@ use serde::Deserialize;
 
 use crate::core::model::Snapshot;
 use crate::fleet::sd::{PROBE_PATH, target_groups};
+use crate::pages::gzip;
 use crate::render;
-use crate::web::server::{AppState, TEXT_FORMAT, accepts_gzip, escape, gzip};
+use crate::web::server::{AppState, TEXT_FORMAT, accepts_gzip, escape};
 
 /// `/probe` and `/sd` added to the exporter's routes (before its auth layer).
 pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {

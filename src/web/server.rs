@@ -1,13 +1,9 @@
-//! HTTP: `/metrics` (rendered from the latest snapshot, gzip when asked), `/healthz`, `/ready`
-//! and a landing page. Handlers never talk to PostgreSQL. A scrape renders the latest snapshot
-//! once; scrapes of the same snapshot (several Prometheus servers, a burst) share that page and
-//! its gzip form instead of rendering again. With basic
+//! HTTP: `/metrics` (the latest page, gzip when asked), `/healthz`, `/ready` and a landing page.
+//! Handlers never talk to PostgreSQL and never render `/metrics`: the page and its gzip form are
+//! built when snapshots are published (`pages`), and a scrape copies their bytes. With basic
 //! auth configured (see `webconfig`), every route but `/healthz` asks for credentials.
 
-use std::io::Write as _;
-use std::sync::{Arc, Mutex, OnceLock};
-
-use bytes::Bytes;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
@@ -17,7 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
 use crate::core::model::Snapshot;
-use crate::render;
+use crate::pages::Pages;
 use crate::store::{BuildInfo, Store};
 use crate::web::auth::{BasicAuth, require_basic_auth};
 use crate::web::topology;
@@ -30,47 +26,12 @@ pub(crate) struct AppState {
     pub telemetry_path: String,
     /// Basic auth users, when the web configuration file has any.
     pub basic_auth: Option<Arc<BasicAuth>>,
-    /// The last rendered page.
-    pub pages: Arc<PageCache>,
+    /// The latest page, built when snapshots are published (see `pages`).
+    pub pages: Arc<Pages>,
     /// Where `POST /-/reload` sends its request; `None` unless `--web.enable-lifecycle`.
     pub lifecycle: Option<tokio::sync::mpsc::Sender<crate::web::lifecycle::ReloadRequest>>,
     /// The address the listener is bound to: `/sd`'s target when a request has no Host.
     pub address: std::net::SocketAddr,
-}
-
-/// The page rendered from one snapshot, and its gzip form once a client asked for it.
-struct Page {
-    snapshot: Arc<Snapshot>,
-    plain: Bytes,
-    gzip: OnceLock<Bytes>,
-}
-
-/// The last rendered page, reused while the snapshot it came from is still the latest.
-#[derive(Default)]
-pub(crate) struct PageCache {
-    last: Mutex<Option<Arc<Page>>>,
-}
-
-impl PageCache {
-    /// The page for `snapshot`, rendering it unless the last page is of the same snapshot. The
-    /// lock is held while rendering, so concurrent scrapes of a new snapshot render it once.
-    fn page(&self, snapshot: Arc<Snapshot>, build: &BuildInfo) -> Arc<Page> {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(page) = last
-            .as_ref()
-            .filter(|p| Arc::ptr_eq(&p.snapshot, &snapshot))
-        {
-            return page.clone();
-        }
-        let plain = Bytes::from(render::render(&snapshot, build));
-        let page = Arc::new(Page {
-            snapshot,
-            plain,
-            gzip: OnceLock::new(),
-        });
-        *last = Some(page.clone());
-        page
-    }
 }
 
 /// Whether an Accept-Encoding header admits gzip (`gzip` or `*`, without `q=0`).
@@ -90,20 +51,6 @@ pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
             });
             (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
         })
-}
-
-pub(crate) fn gzip(plain: &[u8]) -> Bytes {
-    // Level 1: metric pages are repetitive enough that the fastest level already shrinks them
-    // about eight-fold, at a fraction of the default level's time on the scrape path.
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(plain.len() / 6),
-        flate2::Compression::fast(),
-    );
-    encoder
-        .write_all(plain)
-        .and_then(|()| encoder.finish())
-        .map(Bytes::from)
-        .expect("gzip into memory cannot fail")
 }
 
 /// The exporter's routes.
@@ -134,11 +81,12 @@ pub(crate) fn app(state: AppState) -> Router {
 pub(crate) const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let page = state.pages.page(state.store.current(), &state.build);
+    // Built ahead by the page builder: a scrape copies bytes, it never renders.
+    let page = state.pages.current();
     let content_type = (header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
     let vary = (header::VARY, HeaderValue::from_static("accept-encoding"));
     if accepts_gzip(&headers) {
-        let body = page.gzip.get_or_init(|| gzip(&page.plain)).clone();
+        let body = page.gzip.clone();
         let encoding = (header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         ([content_type, encoding, vary], body).into_response()
     } else {
@@ -147,7 +95,8 @@ async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> R
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
-    if state.store.ready() {
+    // The page's flag, not the store's: once ready, /metrics serves every cluster's first round.
+    if state.pages.current().ready {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (
@@ -278,32 +227,6 @@ mod tests {
     }
 
     #[test]
-    fn a_page_is_rendered_once_per_snapshot_and_gzip_round_trips() {
-        use std::io::Read as _;
-        let build = BuildInfo {
-            version: "0",
-            revision: "r",
-        };
-        let cache = PageCache::default();
-        let first = Arc::new(Snapshot::default());
-        let a = cache.page(first.clone(), &build);
-        let b = cache.page(first.clone(), &build);
-        assert!(
-            Arc::ptr_eq(&a, &b),
-            "the same snapshot is not rendered twice"
-        );
-        let c = cache.page(Arc::new(Snapshot::default()), &build);
-        assert!(!Arc::ptr_eq(&a, &c), "a new snapshot is rendered anew");
-        assert!(a.plain.starts_with(b"# HELP"), "{:?}", a.plain);
-        let zipped = gzip(&a.plain);
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&zipped[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        assert_eq!(out, a.plain);
-    }
-
-    #[test]
     fn landing_rows_show_patroni_role_state_and_origin() {
         use crate::core::model::{ClusterSnapshot, NodeReport, PatroniMemberView, PatroniView};
         let member = |node: &str, discovered: bool, member: bool| PatroniMemberView {
@@ -314,31 +237,28 @@ mod tests {
             state: Some("streaming".into()),
             ..PatroniMemberView::default()
         };
-        let snapshot = Snapshot {
-            clusters: vec![
-                ClusterSnapshot {
-                    name: "ha".into(),
-                    nodes: ["m1", "m2", "m3"]
-                        .iter()
-                        .map(|n| NodeReport::new(*n, *n))
-                        .collect(),
-                    patroni: Some(PatroniView {
-                        members: vec![member("m1", false, true), member("m2", true, false)],
-                        ..PatroniView::default()
-                    }),
-                    endpoints: Vec::new(),
-                    view: Default::default(),
-                },
-                ClusterSnapshot {
-                    name: "plain".into(),
-                    nodes: vec![NodeReport::new("a", "a")],
-                    view: Default::default(),
-                    patroni: None,
-                    endpoints: Vec::new(),
-                },
-            ],
-            ..Snapshot::default()
-        };
+        let snapshot = Snapshot::new(vec![
+            ClusterSnapshot {
+                name: "ha".into(),
+                nodes: ["m1", "m2", "m3"]
+                    .iter()
+                    .map(|n| NodeReport::new(*n, *n))
+                    .collect(),
+                patroni: Some(PatroniView {
+                    members: vec![member("m1", false, true), member("m2", true, false)],
+                    ..PatroniView::default()
+                }),
+                endpoints: Vec::new(),
+                view: Default::default(),
+            },
+            ClusterSnapshot {
+                name: "plain".into(),
+                nodes: vec![NodeReport::new("a", "a")],
+                view: Default::default(),
+                patroni: None,
+                endpoints: Vec::new(),
+            },
+        ]);
         let rows = landing_rows(&snapshot);
         let lines: Vec<&str> = rows.lines().collect();
         assert!(

@@ -1,0 +1,122 @@
+# bench/scale.sh: how our costs grow, sourced by bench/run.sh after the comparison cases (it uses
+# run.sh's functions and cluster c1, started with max_connections high enough for 1000 sessions).
+#
+# Nodes axis: 1, 10, 100 and 334 clusters of 3 nodes (3, 30, 300, 1002 nodes), every cluster
+# pointed at c1's three servers, each configured node its own session. Per step: start to
+# /ready, every node up (and still up at the end), RSS, exporter CPU per node poll and server
+# time per node poll (a poll-only window, pg_stat_statements on c1), late rounds, spaced scrapes
+# and wrk's back-to-back p50/p99.
+# Slots axis: one cluster, 0, 100, 500 and 2000 idle physical slots on the primary: the same
+# figures per cluster round.
+# Records go to $RESULTS as "scale_nodes_N" / "scale_slots_N" cases; measure.py report prints
+# the tables and plot writes the PNGs.
+
+SCALE_NODES=${BENCH_SCALE_NODES:-"1 10 100 334"}
+SCALE_SLOTS=${BENCH_SCALE_SLOTS:-"0 100 500 2000"}
+SCALE_WINDOW=${BENCH_SCALE_WINDOW:-30}
+
+scale_config() { # port clusters
+    {
+        printf '[web]\nlisten_address = "127.0.0.1:%s"\n' "$1"
+        for ((k = 1; k <= $2; k++)); do
+            printf '\n[[cluster]]\nname = "f%04d"\nuser = "bench_ours"\npassword_file = "%s"\nsslmode = "disable"\n' "$k" "$W/ours.pw"
+            for n in "${NODES[@]}"; do
+                printf '\n[[cluster.node]]\nname = "%s"\nhost = "127.0.0.1"\nport = %s\n' "$n" "${PORT[1,$n]}"
+            done
+        done
+    } >"$W/scale.toml"
+}
+
+# Polls on c1's servers by our role (our statements, fast or full, each build one JSON document).
+c1_polls() {
+    local total=0 pl=0 ex=0 row a b d
+    for n in "${NODES[@]}"; do
+        row=$(psql_at "${PORT[1,$n]}" "SELECT coalesce(sum(s.calls) FILTER (WHERE s.query LIKE '%json_build_object%'),0),
+            coalesce(sum(s.total_plan_time),0), coalesce(sum(s.total_exec_time),0)
+            FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = 'bench_ours'" | tr '|' ' ')
+        read -r a b d <<<"$row"
+        total=$(calc "$total + $a"); pl=$(calc "$pl + $b"); ex=$(calc "$ex + $d")
+    done
+    echo "$total $pl $ex"
+}
+
+scale_step() { # case clusters
+    local case=$1 ncl=$2 nodes=$(($2 * 3)) port t0 pid
+    port=$($MEASURE ports 1)
+    scale_config "$port" "$ncl"
+    local url="http://127.0.0.1:$port"
+    t0=$(date +%s.%N)
+    "$OURS_BIN" --config.file="$W/scale.toml" --log.level=warn >"$W/scale_$case.log" 2>&1 &
+    pid=$!
+    OURS_PID=$pid
+    wait_for 120 "scale $case ready" curl -sf "$url/ready"
+    rec "$case" ours ready_s "$(calc "$(date +%s.%N) - $t0")"
+    # Every node up within a minute, or the step goes on and says how many were (issue 15
+    # target: all up within 15 s and staying up).
+    local deadline=$((SECONDS + 60))
+    until $MEASURE allup "$url/metrics" "$nodes" 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            log "scale $case: not every node up after 60 s"
+            break
+        fi
+        sleep 0.5
+    done
+    if $MEASURE allup "$url/metrics" "$nodes" 2>/dev/null; then
+        rec "$case" ours all_up_s "$(calc "$(date +%s.%N) - $t0")"
+    fi
+    rec "$case" ours up_start "$($MEASURE sum "$url/metrics" pg_replication_up)"
+    rec "$case" meta nodes "$nodes"
+    sleep "$SETTLE"
+    local late0 c0 c1 polls pl ex
+    late0=$($MEASURE sum "$url/metrics" pg_replication_exporter_rounds_late_total)
+    for n in "${NODES[@]}"; do psql_at "${PORT[1,$n]}" "SELECT pg_stat_statements_reset()" >/dev/null; done
+    c0=$($MEASURE cpu "$pid")
+    sleep "$SCALE_WINDOW"
+    c1=$($MEASURE cpu "$pid")
+    read -r polls pl ex <<<"$(c1_polls)"
+    [[ $(calc "$polls > 0") != 0.000000 ]] || die "scale $case: no poll"
+    local od
+    od=$(cpu_delta "$c0" "$c1")
+    rec "$case" ours cpu_node_poll_ms "$(calc "$od / $polls")"
+    rec "$case" ours cpu_core_pct "$(calc "100.0 * $od / ($SCALE_WINDOW * 1000.0)")"
+    rec "$case" ours server_node_poll_ms "$(calc "($pl + $ex) / $polls")"
+    rec "$case" ours polls_per_node_s "$(calc "$polls / $nodes / $SCALE_WINDOW")"
+    rec "$case" ours rounds_late "$(calc "$($MEASURE sum "$url/metrics" pg_replication_exporter_rounds_late_total) - $late0")"
+    rec "$case" ours rss_kb "$($MEASURE rss "$pid")"
+    local p50 p99 pmax req secs
+    read -r p50 p99 pmax <<<"$($MEASURE spaced "$url/metrics" 15 1.0)"
+    rec "$case" ours spaced_p50_ms "$p50"
+    rec "$case" ours spaced_p99_ms "$p99"
+    wrk -t1 -c1 -d"${LAT}s" --latency -H 'Accept-Encoding: gzip' "$url/metrics" >"$W/wrk_$case.txt"
+    read -r req p50 p99 secs <<<"$($MEASURE wrk "$W/wrk_$case.txt")"
+    rec "$case" ours p50_ms "$p50"
+    rec "$case" ours p99_ms "$p99"
+    local n b g
+    read -r n b g <<<"$($MEASURE series "$url/metrics")"
+    rec "$case" ours series "$n"
+    rec "$case" ours up_end "$($MEASURE sum "$url/metrics" pg_replication_up)"
+    echo "$case: loadavg(1m) $(cut -d' ' -f1 /proc/loadavg) at the end;" >>"$W/load.txt"
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    OURS_PID=""
+}
+
+run_scale() {
+    stop_exporters
+    drop_scale
+    NCLUSTERS=1
+    for ncl in $SCALE_NODES; do
+        log "scale: $ncl clusters x 3 nodes"
+        scale_step "scale_nodes_$((ncl * 3))" "$ncl"
+    done
+    local have=0 want
+    for want in $SCALE_SLOTS; do
+        if ((want > have)); then
+            psql_at "${PORT[1,primary]}" "SELECT count(pg_create_physical_replication_slot('scale_slot_' || lpad(i::text, 5, '0'), true))
+                FROM generate_series($((have + 1)), $want) i" >/dev/null
+            have=$want
+        fi
+        log "scale: $want slots on the primary"
+        scale_step "scale_slots_$want" 1
+    done
+}

@@ -1,0 +1,259 @@
+//! The `/metrics` page, built when snapshots are published, never by a scrape.
+//!
+//! A builder task waits for publishes, then takes the latest snapshot and makes its page: each
+//! cluster whose entry changed since the last page is rendered into its [`Chunk`] (the others
+//! keep theirs), the chunks are concatenated family by family, and the result is gzipped once.
+//! Publishes that arrive while a page is being built are coalesced into the next one, and the
+//! builder rests between pages so that it takes at most [`BUILDER_SHARE`] of one core: with
+//! hundreds of clusters publishing every second, the page is rebuilt a few times a second
+//! rather than once per publish. Scrapes copy the latest page's bytes. Only the latest page is
+//! kept: an older one is freed when the last response holding it is sent.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::core::model::{ClusterSnapshot, Snapshot};
+use crate::render::{self, Chunk};
+use crate::store::{BuildInfo, Store};
+
+/// The largest share of one core the builder spends: after a page that took `t` to build, it
+/// waits `t × (1 / share − 1)` before the next (capped at one poll interval).
+pub(crate) const BUILDER_SHARE: f64 = 0.05;
+
+/// One snapshot's page, plain and gzip.
+pub(crate) struct Page {
+    /// The snapshot this page shows (read by the tests; kept so that the page and what it
+    /// shows are freed together).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub snapshot: Arc<Snapshot>,
+    pub plain: Bytes,
+    pub gzip: Bytes,
+    /// Whether every cluster of `snapshot` had completed a round (what `/ready` says).
+    pub ready: bool,
+    /// How long building this page took.
+    pub build_time: Duration,
+}
+
+/// The latest page.
+pub(crate) struct Pages {
+    current: RwLock<Arc<Page>>,
+}
+
+impl Pages {
+    pub(crate) fn new(page: Page) -> Arc<Pages> {
+        Arc::new(Pages {
+            current: RwLock::new(Arc::new(page)),
+        })
+    }
+
+    /// The latest page (an `Arc` clone under a short read lock).
+    pub(crate) fn current(&self) -> Arc<Page> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set(&self, page: Page) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(page);
+    }
+}
+
+/// Builds pages, keeping each cluster's chunk until that cluster's entry changes.
+pub(crate) struct PageBuilder {
+    build: BuildInfo,
+    chunks: HashMap<String, (Arc<ClusterSnapshot>, Arc<Chunk>)>,
+}
+
+impl PageBuilder {
+    pub(crate) fn new(build: BuildInfo) -> PageBuilder {
+        PageBuilder {
+            build,
+            chunks: HashMap::new(),
+        }
+    }
+
+    /// The page of `snapshot`: byte for byte [`render::render`] of it.
+    pub(crate) fn page(&mut self, snapshot: Arc<Snapshot>, ready: bool) -> Page {
+        let started = Instant::now();
+        let mut next = HashMap::with_capacity(snapshot.clusters.len());
+        for cluster in &snapshot.clusters {
+            let kept = self
+                .chunks
+                .remove(&cluster.name)
+                .filter(|(seen, _)| {
+                    Arc::ptr_eq(seen, cluster) && !render::reads_other_clusters(cluster)
+                })
+                .map(|(_, chunk)| chunk);
+            let chunk = kept.unwrap_or_else(|| Arc::new(render::cluster_chunk(&snapshot, cluster)));
+            next.insert(cluster.name.clone(), (cluster.clone(), chunk));
+        }
+        // Clusters gone from the snapshot drop out with the old map.
+        self.chunks = next;
+        let plain = render::assemble(
+            &self.build,
+            &snapshot,
+            self.chunks.values().map(|(_, c)| &**c),
+        );
+        let gzip = gzip(plain.as_bytes());
+        Page {
+            snapshot,
+            plain: Bytes::from(plain),
+            gzip,
+            ready,
+            build_time: started.elapsed(),
+        }
+    }
+
+    /// Whether `chunk` is the one kept for its cluster (for tests).
+    #[cfg(test)]
+    fn kept(&self, cluster: &str) -> Option<Arc<Chunk>> {
+        self.chunks.get(cluster).map(|(_, c)| c.clone())
+    }
+}
+
+/// Rebuilds the page after publishes until the task is aborted; `max_rest` caps the rest
+/// between two pages (the poll interval: a page is never more than about one interval behind).
+pub(crate) async fn run_builder(
+    store: Arc<Store>,
+    pages: Arc<Pages>,
+    mut builder: PageBuilder,
+    max_rest: Duration,
+) {
+    let mut rest = Duration::ZERO;
+    let mut last = Instant::now();
+    loop {
+        store.changed().await;
+        if let Some(wait) = rest.checked_sub(last.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+        let (snapshot, ready) = store.current_and_ready();
+        // Rendering and gzip are CPU work of up to tens of milliseconds with hundreds of
+        // clusters: off the runtime's worker threads, so that polls and scrapes go on.
+        let Ok((page, back)) = tokio::task::spawn_blocking(move || {
+            let page = builder.page(snapshot, ready);
+            (page, builder)
+        })
+        .await
+        else {
+            // A panic while rendering (a bug): keep serving the last page, start afresh.
+            tracing::error!(
+                "building the /metrics page panicked (a bug in the exporter; please report it)"
+            );
+            return;
+        };
+        builder = back;
+        last = Instant::now();
+        rest = page
+            .build_time
+            .mul_f64(1.0 / BUILDER_SHARE - 1.0)
+            .min(max_rest);
+        pages.set(page);
+    }
+}
+
+pub(crate) fn gzip(plain: &[u8]) -> Bytes {
+    // Level 1: metric pages are repetitive enough that the fastest level already shrinks them
+    // about eight-fold, at a fraction of the default level's time.
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(plain.len() / 6),
+        flate2::Compression::fast(),
+    );
+    encoder
+        .write_all(plain)
+        .and_then(|()| encoder.finish())
+        .map(Bytes::from)
+        .expect("gzip into memory cannot fail")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::{ClusterView, NodeReport};
+    use std::io::Read as _;
+
+    const BUILD: BuildInfo = BuildInfo {
+        version: "0",
+        revision: "r",
+    };
+
+    fn cluster(name: &str, nodes: &[&str]) -> ClusterSnapshot {
+        ClusterSnapshot {
+            name: name.into(),
+            nodes: nodes.iter().map(|n| NodeReport::new(*n, *n)).collect(),
+            view: ClusterView::default(),
+            patroni: None,
+            endpoints: Vec::new(),
+        }
+    }
+
+    fn gunzip(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_page_is_the_render_of_its_snapshot_and_keeps_unchanged_chunks() {
+        let store = Store::new(&[]);
+        let mut builder = PageBuilder::new(BUILD);
+        store.put(cluster("zeta", &["z1"]));
+        store.put(cluster("alpha", &["a1", "a2"]));
+        let first = builder.page(store.current(), true);
+        assert_eq!(first.plain, render::render(&first.snapshot, &BUILD));
+        assert_eq!(gunzip(&first.gzip), first.plain);
+        let zeta = builder.kept("zeta").unwrap();
+        store.put(cluster("alpha", &["a1"]));
+        let second = builder.page(store.current(), true);
+        assert_eq!(second.plain, render::render(&second.snapshot, &BUILD));
+        assert!(
+            Arc::ptr_eq(&zeta, &builder.kept("zeta").unwrap()),
+            "zeta did not publish: its chunk is reused, not rendered again"
+        );
+        assert_ne!(second.plain, first.plain);
+        store.remove("zeta");
+        let third = builder.page(store.current(), true);
+        assert_eq!(third.plain, render::render(&third.snapshot, &BUILD));
+        assert!(
+            builder.kept("zeta").is_none(),
+            "a removed cluster's chunk is freed"
+        );
+        assert!(!String::from_utf8_lossy(&third.plain).contains("zeta"));
+    }
+
+    #[tokio::test]
+    async fn the_builder_publishes_the_page_of_the_latest_snapshot() {
+        let store = Store::new(&[]);
+        let mut builder = PageBuilder::new(BUILD);
+        let pages = Pages::new(builder.page(store.current(), false));
+        let task = tokio::spawn(run_builder(
+            store.clone(),
+            pages.clone(),
+            builder,
+            Duration::from_millis(50),
+        ));
+        for round in 0..20 {
+            store.put(cluster("a", &[&format!("n{round}")]));
+            store.put(cluster("b", &["b1"]));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let page = pages.current();
+            if Arc::ptr_eq(&page.snapshot, &store.current()) {
+                assert!(page.ready);
+                assert_eq!(page.plain, render::render(&store.current(), &BUILD));
+                assert!(String::from_utf8_lossy(&page.plain).contains("node=\"n19\""));
+                break;
+            }
+            assert!(Instant::now() < deadline, "no page of the latest snapshot");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        task.abort();
+    }
+}

@@ -1,0 +1,106 @@
+//! End-to-end: what the cheaper poll and the page builder must not change, on real servers.
+//!
+//! The fast statement of most rounds leaves out the idle slots (inactive, no horizon held) and
+//! reads only their fingerprint: an idle slot's retained bytes must still be exact every round,
+//! and a slot created, advanced or dropped must show at once, not at the next full read (15 s).
+//! A round slower than the interval must be counted late.
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::{Cluster, Exporter, MIB, WAIT};
+
+/// Well under the 15 s between two full reads, with room for a loaded machine.
+const AT_ONCE: Duration = Duration::from_secs(10);
+
+fn retained(s: &harness::Scrape, slot: &str) -> Option<f64> {
+    s.get(
+        "pg_replication_slot_retained_bytes",
+        &[("node", "primary"), ("slot", slot)],
+    )
+}
+
+#[test]
+fn idle_slots_stay_exact_and_their_changes_show_before_the_next_full_read() {
+    let c = Cluster::builder()
+        .standbys(1)
+        .conf("max_replication_slots = 40")
+        .start();
+    let primary = c.primary();
+    for i in 0..20 {
+        primary.batch_execute(&format!(
+            "SELECT pg_create_physical_replication_slot('idle{i:02}', true)"
+        ));
+    }
+    let e = Exporter::for_cluster(&c);
+    e.wait_scrape("the 20 idle slots", WAIT, |s| {
+        (0..20).all(|i| retained(s, &format!("idle{i:02}")).is_some())
+    });
+
+    // WAL moves on, the idle slots' restart_lsn does not: retained bytes follow exactly.
+    primary.write_wal(4 * MIB);
+    let got = assert_exact(primary, &e, "idle07");
+    assert!(got >= 4 * MIB, "{got}");
+
+    // Created, advanced and dropped idle slots show within a few rounds.
+    let t = Instant::now();
+    primary.batch_execute("SELECT pg_create_physical_replication_slot('late_comer', true)");
+    primary.batch_execute("SELECT pg_drop_replication_slot('idle03')");
+    primary.batch_execute("SELECT pg_replication_slot_advance('idle11', pg_current_wal_lsn())");
+    e.wait_scrape("the new, dropped and advanced slots", AT_ONCE, |s| {
+        retained(s, "late_comer").is_some()
+            && retained(s, "idle03").is_none()
+            && retained(s, "idle11").is_some_and(|v| (v as u64) < 4 * MIB)
+    });
+    assert!(t.elapsed() < AT_ONCE, "{:?}", t.elapsed());
+    assert_exact(primary, &e, "idle11");
+}
+
+/// A scrape's retained bytes of `slot` lie between the SQL truth before and after it; returns
+/// the scraped value.
+fn assert_exact(primary: &harness::Node, e: &Exporter, slot: &str) -> u64 {
+    let restart = primary.scalar::<i64>(&format!(
+        "SELECT (restart_lsn - '0/0'::pg_lsn)::bigint FROM pg_replication_slots \
+         WHERE slot_name = '{slot}'"
+    )) as u64;
+    let before = primary.current_lsn() - restart;
+    let scrape = e.fresh_scrape();
+    let after = primary.current_lsn() - restart;
+    let got = retained(&scrape, slot).expect(slot) as u64;
+    assert!(
+        before <= got && got <= after,
+        "{slot}: retained {got} not in [{before}, {after}]"
+    );
+    got
+}
+
+#[test]
+fn a_round_slower_than_the_interval_is_counted_late() {
+    let c = Cluster::builder().standbys(1).start();
+    let role = c.exporter_role();
+    // A timeout as long as the interval: a frozen node makes the round overrun it.
+    let toml = c
+        .exporter_config("pg", role.user(), role.password_file())
+        .replace("timeout = \"800ms\"", "timeout = \"1s\"");
+    let e = Exporter::start(&toml);
+    let late = |s: &harness::Scrape| {
+        s.get(
+            "pg_replication_exporter_rounds_late_total",
+            &[("cluster", "pg")],
+        )
+    };
+    let up = e.wait_scrape("every node up", WAIT, |s| {
+        s.get("pg_replication_up", &[("node", "standby1")]) == Some(1.0)
+            && s.get("pg_replication_up", &[("node", "primary")]) == Some(1.0)
+    });
+    let start = late(&up).expect("the late-round counter is there from the first round");
+    c.standby(1).sigstop();
+    e.wait_scrape("rounds counted late while standby1 is frozen", WAIT, |s| {
+        late(s).is_some_and(|v| v >= start + 2.0)
+    });
+    c.standby(1).sigcont();
+    e.wait_scrape("standby1 back", WAIT, |s| {
+        s.get("pg_replication_up", &[("node", "standby1")]) == Some(1.0)
+    });
+}
