@@ -216,6 +216,15 @@ fn sighup_adds_removes_and_changes_clusters_and_keeps_the_untouched_history() {
         .any(|x| x.label("system_identifier") == Some(b_id.as_str()))
     });
 
+    // (This page follows reload 3, which set the timestamp before c's node was polled on b.)
+    let before_refusal = e
+        .scrape()
+        .get(
+            "pg_replication_exporter_config_last_reload_success_timestamp_seconds",
+            &[],
+        )
+        .unwrap();
+
     // 4. A broken file is refused with its one-line error; the running configuration stays.
     fs::write(
         e.config_path(),
@@ -242,10 +251,8 @@ fn sighup_adds_removes_and_changes_clusters_and_keeps_the_untouched_history() {
             "pg_replication_exporter_config_last_reload_success_timestamp_seconds",
             &[]
         ),
-        e.scrape().get(
-            "pg_replication_exporter_config_last_reload_success_timestamp_seconds",
-            &[]
-        ),
+        Some(before_refusal),
+        "a refused file leaves the last success's timestamp"
     );
     // Both clusters are still polled: a poll that starts after now succeeds on each.
     let s = e.fresh_scrape();
@@ -326,11 +333,10 @@ fn post_reload_needs_the_lifecycle_flag_and_answers_with_the_outcome() {
         !e.log_text().contains(secret),
         "the password stays out of the log"
     );
-    assert_eq!(
-        e.scrape()
-            .get("pg_replication_exporter_config_last_reload_successful", &[]),
-        Some(0.0)
-    );
+    // The page is rebuilt after the refusal (pages are built when the state changes).
+    e.wait_scrape("the refusal on the page", WAIT, |s| {
+        s.get("pg_replication_exporter_config_last_reload_successful", &[]) == Some(0.0)
+    });
 
     // A good one: 200 with what changed.
     fs::write(e.config_path(), format!("{good}{}", block(&a, "a2", same))).unwrap();
