@@ -387,14 +387,17 @@ fn a_logical_subscriber_reports_its_lag_and_a_conflict_stops_it_on_both_sides() 
     sub.batch_execute("INSERT INTO items VALUES (100, 'local')");
     p.batch_execute("INSERT INTO items VALUES (100, 'remote')");
     p.write_wal(MIB);
+    // The publisher's side of the same link: its slot holds back at the conflict, so once a
+    // publisher poll after the write is on the page, the slot lags by at least the write.
+    let slot = [("cluster", "pub"), ("slot", "sub_items")];
     let s = e.wait_scrape("the apply worker down with errors counted", WAIT, |s| {
         s.get("pg_replication_subscription_worker_running", &labels) == Some(0.0)
             && (publisher.bin().major() < 15
                 || s.get("pg_replication_subscription_apply_errors_total", &labels)
                     .is_some_and(|v| v >= 1.0))
+            && s.get("pg_replication_slot_confirmed_flush_lag_bytes", &slot)
+                .is_some_and(|v| v >= MIB as f64)
     });
-    // The publisher's side of the same link: its slot holds back at the conflict.
-    let slot = [("cluster", "pub"), ("slot", "sub_items")];
     let stuck = s
         .get("pg_replication_slot_confirmed_flush_lag_bytes", &slot)
         .expect("the publisher's slot");
