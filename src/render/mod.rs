@@ -107,32 +107,24 @@ fn exporter_families(out: &mut Families, snapshot: &Snapshot, build: &BuildInfo)
     }
 }
 
-/// `GET /probe?cluster=NAME`: the families of that one cluster of `snapshot` (rendered exactly
+/// `GET /probe?cluster=NAME`: the page of that one cluster of `snapshot` (its series exactly
 /// as on `/metrics`; cross-cluster links such as a standby cluster's source are still resolved
-/// against the whole snapshot) plus `pg_replication_exporter_build_info`; the shard families
-/// are the exporter's, on `/metrics` only. `None` when the snapshot has no such cluster.
-pub fn families_of_cluster(
-    snapshot: &Snapshot,
-    build: &BuildInfo,
-    name: &str,
-) -> Option<Vec<MetricFamily>> {
-    let cluster = snapshot.clusters.iter().find(|c| c.name == name)?;
-    let mut out = Families::default();
-    build_info(&mut out, build);
-    cluster_families(&mut out, snapshot, cluster);
-    Some(out.finish().into_iter().map(|(_, f)| f).collect())
-}
-
-/// [`families_of_cluster`] as text format 0.0.4.
+/// against the whole snapshot) plus `pg_replication_exporter_build_info`; the shard and reload
+/// families are the exporter's, on `/metrics` only. `None` when the snapshot has no such cluster.
 pub fn render_cluster(snapshot: &Snapshot, build: &BuildInfo, name: &str) -> Option<String> {
     let cluster = snapshot.clusters.iter().find(|c| c.name == name)?;
+    let head = head_chunk(|out| build_info(out, build));
+    Some(merge_chunks(&head, vec![&cluster_chunk(snapshot, cluster)]))
+}
+
+/// The exporter-level part of a page (no cluster label), as a chunk that sorts first.
+fn head_chunk(fill: impl FnOnce(&mut Families)) -> Chunk {
     let mut head = Families::default();
-    build_info(&mut head, build);
-    let head = Chunk {
+    fill(&mut head);
+    Chunk {
         cluster: String::new(),
         pieces: head.encode_bodies(),
-    };
-    Some(merge_chunks(&head, vec![&cluster_chunk(snapshot, cluster)]))
+    }
 }
 
 /// The series of one cluster; `snapshot` is read for what crosses clusters (a standby
@@ -232,12 +224,7 @@ pub fn assemble<'a>(
     snapshot: &Snapshot,
     chunks: impl IntoIterator<Item = &'a Chunk>,
 ) -> String {
-    let mut head = Families::default();
-    exporter_families(&mut head, snapshot, build);
-    let head = Chunk {
-        cluster: String::new(),
-        pieces: head.encode_bodies(),
-    };
+    let head = head_chunk(|out| exporter_families(out, snapshot, build));
     merge_chunks(&head, chunks.into_iter().collect())
 }
 
