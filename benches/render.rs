@@ -60,6 +60,7 @@ fn primary_state() -> NodeState {
             let behind = i as u64 * 8192;
             Walsender {
                 application_name: name,
+                pid: Some(1000 + i as i32),
                 state: Some("streaming".into()),
                 sent_lsn: Some(Lsn(POS)),
                 write_lsn: Some(Lsn(POS - behind)),
@@ -83,6 +84,7 @@ fn primary_state() -> NodeState {
             slot_type: "physical".into(),
             database: None,
             active: false,
+            active_pid: None,
             restart_lsn: Some(Lsn(POS - 16 * 1024 * 1024 - i as u64 * 4096)),
             confirmed_flush_lsn: None,
             wal_status: Some("reserved".into()),

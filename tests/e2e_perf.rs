@@ -1,9 +1,10 @@
 //! End-to-end: what the cheaper poll and the page builder must not change, on real servers.
 //!
 //! The fast statement of most rounds leaves out the idle slots (inactive, no horizon held) and
-//! reads only their fingerprint: an idle slot's retained bytes must still be exact every round,
-//! and a slot created, advanced or dropped must show at once, not at the next full read (15 s).
-//! A round slower than the interval must be counted late.
+//! the settings: it reads the idle slots' fingerprint and `pg_conf_load_time()` instead. An
+//! idle slot's retained bytes must still be exact every round, a slot created, advanced or
+//! dropped must show at once, and so must a setting changed by a reload, not at the next
+//! periodic full read (5 min). A round slower than the interval must be counted late.
 
 mod harness;
 
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use harness::{Cluster, Exporter, MIB, WAIT};
 
-/// Well under the 15 s between two full reads, with room for a loaded machine.
+/// Well under the 5 min between two periodic full reads, with room for a loaded machine.
 const AT_ONCE: Duration = Duration::from_secs(10);
 
 fn retained(s: &harness::Scrape, slot: &str) -> Option<f64> {
@@ -73,6 +74,46 @@ fn assert_exact(primary: &harness::Node, e: &Exporter, slot: &str) -> u64 {
         "{slot}: retained {got} not in [{before}, {after}]"
     );
     got
+}
+
+#[test]
+fn a_setting_changed_by_a_reload_shows_at_once() {
+    let c = Cluster::builder().standbys(1).start();
+    let standby = c.node("standby1");
+    let e = Exporter::for_cluster(&c);
+    let delay = |s: &harness::Scrape| {
+        s.get(
+            "pg_replication_node_apply_delay_seconds",
+            &[("node", "standby1")],
+        )
+    };
+    let sync_names = |s: &harness::Scrape| {
+        s.find("pg_replication_sync_config_info", &[("node", "primary")])
+            .first()
+            .and_then(|x| x.label("synchronous_standby_names"))
+            .map(str::to_owned)
+    };
+    e.wait_scrape("the first reads", WAIT, |s| delay(s) == Some(0.0));
+    // A pg_settings row (read by the full read only) and a current_setting() one, both
+    // changed by a reload: the first fast read after it sees pg_conf_load_time() move.
+    let t = Instant::now();
+    standby.batch_execute("ALTER SYSTEM SET recovery_min_apply_delay = '7s'");
+    standby.batch_execute("SELECT pg_reload_conf()");
+    c.primary()
+        .batch_execute("ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 (standby1)'");
+    c.primary().batch_execute("SELECT pg_reload_conf()");
+    let s = e.wait_scrape("the reloaded settings", AT_ONCE, |s| {
+        delay(s) == Some(7.0) && sync_names(s).as_deref() == Some("ANY 1 (standby1)")
+    });
+    assert!(t.elapsed() < AT_ONCE, "{:?}", t.elapsed());
+    // The server's own word.
+    assert_eq!(
+        standby.scalar::<String>(
+            "SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay'"
+        ),
+        "7000"
+    );
+    assert_eq!(delay(&s), Some(7.0));
 }
 
 #[test]

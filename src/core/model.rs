@@ -50,11 +50,16 @@ impl ErrorKind {
 /// Everything one successful poll of one node returned (one SQL round trip).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct NodeState {
-    /// `server_version_num`, e.g. 150018.
+    /// `server_version_num`, e.g. 150018. This and the other constants of a session (version,
+    /// system identifier, postmaster start) are read once when the session opens
+    /// (`pg::sql::SESSION`), not by every poll.
+    #[serde(default)]
     pub server_version_num: u32,
     /// `server_version`, e.g. "15.18 (Debian 15.18-0+deb12u1)".
+    #[serde(default)]
     pub server_version: String,
     /// `pg_control_system().system_identifier` as text (it does not fit an f64 exactly).
+    #[serde(default)]
     pub system_identifier: Option<String>,
     /// `pg_is_in_recovery()`.
     pub in_recovery: bool,
@@ -85,7 +90,15 @@ pub struct NodeState {
     /// Rows of `pg_replication_slots`.
     #[serde(default)]
     pub slots: Vec<Slot>,
+    /// Read by the full read, which runs again whenever [`NodeState::conf_load_us`] changes:
+    /// every setting here changes only when the server (and so this session) reloads its
+    /// configuration or restarts.
+    #[serde(default)]
     pub settings: Settings,
+    /// `pg_conf_load_time()` in microseconds since the epoch: when this session last read the
+    /// configuration files (a reload or a restart changes it).
+    #[serde(default)]
+    pub conf_load_us: Option<i64>,
     /// Recovery and archiving settings from `pg_settings` (`None` when the role may not see
     /// them, or from a server that predates the field).
     #[serde(default)]
@@ -124,6 +137,9 @@ pub struct WalReceiver {
 pub struct Walsender {
     /// `application_name`: how the standby introduced itself (Patroni: the member name).
     pub application_name: String,
+    /// The walsender's pid: joins it to the slot it holds ([`Slot::active_pid`]).
+    #[serde(default)]
+    pub pid: Option<i32>,
     /// `state`: startup, catchup, streaming, backup, stopping.
     pub state: Option<String>,
     pub sent_lsn: Option<Lsn>,
@@ -163,6 +179,9 @@ pub struct Slot {
     /// NULL for physical slots.
     pub database: Option<String>,
     pub active: bool,
+    /// The pid of the process holding the slot (a walsender, or a backend decoding it).
+    #[serde(default)]
+    pub active_pid: Option<i32>,
     pub restart_lsn: Option<Lsn>,
     pub confirmed_flush_lsn: Option<Lsn>,
     /// reserved, extended, unreserved, lost (PostgreSQL 13+).

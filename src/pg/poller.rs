@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 use crate::clock::unix_now;
 use crate::config::{NodeConfig, PollConfig};
 use crate::core::lsn::Lsn;
-use crate::core::model::{ErrorKind, NodeReport, NodeState, RecoverySettings, Slot};
+use crate::core::model::{ErrorKind, NodeReport, NodeState, RecoverySettings, Settings, Slot};
 use crate::pg::connect::{AbortOnDrop, Target, open};
 use crate::pg::error::PollError;
 use crate::pg::sql::{self, Band};
@@ -35,20 +35,42 @@ pub(crate) async fn poll_round(pollers: &mut [NodePoller], timeout: Duration) ->
     pollers.iter().map(|p| p.report.clone()).collect()
 }
 
-/// A live session: the client, its connection task, the two statements prepared for its major
-/// (see [`sql::Read`]) and what its last full read said.
+/// A live session: the client, its connection task, what the server said once when it opened
+/// ([`sql::SESSION`]), the two statements prepared for its major (see [`sql::Read`]) and what
+/// its last full read said.
 struct Session {
     client: Client,
+    constants: Constants,
     full: Statement,
     fast: Statement,
     last_full: Option<FullRead>,
     _task: AbortOnDrop,
 }
 
+/// The values of [`sql::SESSION`]: constant while the session lasts.
+struct Constants {
+    server_version_num: u32,
+    server_version: String,
+    system_identifier: Option<String>,
+    postmaster_start_us: Option<i64>,
+}
+
+impl Constants {
+    fn fill(&self, state: &mut NodeState) {
+        state.server_version_num = self.server_version_num;
+        state.server_version.clone_from(&self.server_version);
+        state.system_identifier.clone_from(&self.system_identifier);
+        state.postmaster_start_us = self.postmaster_start_us;
+    }
+}
+
 /// What a full read returned that a fast read does not: the idle slots (those whose values do
-/// not move between rounds) and their fingerprint, and the `pg_settings` rows.
+/// not move between rounds) and their fingerprint, and the settings, with the
+/// `pg_conf_load_time()` they were read at.
 struct FullRead {
     at: Instant,
+    conf_load_us: Option<i64>,
+    settings: Settings,
     /// The node position the full read saw (the WAL write position on a primary, the replay
     /// position on a standby: the position PostgreSQL measures `safe_wal_size` from).
     wal_lsn: Option<Lsn>,
@@ -61,6 +83,8 @@ impl FullRead {
     fn of(state: &NodeState) -> FullRead {
         FullRead {
             at: Instant::now(),
+            conf_load_us: state.conf_load_us,
+            settings: state.settings.clone(),
             wal_lsn: state.wal_lsn,
             fingerprint: state.slots_fingerprint.clone(),
             idle_slots: state.slots.iter().filter(|s| !moving(s)).cloned().collect(),
@@ -68,8 +92,15 @@ impl FullRead {
         }
     }
 
-    /// Completes a fast read whose fingerprint matched: its moving slots and the idle ones of
-    /// the full read, in name order as the SQL returns them, and the settings of the full read.
+    /// Whether a fast read can be completed from this full read: the idle slots' fingerprint
+    /// and the configuration's load time are unchanged.
+    fn still_holds(&self, fast: &NodeState) -> bool {
+        self.fingerprint == fast.slots_fingerprint && self.conf_load_us == fast.conf_load_us
+    }
+
+    /// Completes a fast read that [`FullRead::still_holds`]: its moving slots and the idle ones
+    /// of the full read, in name order as the SQL returns them, and the settings of the full
+    /// read.
     ///
     /// An idle slot's `safe_wal_size` is `failLSN − position`, where `failLSN` follows from its
     /// `restart_lsn` (unchanged: the fingerprint matched) and the settings: the position read
@@ -90,6 +121,7 @@ impl FullRead {
             }));
         state.slots.sort_by(|a, b| a.slot_name.cmp(&b.slot_name));
         state.recovery = self.recovery.clone();
+        state.settings.clone_from(&self.settings);
     }
 }
 
@@ -288,8 +320,9 @@ impl NodePoller {
         }
     }
 
-    /// One poll: the fast read while the last full read is recent and the idle slots'
-    /// fingerprint still matches it, else (or when it does not match) the full read.
+    /// One poll: the fast read while the last full read still holds (see
+    /// [`FullRead::still_holds`]; at most [`sql::FULL_READ_INTERVAL`] old), else (or when it
+    /// no longer holds) the full read.
     async fn query_once(&mut self) -> Result<NodeState, PollError> {
         if self.session.is_none() {
             self.session = Some(self.connect().await?);
@@ -302,12 +335,12 @@ impl NodePoller {
         if recent {
             let mut state = self.read(sql::Read::Fast).await?;
             if let Some(full) = self.session.as_ref().and_then(|s| s.last_full.as_ref())
-                && full.fingerprint == state.slots_fingerprint
+                && full.still_holds(&state)
             {
                 full.complete(&mut state);
                 return Ok(state);
             }
-            debug!(cluster = %self.cluster, node = %self.cfg.name, "the idle slots changed; reading every slot");
+            debug!(cluster = %self.cluster, node = %self.cfg.name, "the idle slots or the configuration changed; reading every slot and setting");
         }
         let state = self.read(sql::Read::Full).await?;
         if let Some(session) = self.session.as_mut() {
@@ -346,7 +379,10 @@ impl NodePoller {
                 self.cfg.name
             );
         }
-        sql::decode(&text).map_err(|e| PollError::new(ErrorKind::Query, format!("{context}: {e}")))
+        let mut state = sql::decode(&text)
+            .map_err(|e| PollError::new(ErrorKind::Query, format!("{context}: {e}")))?;
+        session.constants.fill(&mut state);
+        Ok(state)
     }
 
     async fn connect(&self) -> Result<Session, PollError> {
@@ -372,15 +408,20 @@ impl NodePoller {
             )),
         };
         let (client, task) = open(&target, &context).await?;
-        let version_row = client
-            .query_one(
-                "SELECT current_setting('server_version_num')::int, current_setting('server_encoding')",
-                &[],
-            )
+        let row = client
+            .query_one(sql::SESSION, &[])
             .await
             .map_err(|e| PollError::from_query(&context, &e))?;
-        let version_num = version_row.get::<_, i32>(0) as u32;
-        let encoding: String = version_row.get(1);
+        let bad =
+            |e: tokio_postgres::Error| PollError::new(ErrorKind::Query, format!("{context}: {e}"));
+        let version_num = row.try_get::<_, i32>(0).map_err(bad)? as u32;
+        let encoding: String = row.try_get(1).map_err(bad)?;
+        let constants = Constants {
+            server_version_num: version_num,
+            server_version: row.try_get(2).map_err(bad)?,
+            system_identifier: row.try_get(3).map_err(bad)?,
+            postmaster_start_us: row.try_get(4).map_err(bad)?,
+        };
         let choice = choose_band(&context, version_num)?;
         if choice.newer_than_known {
             warn!(cluster = %self.cluster, node = %self.cfg.name, version_num,
@@ -401,6 +442,7 @@ impl NodePoller {
         debug!(cluster = %self.cluster, node = %self.cfg.name, version_num, band = ?band, "connected");
         Ok(Session {
             client,
+            constants,
             full,
             fast,
             last_full: None,

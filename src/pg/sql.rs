@@ -29,22 +29,31 @@ pub(crate) enum Band {
     Pg17,
 }
 
-/// How long the idle slots and the `pg_settings` rows of a full read are reused by the fast
-/// reads after it (unless the idle slots' fingerprint changes first). An idle slot's retained
-/// bytes stay exact every round: its `restart_lsn` does not move (the fingerprint would
-/// change), the node position is read anew; its `safe_wal_size` is derived from the full read's
-/// and the position since (see `poller::FullRead::complete`). The `pg_settings` rows may be
-/// this old.
-pub(crate) const FULL_READ_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+/// The longest a full read's idle slots and settings are reused by the fast reads after it. It
+/// is a safety net only: a fast read already runs the full one at once when the idle slots'
+/// fingerprint changes (created, dropped, advanced, activated, a `wal_status` step) or when
+/// `pg_conf_load_time()` moves (every setting read changes only on a reload or a restart). An
+/// idle slot's retained bytes stay exact every round: its `restart_lsn` does not move (the
+/// fingerprint would change) and the node position is read anew; its `safe_wal_size` is
+/// derived from the full read's and the position since (see `poller::FullRead::complete`).
+pub(crate) const FULL_READ_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// What a session reads once, when it opens: the values that cannot change while it lasts
+/// (a restart, a pg_upgrade or a restored backup behind the same address ends the session).
+/// Reading them in every poll cost ≈ 0.05 ms a poll (`pg_control_system()` reads the control
+/// file from disk).
+pub(crate) const SESSION: &str = "SELECT current_setting('server_version_num')::int, \
+     current_setting('server_encoding'), current_setting('server_version'), \
+     (SELECT system_identifier::text FROM pg_control_system()), \
+     (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint";
 
 /// Which of a band's two statements.
 ///
-/// The full read returns every slot and the `pg_settings` rows; the fast one, run every other
-/// round, returns only the slots whose values move between rounds (active, or holding a
-/// horizon) and a fingerprint of the idle ones. Measured on PostgreSQL 15 with 530 slots and 30
-/// walsenders (pg_stat_statements, mean of 300 executions): the JSON rows of 500 idle slots cost
-/// ≈ 1 ms a round, reading their fingerprint ≈ 0.1 ms; `pg_settings` ≈ 0.1–0.4 ms on any node,
-/// because it builds the row of every setting.
+/// The full read returns every slot and the settings (`current_setting()` and the `pg_settings`
+/// rows); the fast one, run in every other round, returns only the slots whose values move
+/// between rounds (active, or holding a horizon), a fingerprint of the idle ones and
+/// `pg_conf_load_time()`. Measured on PostgreSQL 15 with 530 slots and 30 walsenders: see
+/// BENCHMARKS.md ("Where the server time went").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Read {
     Full,
@@ -103,39 +112,53 @@ impl Band {
             // conflicting: 16+ (logical slots invalidated by recovery conflicts).
             Band::Pg16 => ", s.conflicting",
             // inactive_since and invalidation_reason: 17+.
-            Band::Pg17 => {
-                ", s.conflicting, extract(epoch FROM s.inactive_since) AS inactive_since, \
-                 s.invalidation_reason"
-            }
+            Band::Pg17 => ", s.conflicting, s.inactive_since, s.invalidation_reason",
         };
-        // What else tells an idle slot changed: `conflicting` (16+), `invalidation_reason` (17+).
+        // What else tells an idle slot changed: `conflicting` (16+), `invalidation_reason` and
+        // `inactive_since` (17+: set anew whenever the slot is released, e.g. after
+        // pg_replication_slot_advance()).
         let fingerprint_extra = match self {
             Band::Pg13 | Band::Pg14 | Band::Pg15 => "",
-            Band::Pg16 => ", count(*) FILTER (WHERE conflicting)",
+            Band::Pg16 => " # coalesce(conflicting::int, 3)",
             Band::Pg17 => {
-                ", count(*) FILTER (WHERE conflicting), \
-                 sum(hashtext(coalesce(invalidation_reason, '')))"
+                " # coalesce(conflicting::int, 3) # hashtext(coalesce(invalidation_reason, '')) \
+                 # coalesce(hashint8(extract(epoch FROM inactive_since)::bigint * 1000000), 4)"
             }
         };
         let slot_extra_out = match self {
             Band::Pg13 | Band::Pg14 | Band::Pg15 => "",
-            Band::Pg16 => ", conflicting",
-            Band::Pg17 => ", conflicting, inactive_since, invalidation_reason",
+            Band::Pg16 => ", 'conflicting', conflicting",
+            Band::Pg17 => {
+                ", 'conflicting', conflicting, \
+                 'inactive_since', extract(epoch FROM inactive_since), \
+                 'invalidation_reason', invalidation_reason"
+            }
         };
-        let (slot_filter, recovery) = match read {
+        let (slot_filter, full_only) = match read {
             Read::Full => (
-                "",
+                "true",
                 // Read from pg_settings, not current_setting(): current_setting() fails the
                 // whole poll on a setting the role may not see, pg_settings leaves its row out
                 // (NULL, never "unset"). The four are readable by every role today (tested
                 // without pg_monitor); this keeps a packager's or a future release's
                 // GUC_SUPERUSER_ONLY from breaking the poll. pg_settings builds every setting's
                 // row (≈ 0.1–0.4 ms): only the full read has it.
-                "(SELECT json_object_agg(name, setting) FROM pg_settings
+                "
+  'settings', json_build_object(
+      'synchronous_commit', current_setting('synchronous_commit'),
+      'synchronous_standby_names', current_setting('synchronous_standby_names'),
+      'wal_level', current_setting('wal_level'),
+      'max_wal_senders', current_setting('max_wal_senders'),
+      'max_replication_slots', current_setting('max_replication_slots'),
+      'hot_standby', current_setting('hot_standby'),
+      'hot_standby_feedback', current_setting('hot_standby_feedback'),
+      'wal_keep_size', current_setting('wal_keep_size'),
+      'max_slot_wal_keep_size', current_setting('max_slot_wal_keep_size')),
+  'recovery', (SELECT json_object_agg(name, setting) FROM pg_settings
       WHERE name IN ('recovery_min_apply_delay', 'restore_command', 'archive_mode',
-                     'archive_timeout'))",
+                     'archive_timeout')),",
             ),
-            Read::Fast => (" WHERE moving", "NULL::json"),
+            Read::Fast => ("moving", ""),
         };
         let sub_errors = match self {
             // pg_stat_subscription_stats is 15+; before it the counters do not exist (absent).
@@ -166,30 +189,22 @@ impl Band {
             // 16+: parallel apply workers have no relid either, but a leader_pid.
             _ => "st.relid IS NULL AND st.leader_pid IS NULL",
         };
+        // Server time is what a poll costs the database, 60 times a minute: every part below
+        // was measured (pg_stat_statements, spaced executions, BENCHMARKS.md "Where the server
+        // time went"). What cannot change within a session (version, system identifier,
+        // postmaster start) is read once per session (SESSION); the settings only by the full
+        // read, which runs again when pg_conf_load_time() moves.
         format!(
-            r#"-- pg_replication_slots runs pg_get_replication_slots(), which builds every slot's row
--- (wal_status, safe_wal_size): read it once per statement, for the slots and the walsenders.
-WITH sl AS MATERIALIZED (
-  SELECT s.slot_name, s.slot_type, s.database, s.active, s.active_pid,
-         s.restart_lsn, s.confirmed_flush_lsn, s.wal_status, s.safe_wal_size,
-         age(s.xmin) AS xmin_age, age(s.catalog_xmin) AS catalog_xmin_age{slot_extra},
-         -- Values that change between rounds: an active slot's positions, a held horizon's age.
-         (s.active OR s.xmin IS NOT NULL OR s.catalog_xmin IS NOT NULL) AS moving
-  FROM pg_replication_slots s)
+            r#"-- pg_replication_exporter poll ({read:?})
 SELECT json_build_object(
-  'server_version_num', current_setting('server_version_num')::int,
-  'server_version', current_setting('server_version'),
-  'system_identifier', (SELECT system_identifier::text FROM pg_control_system()),
   'in_recovery', pg_is_in_recovery(),
-  -- Identifies the node behind a front-end (a VIP shows its own inet_server_addr()).
-  'postmaster_start_us', (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint,
-  -- A standby has no "current timeline" function: the WAL receiver's timeline is the live one.
-  -- Without a running (or visible) receiver it is unknown: the last restartpoint's timeline
-  -- can lag a promotion for a checkpoint interval and would fake a timeline divergence.
-  -- On a primary the timeline leads the WAL file name.
-  'timeline_id', CASE WHEN pg_is_in_recovery()
-      THEN (SELECT received_tli FROM pg_stat_wal_receiver)
-      ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
+  'conf_load_us', (extract(epoch FROM pg_conf_load_time()) * 1000000)::bigint,
+  -- A standby has no "current timeline" function: the WAL receiver's timeline is the live one
+  -- (the decoder takes it from 'wal_receiver'). Without a running (or visible) receiver it is
+  -- unknown: the last restartpoint's timeline can lag a promotion for a checkpoint interval
+  -- and would fake a timeline divergence. On a primary the timeline leads the WAL file name.
+  'timeline_id', CASE WHEN NOT pg_is_in_recovery()
+      THEN ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
   'wal_lsn', CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
   'receive_lsn', pg_last_wal_receive_lsn(),
   'replay_lsn', pg_last_wal_replay_lsn(),
@@ -201,52 +216,29 @@ SELECT json_build_object(
              extract(epoch FROM last_msg_receipt_time) AS last_msg_receipt_time,
              latest_end_lsn, slot_name, sender_host, sender_port
       FROM pg_stat_wal_receiver) r),
+  -- pg_stat_replication is pg_stat_get_activity(NULL), a row for every backend (hundreds on a
+  -- busy primary), joined to pg_stat_get_wal_senders(): asking pg_stat_get_activity for each
+  -- walsender's pid builds only theirs (same columns, same privilege checks; no user name).
+  -- The slot a walsender holds is joined by the decoder (a slot's active_pid), so that the
+  -- slots are built once per statement.
   -- pg_basebackup's walsenders copy a base backup; they are not standbys (a renamed one is
   -- still told by its state). Of two rows of one standby (it reconnected before the old
   -- walsender timed out), the live one comes first: the renderer keeps the first.
-  -- A walsender on a logical slot (its slot's active_pid) serves a subscriber or a decoding
-  -- client, not a standby: slot_type says so (pids are visible without pg_monitor).
   'walsenders', COALESCE((SELECT json_agg(w) FROM (
-      SELECT coalesce(application_name, '') AS application_name, state,
-             -- A backend holds at most one slot: the join adds no row. (Two correlated
-             -- subqueries here scanned every slot twice per walsender: 1.2 ms of 530 slots
-             -- and 30 walsenders, against 0.2 ms joined.)
-             ls.slot_type, ls.slot_name,
-             sent_lsn, write_lsn, flush_lsn, replay_lsn,
-             extract(epoch FROM write_lag) AS write_lag,
-             extract(epoch FROM flush_lag) AS flush_lag,
-             extract(epoch FROM replay_lag) AS replay_lag,
-             sync_priority, sync_state,
-             extract(epoch FROM reply_time) AS reply_time
-      FROM pg_stat_replication r LEFT JOIN sl ls ON ls.active_pid = r.pid
-      WHERE application_name IS DISTINCT FROM 'pg_basebackup' AND state IS DISTINCT FROM 'backup'
-      ORDER BY application_name, state IS DISTINCT FROM 'streaming', backend_start DESC NULLS LAST,
-               r.pid) w), '[]'),
-  'slots', COALESCE((SELECT json_agg(s) FROM (
-      SELECT slot_name, slot_type, database, active, restart_lsn, confirmed_flush_lsn,
-             wal_status, safe_wal_size, xmin_age, catalog_xmin_age{slot_extra_out}
-      FROM sl{slot_filter} ORDER BY slot_name) s), '[]'),
-  -- The slots whose values do not move between rounds (idle, no horizon held): what would
-  -- change one of them (created, dropped, advanced, activated, a wal_status step, invalidated)
-  -- changes this, and the poller then reads every slot again at once.
-  'slots_fingerprint', (SELECT concat_ws(':', count(*), sum(hashtext(slot_name::text)),
-      sum(restart_lsn - '0/0'::pg_lsn), count(restart_lsn),
-      count(*) FILTER (WHERE wal_status = 'reserved'),
-      count(*) FILTER (WHERE wal_status = 'extended'),
-      count(*) FILTER (WHERE wal_status = 'unreserved'),
-      count(*) FILTER (WHERE wal_status = 'lost'){fingerprint_extra})
-    FROM sl WHERE NOT moving),
-  'settings', json_build_object(
-      'synchronous_commit', current_setting('synchronous_commit'),
-      'synchronous_standby_names', current_setting('synchronous_standby_names'),
-      'wal_level', current_setting('wal_level'),
-      'max_wal_senders', current_setting('max_wal_senders'),
-      'max_replication_slots', current_setting('max_replication_slots'),
-      'hot_standby', current_setting('hot_standby'),
-      'hot_standby_feedback', current_setting('hot_standby_feedback'),
-      'wal_keep_size', current_setting('wal_keep_size'),
-      'max_slot_wal_keep_size', current_setting('max_slot_wal_keep_size')),
-  'recovery', {recovery},
+      SELECT coalesce(a.application_name, '') AS application_name, r.pid, r.state,
+             r.sent_lsn, r.write_lsn, r.flush_lsn, r.replay_lsn,
+             extract(epoch FROM r.write_lag) AS write_lag,
+             extract(epoch FROM r.flush_lag) AS flush_lag,
+             extract(epoch FROM r.replay_lag) AS replay_lag,
+             r.sync_priority, r.sync_state,
+             extract(epoch FROM r.reply_time) AS reply_time
+      FROM pg_stat_get_wal_senders() r CROSS JOIN LATERAL pg_stat_get_activity(r.pid) a
+      WHERE a.application_name IS DISTINCT FROM 'pg_basebackup' AND r.state IS DISTINCT FROM 'backup'
+      ORDER BY a.application_name COLLATE "C", r.state IS DISTINCT FROM 'streaming',
+               a.backend_start DESC NULLS LAST, r.pid) w), '[]'),
+  -- One pass over the slots (below): the slots returned and the fingerprint of the others.
+  'slots', scan.slots,
+  'slots_fingerprint', scan.fingerprint,{full_only}
   -- pg_stat_archiver is readable by every role; on a standby it counts only with
   -- archive_mode = always.
   'archiver', (SELECT row_to_json(a) FROM (
@@ -276,9 +268,40 @@ SELECT json_build_object(
   -- as NULL; the exporter must say so instead of reading the NULLs as "no lag".
   -- 15+ shows them to roles that have the privileges of pg_read_all_stats (USAGE); 13 and 14
   -- to any member, even a NOINHERIT one (MEMBER).
-  'privilege_missing', NOT pg_has_role('pg_read_all_stats',
-      CASE WHEN current_setting('server_version_num')::int < 150000 THEN 'MEMBER' ELSE 'USAGE' END)
-)::text"#
+  'privilege_missing', NOT pg_has_role('pg_read_all_stats', '{privilege_mode}')
+)::text
+-- pg_get_replication_slots() (what pg_replication_slots reads) builds every slot's row
+-- (wal_status, safe_wal_size): one pass over it gives the slots returned (the decoder sorts
+-- them by name) and the digest of the idle ones; only the rows returned look up their
+-- database's name. Idle slots (inactive, no horizon held) do not move between rounds: what
+-- would change one of them (created, dropped, recreated, advanced, activated, a wal_status
+-- step, invalidated) changes the digest, and the poller then reads every slot again at once.
+-- One sum of a hash per row: numeric sums of positions or text built per row cost 3x more.
+FROM (SELECT
+    COALESCE(json_agg(json_build_object(
+        'slot_name', slot_name, 'slot_type', slot_type,
+        'database', CASE WHEN datoid IS NOT NULL
+            THEN (SELECT datname FROM pg_database d WHERE d.oid = datoid) END,
+        'active', active, 'active_pid', active_pid, 'restart_lsn', restart_lsn,
+        'confirmed_flush_lsn', confirmed_flush_lsn, 'wal_status', wal_status,
+        'safe_wal_size', safe_wal_size,
+        'xmin_age', age(xmin), 'catalog_xmin_age', age(catalog_xmin){slot_extra_out}))
+        FILTER (WHERE {slot_filter}), '[]') AS slots,
+    count(*) FILTER (WHERE NOT moving) || ':' || coalesce(sum(
+        hashtext(slot_name::text) # hashtext(slot_type) # coalesce(datoid::int, 0)
+        # coalesce(pg_lsn_hash(restart_lsn), 1) # coalesce(pg_lsn_hash(confirmed_flush_lsn), 2)
+        # hashtext(coalesce(wal_status, '')){fingerprint_extra}) FILTER (WHERE NOT moving), 0)
+      AS fingerprint
+  FROM (SELECT s.slot_name, s.slot_type, s.datoid, s.active, s.active_pid, s.restart_lsn,
+               s.confirmed_flush_lsn, s.wal_status, s.safe_wal_size, s.xmin, s.catalog_xmin{slot_extra},
+               -- Values that change between rounds: an active slot's positions, a held
+               -- horizon's age.
+               (s.active OR s.xmin IS NOT NULL OR s.catalog_xmin IS NOT NULL) AS moving
+        FROM pg_get_replication_slots() s) sl) scan"#,
+            privilege_mode = match self {
+                Band::Pg13 | Band::Pg14 => "MEMBER",
+                _ => "USAGE",
+            },
         )
     }
 }
@@ -301,9 +324,27 @@ pub(crate) fn as_bytes(statement: &str, server_encoding: &str) -> String {
 #[error("unexpected poll result: {0}")]
 pub struct DecodeError(#[from] serde_json::Error);
 
-/// Reads the JSON document the poll statement returns.
+/// Reads the JSON document the poll statement returns, and does the joins the statement leaves
+/// to it: a standby's timeline is its WAL receiver's (`pg_stat_wal_receiver` is read once), a
+/// walsender's slot is the one whose `active_pid` is its pid (the slots are built once), and
+/// the slots come in name order.
 pub fn decode(json: &str) -> Result<NodeState, DecodeError> {
-    Ok(serde_json::from_str(json)?)
+    let mut state: NodeState = serde_json::from_str(json)?;
+    if state.in_recovery && state.timeline_id.is_none() {
+        state.timeline_id = state.wal_receiver.as_ref().and_then(|r| r.received_tli);
+    }
+    state.slots.sort_by(|a, b| a.slot_name.cmp(&b.slot_name));
+    for w in &mut state.walsenders {
+        // A backend holds at most one slot.
+        if let Some(slot) = w
+            .pid
+            .and_then(|pid| state.slots.iter().find(|s| s.active_pid == Some(pid)))
+        {
+            w.slot_name = Some(slot.slot_name.clone());
+            w.slot_type = Some(slot.slot_type.clone());
+        }
+    }
+    Ok(state)
 }
 
 #[cfg(test)]
@@ -375,6 +416,47 @@ mod tests {
     }
 
     #[test]
+    fn decode_joins_walsenders_to_their_slots_sorts_slots_and_takes_the_receivers_timeline() {
+        // The shape the statement returns on a primary (constants and settings come from the
+        // session and the full read, so they are absent here).
+        let json = r#"{"in_recovery":false,"conf_load_us":1796149466894088,"timeline_id":3,"wal_lsn":"0/5000000",
+            "server_now":1700000000.5,
+            "walsenders":[{"application_name":"node_b","pid":101,"state":"streaming","sent_lsn":"0/5000000"},
+                          {"application_name":"sub1","pid":102,"state":"streaming"},
+                          {"application_name":"no_slot","pid":103,"state":"streaming"}],
+            "slots":[{"slot_name":"zeta","slot_type":"logical","database":"app","active":true,"active_pid":102},
+                     {"slot_name":"alpha","slot_type":"physical","active":true,"active_pid":101},
+                     {"slot_name":"idle","slot_type":"physical","active":false,"active_pid":null}],
+            "slots_fingerprint":"2:-12345","privilege_missing":false}"#;
+        let state = decode(json).unwrap();
+        let names: Vec<&str> = state.slots.iter().map(|s| s.slot_name.as_str()).collect();
+        assert_eq!(names, ["alpha", "idle", "zeta"]);
+        let held: Vec<(Option<&str>, Option<&str>)> = state
+            .walsenders
+            .iter()
+            .map(|w| (w.slot_name.as_deref(), w.slot_type.as_deref()))
+            .collect();
+        assert_eq!(
+            held,
+            [
+                (Some("alpha"), Some("physical")),
+                (Some("zeta"), Some("logical")),
+                (None, None)
+            ]
+        );
+        assert!(state.walsenders[1].is_logical());
+        assert_eq!(state.conf_load_us, Some(1796149466894088));
+        assert_eq!(state.timeline_id, Some(3));
+
+        let standby = r#"{"in_recovery":true,"timeline_id":null,"server_now":1.0,"privilege_missing":false,
+            "wal_receiver":{"status":"streaming","received_tli":4}}"#;
+        assert_eq!(decode(standby).unwrap().timeline_id, Some(4));
+        let no_receiver =
+            r#"{"in_recovery":true,"timeline_id":null,"server_now":1.0,"privilege_missing":false}"#;
+        assert_eq!(decode(no_receiver).unwrap().timeline_id, None);
+    }
+
+    #[test]
     fn a_malformed_lsn_is_a_decode_error_not_a_zero() {
         let json = r#"{"server_version_num":150018,"server_version":"15","in_recovery":false,"wal_lsn":"garbage",
             "server_now":1.0,"settings":{"synchronous_commit":"on","synchronous_standby_names":"","wal_level":"replica",
@@ -382,5 +464,21 @@ mod tests {
             "wal_keep_size":"0","max_slot_wal_keep_size":"-1"},"privilege_missing":false}"#;
         let err = decode(json).unwrap_err().to_string();
         assert!(err.contains("invalid LSN"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod dump {
+    /// `SQL_DUMP_DIR=/dir cargo test --lib dump_statements -- --ignored` writes every band's
+    /// statements there (for EXPLAIN and pgbench while tuning them).
+    #[test]
+    #[ignore]
+    fn dump_statements() {
+        let dir = std::env::var("SQL_DUMP_DIR").expect("SQL_DUMP_DIR");
+        for band in [super::Band::Pg13, super::Band::Pg15, super::Band::Pg17] {
+            for (name, text) in [("full", band.statement()), ("fast", band.fast_statement())] {
+                std::fs::write(format!("{dir}/{band:?}_{name}.sql"), format!("{text};\n")).unwrap();
+            }
+        }
     }
 }

@@ -239,7 +239,7 @@ pub const SLOT_WAL_STATUS: Def = gauge(
 );
 pub const SLOT_SAFE_WAL_SIZE_BYTES: Def = gauge(
     "pg_replication_slot_safe_wal_size_bytes",
-    "Bytes of WAL that can still be written before the slot's WAL is at risk, from pg_replication_slots.safe_wal_size (negative once past it; absent unless max_slot_wal_keep_size is set). For an idle slot (inactive, no xmin held) it is read every 15 s and at once when the slot changes, and in the rounds between derived from that reading and how far the node's position moved since (exact while max_slot_wal_keep_size and wal_keep_size do not change).",
+    "Bytes of WAL that can still be written before the slot's WAL is at risk, from pg_replication_slots.safe_wal_size (negative once past it; absent unless max_slot_wal_keep_size is set). For an idle slot (inactive, no xmin held) it is read when the slot or the configuration changes (at the latest every 5 minutes), and in the rounds between derived from that reading and how far the node's position moved since (exact: the settings it depends on change only with a reload, which triggers a new reading).",
     SLOT,
 );
 pub const SLOT_CONFIRMED_FLUSH_LAG_BYTES: Def = gauge(
