@@ -219,7 +219,9 @@ fn every_error_kind_from_a_real_cause_logged_once_per_change() {
     primary.batch_execute(
         "SELECT count(pg_create_physical_replication_slot('bulk_' || g)) FROM generate_series(1, 1000) g",
     );
-    // A database where the function the poll reads the system identifier from is revoked.
+    // A database where a function every poll calls is revoked (pg_conf_load_time(): what tells
+    // the poller that the settings may have changed). EXECUTE is checked at every execution of
+    // the prepared statement, so a revoke takes effect in a session already open.
     primary.batch_execute("CREATE DATABASE noctl");
     let mut noctl = postgres::Client::connect(
         &primary.connstr().replace("dbname=postgres", "dbname=noctl"),
@@ -227,7 +229,7 @@ fn every_error_kind_from_a_real_cause_logged_once_per_change() {
     )
     .unwrap();
     noctl
-        .batch_execute("REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC")
+        .batch_execute("REVOKE EXECUTE ON FUNCTION pg_conf_load_time() FROM PUBLIC")
         .unwrap();
     c.wait_for_catchup(s1);
     let closed_port = harness::free_port();
@@ -274,7 +276,7 @@ fn every_error_kind_from_a_real_cause_logged_once_per_change() {
         (
             "privilege",
             "privilege",
-            "permission denied for function pg_control_system",
+            "permission denied for function pg_conf_load_time",
         ),
     ];
     // Several failing attempts each (backoff 1 s, 2 s, 2 s, ...).
@@ -344,7 +346,7 @@ fn every_error_kind_from_a_real_cause_logged_once_per_change() {
     // Down → up → down: granting the function back brings the node up, revoking it again takes
     // it down; each change is one line.
     noctl
-        .batch_execute("GRANT EXECUTE ON FUNCTION pg_control_system() TO PUBLIC")
+        .batch_execute("GRANT EXECUTE ON FUNCTION pg_conf_load_time() TO PUBLIC")
         .unwrap();
     e.wait_metric(
         "pg_replication_up",
@@ -353,7 +355,7 @@ fn every_error_kind_from_a_real_cause_logged_once_per_change() {
         WAIT,
     );
     noctl
-        .batch_execute("REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC")
+        .batch_execute("REVOKE EXECUTE ON FUNCTION pg_conf_load_time() FROM PUBLIC")
         .unwrap();
     e.wait_metric(
         "pg_replication_up",
