@@ -11,8 +11,8 @@
 # Records go to $RESULTS as "scale_nodes_N" / "scale_slots_N" cases; measure.py report prints
 # the tables and plot writes the PNGs.
 
-SCALE_NODES=${BENCH_SCALE_NODES:-"1 10 100 334"}
-SCALE_SLOTS=${BENCH_SCALE_SLOTS:-"0 100 500 2000"}
+SCALE_NODES=${BENCH_SCALE_NODES-"1 10 100 334"}
+SCALE_SLOTS=${BENCH_SCALE_SLOTS-"0 100 500 2000"}
 SCALE_WINDOW=${BENCH_SCALE_WINDOW:-30}
 
 scale_config() { # port clusters
