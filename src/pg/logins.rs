@@ -158,23 +158,30 @@ impl Logins {
 }
 
 impl Place {
-    /// Waits at most `patience` for this place's turn. `None`: not yet; the place keeps its
-    /// seniority for the next call (a zero patience only looks).
+    /// Waits at most `patience` for this place's turn (`Duration::MAX`: until it comes).
+    /// `None`: not yet; the place keeps its seniority for the next call (a zero patience only
+    /// looks).
     pub async fn turn(&mut self, patience: Duration) -> Option<Turn> {
-        let deadline = Instant::now() + patience;
+        let deadline = Instant::now().checked_add(patience);
         let _present = Present::enter(self);
         loop {
             let wake = match self.logins.try_turn(self.ticket) {
                 Ok(turn) => return Some(turn),
                 Err(wake) => wake,
             };
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
-            let until = wake.map_or(deadline, |at| at.min(deadline));
-            tokio::select! {
-                () = self.notify.notified() => {}
-                () = tokio::time::sleep_until(until) => {}
+            let until = match (wake, deadline) {
+                (Some(at), Some(d)) => Some(at.min(d)),
+                (at, d) => at.or(d),
+            };
+            match until {
+                Some(until) => tokio::select! {
+                    () = self.notify.notified() => {}
+                    () = tokio::time::sleep_until(until) => {}
+                },
+                None => self.notify.notified().await,
             }
         }
     }
@@ -307,6 +314,22 @@ mod tests {
             present.turn(MS * 5).await.is_some(),
             "the oldest place present gets the turn"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unbounded_patience_waits_for_the_turn() {
+        let logins = Logins::new(1, 10);
+        let t0 = Instant::now();
+        let mut places: Vec<Place> = (0..3).map(|_| logins.place()).collect();
+        for place in &mut places {
+            drop(
+                place
+                    .turn(Duration::MAX)
+                    .await
+                    .expect("a turn, however long"),
+            );
+        }
+        assert_eq!(t0.elapsed(), MS * 200, "three logins at 10/s");
     }
 
     #[tokio::test(start_paused = true)]

@@ -122,6 +122,9 @@ pub(crate) struct NodePoller {
     privilege_logged: bool,
     /// This node's place in the process-wide login queue while it waits for a turn to log in.
     login: Option<Place>,
+    /// How long a poll waits for a login turn (`Duration::MAX`: until it comes; see
+    /// [`NodePoller::in_rounds`]).
+    login_patience: Duration,
     /// Debug builds only: panic in every poll of this node (see [`PANIC_FAILPOINT_ENV`]).
     #[cfg(debug_assertions)]
     panic_failpoint: bool,
@@ -151,9 +154,18 @@ impl NodePoller {
             health: Health::Unknown,
             privilege_logged: false,
             login: None,
+            login_patience: Duration::MAX,
             #[cfg(debug_assertions)]
             panic_failpoint,
         }
+    }
+
+    /// For polls in rounds of `poll.interval`: a poll waits for a login turn at most what its
+    /// round leaves besides `poll.timeout`, so that no round waits longer than its interval for
+    /// the queue. One-shot polls (`check`, `status`, `drill`) wait until their turn comes.
+    pub(crate) fn in_rounds(mut self) -> Self {
+        self.login_patience = self.interval.saturating_sub(self.timeout);
+        self
     }
 
     /// The node this poller polls.
@@ -171,9 +183,10 @@ impl NodePoller {
     /// One poll, bounded by `timeout`. While backing off after failures it does nothing (the
     /// node stays down); a timed-out session is dropped because its state is unknown.
     ///
-    /// Without a session it first waits for a login turn ([`logins`]), outside `timeout` and at
-    /// most what is left of the round (`poll.interval − timeout`); when the turn has not come the
-    /// node is not up yet, keeps its place in the queue and asks again next round (no error).
+    /// Without a session it first waits for a login turn ([`logins`]), outside `timeout` (in
+    /// rounds at most what is left of the round, see [`NodePoller::in_rounds`]); when the turn
+    /// has not come the node is not up yet, keeps its place in the queue and asks again next
+    /// round (no error).
     pub(crate) async fn poll(&mut self, timeout: Duration) {
         if self.next_attempt.is_some_and(|t| Instant::now() < t) {
             return;
@@ -188,7 +201,7 @@ impl NodePoller {
         }
         let turn = if self.session.is_none() {
             let place = self.login.get_or_insert_with(|| Logins::global().place());
-            match place.turn(self.interval.saturating_sub(timeout)).await {
+            match place.turn(self.login_patience).await {
                 Some(turn) => {
                     self.login = None;
                     Some(turn)
