@@ -927,6 +927,8 @@ impl Families {
                 for s in &series {
                     s.write(&mut text, def);
                 }
+                // A chunk lives until its cluster publishes again: no slack kept with it.
+                text.shrink_to_fit();
                 (index, text)
             })
             .collect()
