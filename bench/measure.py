@@ -62,9 +62,12 @@ def cpu(pids):
     ticks = 0
     sched_ns = 0
     for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            # comm (field 2) may contain spaces: split after its closing parenthesis.
-            fields = f.read().rsplit(")", 1)[1].split()
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                # comm (field 2) may contain spaces: split after its closing parenthesis.
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue  # a server's short-lived child (autovacuum worker) that exited
         # utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
         ticks += int(fields[11]) + int(fields[12])
         for tid in os.listdir(f"/proc/{pid}/task"):
@@ -329,6 +332,7 @@ SCALE_COLUMNS = [
     ("cpu_node_poll_ms", "CPU/node poll ms"),
     ("cpu_core_pct", "CPU % of a core"),
     ("server_node_poll_ms", "server ms/node poll"),
+    ("servers:cpu_core_pct", "servers' CPU % of a core"),
     ("rounds_late", "late rounds"),
     ("spaced_p50_ms", "spaced p50 ms"),
     ("spaced_p99_ms", "spaced p99 ms"),
@@ -340,10 +344,10 @@ SCALE_COLUMNS = [
 def scale_rows(data, prefix):
     rows = []
     for case in sorted((c for c in data if c.startswith(prefix)), key=lambda c: int(c[len(prefix):])):
-        o = data[case].get("ours", {})
         row = [case[len(prefix):]]
         for key, _ in SCALE_COLUMNS:
-            v = o.get(key)
+            tool, _, name = key.rpartition(":")
+            v = data[case].get(tool or "ours", {}).get(name)
             row.append(fmt(v, "MiB") if key == "rss_kb" else fmt(v, ""))
         rows.append(row)
     return rows

@@ -14,10 +14,13 @@
 # two of the full reads our poller makes every 15 s), BENCH_SPACED (30 scrapes 1-1.5 s apart),
 # BENCH_LAT (5, wrk per exporter process), BENCH_SCRAPES (20, scrapes per node for the statement
 # count), BENCH_WRITE_TPS (5, a light write load on each primary; 0 for none).
-# BENCH_CASES (default "base slots500 walsenders30 clusters3"), BENCH_KEEP=1 keeps the temp dir.
+# BENCH_CASES (default "base slots500 walsenders30 clusters3"; set and empty: none, e.g. for one
+# scale step alone), BENCH_KEEP=1 keeps the temp dir.
 # Then the scale series of bench/scale.sh (BENCH_SCALE=0 skips it): 3 to 1002 nodes, 0 to 2000
-# slots. Everything lands in BENCH_OUT (default bench/out/): results.tsv, load.txt (loadavg and
-# CPU steal per case), summary.md (the tables printed at the end) and the gnuplot PNGs.
+# slots; BENCH_SCALE_NODES (clusters of 3 per step) and BENCH_SCALE_SLOTS pick the steps (set and
+# empty: none), so BENCH_CASES= BENCH_SCALE_NODES=334 BENCH_SCALE_SLOTS= runs scale_nodes_1002 alone.
+# Everything lands in BENCH_OUT (default bench/out/): results.tsv, load.txt (loadavg and CPU steal
+# per case), summary.md (the tables printed at the end) and the gnuplot PNGs.
 # BENCH_EXPORTER_BIN skips the release build and uses that binary.
 # Needs: PostgreSQL 15 server binaries (PG_BINDIR), postgresql-contrib (pg_stat_statements),
 # prometheus-postgres-exporter, wrk, python3; run as root (servers run as `postgres`) or as a
@@ -53,7 +56,7 @@ SPACED=${BENCH_SPACED:-30}
 LAT=${BENCH_LAT:-5}
 SCRAPES=${BENCH_SCRAPES:-20}
 WRITE_TPS=${BENCH_WRITE_TPS:-5}
-CASES=${BENCH_CASES:-"base slots500 walsenders30 clusters3"}
+CASES=${BENCH_CASES-"base slots500 walsenders30 clusters3"}
 SCALE=${BENCH_SCALE:-1}
 OUT=${BENCH_OUT:-$REPO/bench/out}
 SLOTS=500

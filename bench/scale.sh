@@ -4,15 +4,15 @@
 # Nodes axis: 1, 10, 100 and 334 clusters of 3 nodes (3, 30, 300, 1002 nodes), every cluster
 # pointed at c1's three servers, each configured node its own session. Per step: start to
 # /ready, every node up (and still up at the end), RSS, exporter CPU per node poll and server
-# time per node poll (a poll-only window, pg_stat_statements on c1), late rounds, spaced scrapes
-# and wrk's back-to-back p50/p99.
+# time per node poll (a poll-only window, pg_stat_statements on c1), the servers' CPU in all,
+# late rounds, spaced scrapes and wrk's back-to-back p50/p99.
 # Slots axis: one cluster, 0, 100, 500 and 2000 idle physical slots on the primary: the same
 # figures per cluster round.
 # Records go to $RESULTS as "scale_nodes_N" / "scale_slots_N" cases; measure.py report prints
 # the tables and plot writes the PNGs.
 
-SCALE_NODES=${BENCH_SCALE_NODES:-"1 10 100 334"}
-SCALE_SLOTS=${BENCH_SCALE_SLOTS:-"0 100 500 2000"}
+SCALE_NODES=${BENCH_SCALE_NODES-"1 10 100 334"}
+SCALE_SLOTS=${BENCH_SCALE_SLOTS-"0 100 500 2000"}
 SCALE_WINDOW=${BENCH_SCALE_WINDOW:-30}
 
 scale_config() { # port clusters
@@ -38,6 +38,16 @@ c1_polls() {
         total=$(calc "$total + $a"); pl=$(calc "$pl + $b"); ex=$(calc "$ex + $d")
     done
     echo "$total $pl $ex"
+}
+
+# c1's server processes: each postmaster and its children (backends, walsenders, workers).
+c1_server_pids() {
+    local n pm
+    for n in "${NODES[@]}"; do
+        pm=$(head -1 "$W/c1/$n/postmaster.pid")
+        echo "$pm"
+        pgrep -P "$pm" || true
+    done
 }
 
 scale_step() { # case clusters
@@ -70,9 +80,14 @@ scale_step() { # case clusters
     local late0 c0 c1 polls pl ex
     late0=$($MEASURE sum "$url/metrics" pg_replication_exporter_rounds_late_total)
     for n in "${NODES[@]}"; do psql_at "${PORT[1,$n]}" "SELECT pg_stat_statements_reset()" >/dev/null; done
+    local -a spids
+    mapfile -t spids < <(c1_server_pids)
+    local s0 s1
     c0=$($MEASURE cpu "$pid")
+    s0=$($MEASURE cpu "${spids[@]}")
     sleep "$SCALE_WINDOW"
     c1=$($MEASURE cpu "$pid")
+    s1=$($MEASURE cpu "${spids[@]}")
     read -r polls pl ex <<<"$(c1_polls)"
     [[ $(calc "$polls > 0") != 0.000000 ]] || die "scale $case: no poll"
     local od
@@ -80,6 +95,10 @@ scale_step() { # case clusters
     rec "$case" ours cpu_node_poll_ms "$(calc "$od / $polls")"
     rec "$case" ours cpu_core_pct "$(calc "100.0 * $od / ($SCALE_WINDOW * 1000.0)")"
     rec "$case" ours server_node_poll_ms "$(calc "($pl + $ex) / $polls")"
+    # What the three servers spent in all (the polls, their own upkeep) while sharing the cores:
+    # plan+exec time above also counts time a backend waited for a CPU.
+    rec "$case" servers cpu_core_pct "$(calc "100.0 * $(cpu_delta "$s0" "$s1") / ($SCALE_WINDOW * 1000.0)")"
+    rec "$case" servers cpu_node_poll_ms "$(calc "$(cpu_delta "$s0" "$s1") / $polls")"
     rec "$case" ours polls_per_node_s "$(calc "$polls / $nodes / $SCALE_WINDOW")"
     rec "$case" ours rounds_late "$(calc "$($MEASURE sum "$url/metrics" pg_replication_exporter_rounds_late_total) - $late0")"
     rec "$case" ours rss_kb "$($MEASURE rss "$pid")"

@@ -42,6 +42,7 @@
 //!   and graceful shutdown.
 //! - [`clock`]: the wall clock.
 //! - [`logfmt`]: the logfmt log line format.
+//! - [`memory`]: how glibc's malloc is asked to hold memory (arenas, large blocks, trimming).
 //!
 //! New sources of truth (Patroni, front-ends) get a room of their own beside `pg/`, feeding the
 //! same store. `web` never imports a poller; `pg` never imports the renderer.
@@ -52,6 +53,7 @@ pub mod core;
 pub mod exporter;
 pub mod fleet;
 pub mod logfmt;
+pub mod memory;
 pub mod ops;
 pub mod pages;
 pub mod pg;

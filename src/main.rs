@@ -184,6 +184,7 @@ fn init_logging(level: LogLevel, format: LogFormat) {
 }
 
 fn main() -> ExitCode {
+    pg_replication_exporter::memory::tune();
     let cli = Cli::parse();
     // The operator commands print their own report: only warnings and errors go to the log
     // unless a level was asked for explicitly.

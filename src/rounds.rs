@@ -104,7 +104,7 @@ pub(crate) async fn run_cluster(
     let mut pollers: Vec<NodePoller> = cluster
         .nodes
         .iter()
-        .map(|n| NodePoller::new(&cluster.name, n.clone(), &poll))
+        .map(|n| NodePoller::new(&cluster.name, n.clone(), &poll).in_rounds())
         .collect();
     let mut static_names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
     let mut patroni = start_patroni(&cluster);
@@ -241,7 +241,7 @@ fn reconcile(
             None => {
                 info!(cluster = %cluster, node = %cfg.name, host = %cfg.host, port = cfg.port,
                       "polling a node {why}");
-                pollers.push(NodePoller::new(cluster, cfg, poll));
+                pollers.push(NodePoller::new(cluster, cfg, poll).in_rounds());
             }
         }
     }

@@ -18,6 +18,7 @@ use crate::core::lsn::Lsn;
 use crate::core::model::{ErrorKind, NodeReport, NodeState, RecoverySettings, Settings, Slot};
 use crate::pg::connect::{AbortOnDrop, Target, open};
 use crate::pg::error::PollError;
+use crate::pg::logins::{self, Logins, Place, Turn};
 use crate::pg::sql::{self, Band};
 
 /// A node's report before its first poll, with what the configuration says about it.
@@ -151,6 +152,11 @@ pub(crate) struct NodePoller {
     backoff_max: Duration,
     health: Health,
     privilege_logged: bool,
+    /// This node's place in the process-wide login queue while it waits for a turn to log in.
+    login: Option<Place>,
+    /// How long a poll waits for a login turn (`Duration::MAX`: until it comes; see
+    /// [`NodePoller::in_rounds`]).
+    login_patience: Duration,
     /// Debug builds only: panic in every poll of this node (see [`PANIC_FAILPOINT_ENV`]).
     #[cfg(debug_assertions)]
     panic_failpoint: bool,
@@ -179,9 +185,19 @@ impl NodePoller {
             backoff_max: poll.backoff_max,
             health: Health::Unknown,
             privilege_logged: false,
+            login: None,
+            login_patience: Duration::MAX,
             #[cfg(debug_assertions)]
             panic_failpoint,
         }
+    }
+
+    /// For polls in rounds of `poll.interval`: a poll waits for a login turn at most what its
+    /// round leaves besides `poll.timeout`, so that no round waits longer than its interval for
+    /// the queue. One-shot polls (`check`, `status`, `drill`) wait until their turn comes.
+    pub(crate) fn in_rounds(mut self) -> Self {
+        self.login_patience = self.interval.saturating_sub(self.timeout);
+        self
     }
 
     /// The node this poller polls.
@@ -198,15 +214,40 @@ impl NodePoller {
 
     /// One poll, bounded by `timeout`. While backing off after failures it does nothing (the
     /// node stays down); a timed-out session is dropped because its state is unknown.
+    ///
+    /// Without a session it first waits for a login turn ([`logins`]), outside `timeout` (in
+    /// rounds at most what is left of the round, see [`NodePoller::in_rounds`]); when the turn
+    /// has not come the node is not up yet, keeps its place in the queue and asks again next
+    /// round (no error).
     pub(crate) async fn poll(&mut self, timeout: Duration) {
-        let started = Instant::now();
-        if self.next_attempt.is_some_and(|t| started < t) {
+        if self.next_attempt.is_some_and(|t| Instant::now() < t) {
             return;
         }
+        // A session the server closed while it sat idle (a restart between two polls,
+        // pg_terminate_backend, idle_session_timeout, a pooler or firewall dropping idle
+        // connections) says nothing about the node now: replace it within this poll rather than
+        // report the node down for a round.
+        if self.session.as_ref().is_some_and(|s| s.client.is_closed()) {
+            debug!(cluster = %self.cluster, node = %self.cfg.name, "the server closed the idle session; reconnecting");
+            self.session = None;
+        }
+        let turn = if self.session.is_none() {
+            let place = self.login.get_or_insert_with(|| Logins::global().place());
+            match place.turn(self.login_patience).await {
+                Some(turn) => {
+                    self.login = None;
+                    Some(turn)
+                }
+                None => return self.waiting_for_login(),
+            }
+        } else {
+            None
+        };
+        let started = Instant::now();
         // A panic inside the poll (a bug: an unexpected value from a server, say) must not take
         // the cluster's task down and freeze its data: it is this node's failed poll, kind
         // `query`, and its session (in an unknown state) is dropped.
-        let attempt = AssertUnwindSafe(self.try_poll()).catch_unwind();
+        let attempt = AssertUnwindSafe(self.try_poll(turn)).catch_unwind();
         let result = match tokio::time::timeout(timeout, attempt).await {
             Ok(Ok(result)) => result,
             Ok(Err(panic)) => {
@@ -236,6 +277,16 @@ impl NodePoller {
         match result {
             Ok(state) => self.succeeded(state),
             Err(e) => self.failed(e, started),
+        }
+    }
+
+    /// No session and no login turn this round: not up (nothing was read), not a failure. A
+    /// node that failed keeps its last error, the news until it logs in again.
+    fn waiting_for_login(&mut self) {
+        self.report.up = false;
+        self.report.state = None;
+        if !matches!(self.health, Health::Down(_)) || self.report.last_error.is_none() {
+            self.report.last_error = Some(logins::WAITING.to_owned());
         }
     }
 
@@ -299,33 +350,45 @@ impl NodePoller {
         self.report.last_error = Some(e.message);
     }
 
-    async fn try_poll(&mut self) -> Result<NodeState, PollError> {
-        // A session the server closed while it sat idle (a restart between two polls,
-        // pg_terminate_backend, idle_session_timeout, a pooler or firewall dropping idle
-        // connections) says nothing about the node now: replace it within this poll rather than
-        // report the node down for a round.
-        if self.session.as_ref().is_some_and(|s| s.client.is_closed()) {
-            debug!(cluster = %self.cluster, node = %self.cfg.name, "the server closed the idle session; reconnecting");
-            self.session = None;
+    /// The poll proper: a new session first when `turn` (a login turn) is given, else the
+    /// session in place.
+    async fn try_poll(&mut self, turn: Option<Turn>) -> Result<NodeState, PollError> {
+        let reused = turn.is_none();
+        if let Some(turn) = turn {
+            self.log_in(turn).await?;
         }
-        let reused = self.session.is_some();
         match self.query_once().await {
-            // The close raced with the query: one more try, on a fresh connection.
+            // The close raced with the query: one more try on a fresh connection, when a login
+            // turn is free at once (never ahead of a node waiting for one).
             Err(e) if reused && e.kind == ErrorKind::Connect => {
                 debug!(cluster = %self.cluster, node = %self.cfg.name, error = %e, "the session broke; reconnecting");
                 self.session = None;
+                let turn = Logins::global().turn_now().ok_or(e)?;
+                self.log_in(turn).await?;
                 self.query_once().await
             }
             result => result,
         }
     }
 
+    /// A new session, in flight on the login budget until it is set up (or failed).
+    async fn log_in(&mut self, turn: Turn) -> Result<(), PollError> {
+        let session = self.connect().await;
+        drop(turn);
+        self.session = Some(session?);
+        Ok(())
+    }
+
     /// One poll: the fast read while the last full read still holds (see
     /// [`FullRead::still_holds`]; at most [`sql::FULL_READ_INTERVAL`] old), else (or when it
     /// no longer holds) the full read.
+    /// Needs a session ([`NodePoller::try_poll`] logs in first, on a login turn).
     async fn query_once(&mut self) -> Result<NodeState, PollError> {
         if self.session.is_none() {
-            self.session = Some(self.connect().await?);
+            return Err(PollError::new(
+                ErrorKind::Connect,
+                format!("poll {}: no session (a bug in the exporter)", self.endpoint()),
+            ));
         }
         let recent = self
             .session
@@ -432,7 +495,7 @@ impl NodePoller {
         let mut prepared = Vec::with_capacity(2);
         for text in [band.statement(), band.fast_statement()] {
             let statement = client
-                .prepare(&sql::as_bytes(&text, &encoding))
+                .prepare(&sql::compact(&sql::as_bytes(&text, &encoding)))
                 .await
                 .map_err(|e| PollError::from_query(&context, &e))?;
             prepared.push(statement);

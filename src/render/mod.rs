@@ -4,8 +4,9 @@
 //!
 //! Families are built afresh from each snapshot, so a walsender, slot or node that is
 //! gone from the snapshot leaves no stale series behind. A NULL from PostgreSQL (`None` in the
-//! model) leaves its series out; it never becomes 0. Label values are arbitrary server strings;
-//! `prometheus::TextEncoder` escapes them. Names, types, HELP texts and label names live in
+//! model) leaves its series out; it never becomes 0. Label values are arbitrary server strings,
+//! escaped as the text format requires: the sample lines are written directly, byte for byte
+//! what `prometheus::TextEncoder` writes (tests compare), without its protobuf tree. Names, types, HELP texts and label names live in
 //! [`defs`].
 
 pub mod defs;
@@ -63,7 +64,7 @@ pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
     for cluster in &snapshot.clusters {
         cluster_families(&mut out, snapshot, cluster);
     }
-    out.finish().into_iter().map(|(_, f)| f).collect()
+    out.into_proto()
 }
 
 fn build_info(out: &mut Families, build: &BuildInfo) {
@@ -785,16 +786,94 @@ fn age(now: f64, then: f64) -> f64 {
     (now - then).max(0.0)
 }
 
+/// Most labels a family has (the slot families' five, plus one for a one-hot value, with room).
+const MAX_LABELS: usize = 8;
+
+/// One series: its label values, in the order of its family's label names, and its value.
+struct Series {
+    /// The label values one after the other; value `i` ends at `ends[i]`.
+    values: String,
+    ends: [u32; MAX_LABELS],
+    count: u8,
+    value: f64,
+}
+
+impl Series {
+    fn new<S: AsRef<str>>(values: impl IntoIterator<Item = S>, value: f64) -> Series {
+        let mut series = Series {
+            values: String::new(),
+            ends: [0; MAX_LABELS],
+            count: 0,
+            value,
+        };
+        for v in values {
+            let i = usize::from(series.count);
+            assert!(i < MAX_LABELS, "more than {MAX_LABELS} labels");
+            series.values.push_str(v.as_ref());
+            series.ends[i] = series.values.len() as u32;
+            series.count += 1;
+        }
+        series
+    }
+
+    /// The label values, in order (compared as tuples of strings when sorting a family).
+    fn label_values(&self) -> impl Iterator<Item = &str> {
+        let ends = &self.ends[..usize::from(self.count)];
+        ends.iter().enumerate().map(|(i, end)| {
+            let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+            &self.values[start..*end as usize]
+        })
+    }
+
+    /// `name{label="value",…} value` and a newline, as `prometheus::TextEncoder` writes a
+    /// sample (label values escaped, the value as Rust's `Display` of an `f64`).
+    fn write(&self, text: &mut String, def: &Def) {
+        use std::fmt::Write as _;
+        text.push_str(def.name);
+        let mut separator = '{';
+        for (name, value) in def.labels.iter().zip(self.label_values()) {
+            text.push(separator);
+            text.push_str(name);
+            text.push_str("=\"");
+            push_escaped(text, value);
+            text.push('"');
+            separator = ',';
+        }
+        if separator == ',' {
+            text.push('}');
+        }
+        text.push(' ');
+        let _ = write!(text, "{}", self.value);
+        text.push('\n');
+    }
+}
+
+/// A label value as the text format escapes it: `\\`, `\"` and `\n`.
+fn push_escaped(text: &mut String, value: &str) {
+    if !value.contains(['\\', '"', '\n']) {
+        text.push_str(value);
+        return;
+    }
+    for c in value.chars() {
+        match c {
+            '\\' => text.push_str("\\\\"),
+            '"' => text.push_str("\\\""),
+            '\n' => text.push_str("\\n"),
+            c => text.push(c),
+        }
+    }
+}
+
 /// Series collected per family during one render.
 #[derive(Default)]
 struct Families {
-    series: HashMap<&'static str, Vec<proto::Metric>>,
+    series: HashMap<&'static str, Vec<Series>>,
 }
 
 impl Families {
     /// One series; `values` are the label values in the order of `def.labels`.
     fn push(&mut self, def: &'static Def, values: &[&str], value: f64) {
-        self.push_owned(def, values.iter().map(|v| (*v).to_owned()), value);
+        self.push_series(def, Series::new(values, value));
     }
 
     fn push_owned(
@@ -803,37 +882,17 @@ impl Families {
         values: impl IntoIterator<Item = String>,
         value: f64,
     ) {
-        let labels: Vec<LabelPair> = def
-            .labels
-            .iter()
-            .zip(values)
-            .map(|(name, value)| {
-                let mut pair = LabelPair::default();
-                pair.set_name((*name).to_owned());
-                pair.set_value(value);
-                pair
-            })
-            .collect();
+        self.push_series(def, Series::new(values, value));
+    }
+
+    fn push_series(&mut self, def: &'static Def, series: Series) {
         debug_assert_eq!(
-            labels.len(),
+            usize::from(series.count),
             def.labels.len(),
             "label values of {}",
             def.name
         );
-        let mut metric = proto::Metric::from_label(labels);
-        match def.kind {
-            Kind::Gauge => {
-                let mut g = proto::Gauge::default();
-                g.set_value(value);
-                metric.set_gauge(g);
-            }
-            Kind::Counter => {
-                let mut c = proto::Counter::default();
-                c.set_value(value);
-                metric.set_counter(c);
-            }
-        }
-        self.series.entry(def.name).or_default().push(metric);
+        self.series.entry(def.name).or_default().push(series);
     }
 
     /// node_exporter-style enum: one series per known value, 1 for `current`. A value this
@@ -854,48 +913,44 @@ impl Families {
     }
 
     /// Each family's sample lines, in text format without HELP and TYPE, by index into
-    /// [`defs::ALL`].
+    /// [`defs::ALL`]: written directly, byte for byte what `prometheus::TextEncoder` writes
+    /// (the golden test compares), without building its protobuf tree first.
     fn encode_bodies(self) -> Vec<(usize, String)> {
-        let encoder = prometheus::TextEncoder::new();
         self.finish()
             .into_iter()
-            .map(|(index, family)| {
-                let mut text = String::new();
-                encoder
-                    .encode_utf8(std::slice::from_ref(&family), &mut text)
-                    // The encoder only rejects families without a name or without series, and
-                    // `finish` never builds either.
-                    .expect("finish() yields only named, non-empty families");
-                // HELP and TYPE are one line each (HELP escapes newlines).
-                let body = text.splitn(3, '\n').nth(2).unwrap_or("").to_owned();
-                (index, body)
+            .map(|(index, def, series)| {
+                let size: usize = series
+                    .iter()
+                    .map(|s| def.name.len() + s.values.len() + 16 * def.labels.len() + 24)
+                    .sum();
+                let mut text = String::with_capacity(size);
+                for s in &series {
+                    s.write(&mut text, def);
+                }
+                // A chunk lives until its cluster publishes again: no slack kept with it.
+                text.shrink_to_fit();
+                (index, text)
             })
             .collect()
     }
 
-    fn finish(mut self) -> Vec<(usize, MetricFamily)> {
+    /// The families with series, in [`defs::ALL`] order, each sorted by label values and
+    /// without duplicate label sets.
+    fn finish(mut self) -> Vec<(usize, &'static Def, Vec<Series>)> {
         let mut families = Vec::new();
         for (index, def) in defs::ALL.iter().enumerate() {
-            let Some(mut metrics) = self.series.remove(def.name) else {
+            let Some(mut series) = self.series.remove(def.name) else {
                 continue;
             };
             // Series mostly arrive in order already (slots and walsenders come sorted from SQL,
             // enum values are listed sorted); checking is linear, sorting is not.
-            if !metrics.is_sorted_by(|a, b| label_values(a).le(label_values(b))) {
-                metrics.sort_by(|a, b| label_values(a).cmp(label_values(b)));
+            if !series.is_sorted_by(|a, b| a.label_values().le(b.label_values())) {
+                series.sort_by(|a, b| a.label_values().cmp(b.label_values()));
             }
             // Two series with one label set make Prometheus reject the whole scrape; that can
             // happen when two walsenders share an application_name. Keep the first.
-            metrics.dedup_by(|a, b| label_values(a).eq(label_values(b)));
-            let mut family = MetricFamily::default();
-            family.set_name(def.name.to_owned());
-            family.set_help(def.help.to_owned());
-            family.set_field_type(match def.kind {
-                Kind::Gauge => MetricType::GAUGE,
-                Kind::Counter => MetricType::COUNTER,
-            });
-            family.set_metric(metrics);
-            families.push((index, family));
+            series.dedup_by(|a, b| a.label_values().eq(b.label_values()));
+            families.push((index, *def, series));
         }
         // A family rendered but missing from defs::ALL would vanish silently.
         debug_assert!(
@@ -905,10 +960,54 @@ impl Families {
         );
         families
     }
-}
 
-fn label_values(m: &proto::Metric) -> impl Iterator<Item = &str> {
-    m.get_label().iter().map(|l| l.value())
+    /// The families as the `prometheus` crate's protobuf tree (what a `Registry` gathers).
+    fn into_proto(self) -> Vec<MetricFamily> {
+        self.finish()
+            .into_iter()
+            .map(|(_, def, series)| {
+                let metrics = series
+                    .iter()
+                    .map(|s| {
+                        let labels: Vec<LabelPair> = def
+                            .labels
+                            .iter()
+                            .zip(s.label_values())
+                            .map(|(name, value)| {
+                                let mut pair = LabelPair::default();
+                                pair.set_name((*name).to_owned());
+                                pair.set_value(value.to_owned());
+                                pair
+                            })
+                            .collect();
+                        let mut metric = proto::Metric::from_label(labels);
+                        match def.kind {
+                            Kind::Gauge => {
+                                let mut g = proto::Gauge::default();
+                                g.set_value(s.value);
+                                metric.set_gauge(g);
+                            }
+                            Kind::Counter => {
+                                let mut c = proto::Counter::default();
+                                c.set_value(s.value);
+                                metric.set_counter(c);
+                            }
+                        }
+                        metric
+                    })
+                    .collect();
+                let mut family = MetricFamily::default();
+                family.set_name(def.name.to_owned());
+                family.set_help(def.help.to_owned());
+                family.set_field_type(match def.kind {
+                    Kind::Gauge => MetricType::GAUGE,
+                    Kind::Counter => MetricType::COUNTER,
+                });
+                family.set_metric(metrics);
+                family
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

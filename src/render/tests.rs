@@ -1682,3 +1682,49 @@ fn chunks_assemble_into_the_whole_snapshot_encoding() {
         assert_eq!(assemble(&BUILD, &snapshot, chunks.iter()), whole);
     }
 }
+
+#[test]
+fn every_family_fits_the_direct_encoder() {
+    for def in defs::ALL {
+        assert!(def.labels.len() <= MAX_LABELS, "{}", def.name);
+    }
+}
+
+#[test]
+fn the_direct_encoder_writes_what_the_text_encoder_writes() {
+    let values = [
+        0.0,
+        -0.0,
+        1.5,
+        -2.25e-9,
+        1e21,
+        123456789012345680000.0,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+    ];
+    let labels = ["", "a\\b", "q\"uote", "new\nline", "é ünï", "tail\\"];
+    let fill = || {
+        let mut out = Families::default();
+        for (i, v) in values.iter().enumerate() {
+            let node = labels[i % labels.len()];
+            out.push(&defs::UP, &["c", &format!("{node}{i:02}")], *v);
+        }
+        out.push(&defs::CONFIG_LAST_RELOAD_SUCCESSFUL, &[], 1.0);
+        out
+    };
+    let mut expected = String::new();
+    prometheus::TextEncoder::new()
+        .encode_utf8(&fill().into_proto(), &mut expected)
+        .unwrap();
+    let out = fill();
+    let bodies: String = out.encode_bodies().into_iter().map(|(_, b)| b).collect();
+    let without_headers: String = expected
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(bodies, without_headers);
+}
