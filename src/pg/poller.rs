@@ -387,7 +387,10 @@ impl NodePoller {
         if self.session.is_none() {
             return Err(PollError::new(
                 ErrorKind::Connect,
-                format!("poll {}: no session (a bug in the exporter)", self.endpoint()),
+                format!(
+                    "poll {}: no session (a bug in the exporter)",
+                    self.endpoint()
+                ),
             ));
         }
         let recent = self

@@ -497,8 +497,16 @@ mod tests {
         for band in [Band::Pg13, Band::Pg14, Band::Pg15, Band::Pg16, Band::Pg17] {
             for text in [band.statement(), band.fast_statement()] {
                 let c = compact(&text);
-                assert!(!c.contains("--") && !c.contains("  ") && !c.contains('\n'), "{c}");
-                assert!(c.len() * 10 < text.len() * 6, "{} of {}", c.len(), text.len());
+                assert!(
+                    !c.contains("--") && !c.contains("  ") && !c.contains('\n'),
+                    "{c}"
+                );
+                assert!(
+                    c.len() * 10 < text.len() * 6,
+                    "{} of {}",
+                    c.len(),
+                    text.len()
+                );
                 // The literals survive.
                 assert!(c.contains("'pg_basebackup'") && c.contains("COLLATE \"C\""));
             }
