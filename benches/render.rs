@@ -61,6 +61,8 @@ fn primary_state() -> NodeState {
             Walsender {
                 application_name: name,
                 pid: Some(1000 + i as i32),
+                backend_start: None,
+                name_cached: false,
                 state: Some("streaming".into()),
                 sent_lsn: Some(Lsn(POS)),
                 write_lsn: Some(Lsn(POS - behind)),

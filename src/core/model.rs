@@ -140,6 +140,14 @@ pub struct Walsender {
     /// The walsender's pid: joins it to the slot it holds ([`Slot::active_pid`]).
     #[serde(default)]
     pub pid: Option<i32>,
+    /// `backend_start`: of two walsenders of one standby, the newer is listed first.
+    #[serde(default)]
+    pub backend_start: Option<UnixTime>,
+    /// Poll wire only: the statement did not look this pid's `application_name` and
+    /// `backend_start` up (the session already knew the pid from the round before); the
+    /// poller fills them in from its cache. Always false after the poller.
+    #[serde(default)]
+    pub name_cached: bool,
     /// `state`: startup, catchup, streaming, backup, stopping.
     pub state: Option<String>,
     pub sent_lsn: Option<Lsn>,

@@ -42,6 +42,8 @@ pub(crate) async fn poll_round(pollers: &mut [NodePoller], timeout: Duration) ->
 struct Session {
     client: Client,
     constants: Constants,
+    /// The walsenders seen in the last read (see [`sql::resolve_walsenders`]).
+    names: sql::WalsenderNames,
     full: Statement,
     fast: Statement,
     last_full: Option<FullRead>,
@@ -422,7 +424,13 @@ impl NodePoller {
             sql::Read::Fast => &session.fast,
         };
         let context = format!("poll {}", self.endpoint());
-        let row = match session.client.query_one(statement, &[]).await {
+        // The full read looks every walsender up again (a logical walsender's session may
+        // have changed its application_name).
+        let known = match read {
+            sql::Read::Full => Vec::new(),
+            sql::Read::Fast => sql::known_pids(&session.names),
+        };
+        let row = match session.client.query_one(statement, &[&known]).await {
             Ok(row) => row,
             Err(e) => {
                 let err = PollError::from_query(&context, &e);
@@ -448,6 +456,9 @@ impl NodePoller {
         let mut state = sql::decode(&text)
             .map_err(|e| PollError::new(ErrorKind::Query, format!("{context}: {e}")))?;
         session.constants.fill(&mut state);
+        if let Some(session) = self.session.as_mut() {
+            sql::resolve_walsenders(&mut state, &mut session.names);
+        }
         Ok(state)
     }
 
@@ -509,6 +520,7 @@ impl NodePoller {
         Ok(Session {
             client,
             constants,
+            names: sql::WalsenderNames::new(),
             full,
             fast,
             last_full: None,

@@ -211,25 +211,40 @@ SELECT json_build_object(
              latest_end_lsn, slot_name, sender_host, sender_port
       FROM pg_stat_wal_receiver) r),
   -- pg_stat_replication is pg_stat_get_activity(NULL), a row for every backend (hundreds on a
-  -- busy primary), joined to pg_stat_get_wal_senders(): asking pg_stat_get_activity for each
-  -- walsender's pid builds only theirs (same columns, same privilege checks; no user name).
+  -- busy primary), joined to pg_stat_get_wal_senders(). The first backend-status read of a
+  -- transaction copies every backend's entry (with its query text: O(max_connections)), so
+  -- only the walsenders the session has not seen in the round before ($1: the pids it knows)
+  -- are looked up, each by its pid (same columns, same privilege checks); the poller keeps the
+  -- others' application_name and backend_start (a pid names one process while it lives, and a
+  -- pid gone from the list is forgotten at once). In most rounds nothing is looked up.
   -- The slot a walsender holds is joined by the decoder (a slot's active_pid), so that the
-  -- slots are built once per statement.
-  -- pg_basebackup's walsenders copy a base backup; they are not standbys (a renamed one is
-  -- still told by its state). Of two rows of one standby (it reconnected before the old
-  -- walsender timed out), the live one comes first: the renderer keeps the first.
+  -- slots are built once per statement; the decoder also leaves out pg_basebackup's
+  -- walsenders (they copy a base backup, they are not standbys; a renamed one is still told by
+  -- its state) and orders them: of two rows of one standby (it reconnected before the old
+  -- walsender timed out), the live one comes first, and the renderer keeps the first.
   'walsenders', COALESCE((SELECT json_agg(w) FROM (
-      SELECT coalesce(a.application_name, '') AS application_name, r.pid, r.state,
-             r.sent_lsn, r.write_lsn, r.flush_lsn, r.replay_lsn,
-             extract(epoch FROM r.write_lag) AS write_lag,
-             extract(epoch FROM r.flush_lag) AS flush_lag,
-             extract(epoch FROM r.replay_lag) AS replay_lag,
-             r.sync_priority, r.sync_state,
-             extract(epoch FROM r.reply_time) AS reply_time
-      FROM pg_stat_get_wal_senders() r CROSS JOIN LATERAL pg_stat_get_activity(r.pid) a
-      WHERE a.application_name IS DISTINCT FROM 'pg_basebackup' AND r.state IS DISTINCT FROM 'backup'
-      ORDER BY a.application_name COLLATE "C", r.state IS DISTINCT FROM 'streaming',
-               a.backend_start DESC NULLS LAST, r.pid) w), '[]'),
+      SELECT pid, name_cached, coalesce(application_name, '') AS application_name,
+             backend_start, state, sent_lsn, write_lsn, flush_lsn, replay_lsn,
+             write_lag, flush_lag, replay_lag, sync_priority, sync_state, reply_time
+      -- Scalar subqueries under a CASE (a LATERAL join is flattened by the planner and calls
+      -- the function for every walsender); OFFSET 0 keeps them from being evaluated twice.
+      FROM (SELECT r.pid, r.pid = ANY($1::int[]) AS name_cached,
+                   CASE WHEN NOT r.pid = ANY($1::int[]) THEN
+                       (SELECT coalesce(x.application_name, '') FROM pg_stat_get_activity(r.pid) x)
+                   END AS application_name,
+                   CASE WHEN NOT r.pid = ANY($1::int[]) THEN
+                       (SELECT extract(epoch FROM x.backend_start) FROM pg_stat_get_activity(r.pid) x)
+                   END AS backend_start,
+                   r.state, r.sent_lsn, r.write_lsn, r.flush_lsn, r.replay_lsn,
+                   extract(epoch FROM r.write_lag) AS write_lag,
+                   extract(epoch FROM r.flush_lag) AS flush_lag,
+                   extract(epoch FROM r.replay_lag) AS replay_lag,
+                   r.sync_priority, r.sync_state,
+                   extract(epoch FROM r.reply_time) AS reply_time
+            FROM pg_stat_get_wal_senders() r
+            WHERE r.state IS DISTINCT FROM 'backup' OFFSET 0) r
+      -- A walsender looked up but gone (it exited between the two reads) is left out.
+      WHERE name_cached OR application_name IS NOT NULL) w), '[]'),
   -- One pass over the slots (below): the slots returned and the fingerprint of the others.
   'slots', scan.slots,
   'slots_fingerprint', scan.fingerprint,{full_only}
@@ -351,6 +366,57 @@ pub(crate) fn compact(statement: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// What a session knows of the walsenders it saw in the round before: pid →
+/// (`application_name`, `backend_start`). Passed to the statement as `$1` (the pids), so that
+/// only new walsenders are looked up (see the statement).
+pub(crate) type WalsenderNames =
+    std::collections::HashMap<i32, (String, Option<crate::core::model::UnixTime>)>;
+
+/// The pids to pass as the statement's `$1`.
+pub(crate) fn known_pids(names: &WalsenderNames) -> Vec<i32> {
+    names.keys().copied().collect()
+}
+
+/// Completes a decoded poll's walsenders with the session's names: a cached one takes its name
+/// and start from `names`, a looked-up one is remembered; pids no longer listed are forgotten.
+/// Then, as `pg_stat_replication` was read before: `pg_basebackup`'s walsenders are left out and
+/// the rest ordered by name (bytes, as `COLLATE "C"`), streaming first, newest first, pid.
+pub(crate) fn resolve_walsenders(state: &mut NodeState, names: &mut WalsenderNames) {
+    let mut seen = std::collections::HashMap::with_capacity(state.walsenders.len());
+    for w in &mut state.walsenders {
+        let Some(pid) = w.pid else { continue };
+        if w.name_cached {
+            if let Some((name, start)) = names.get(&pid) {
+                w.application_name.clone_from(name);
+                w.backend_start = *start;
+            }
+            w.name_cached = false;
+        }
+        seen.insert(pid, (w.application_name.clone(), w.backend_start));
+    }
+    *names = seen;
+    state
+        .walsenders
+        .retain(|w| w.application_name != "pg_basebackup");
+    state.walsenders.sort_by(|a, b| {
+        a.application_name
+            .as_bytes()
+            .cmp(b.application_name.as_bytes())
+            .then_with(|| {
+                let streaming =
+                    |w: &crate::core::model::Walsender| w.state.as_deref() != Some("streaming");
+                streaming(a).cmp(&streaming(b))
+            })
+            .then_with(|| match (a.backend_start, b.backend_start) {
+                (Some(x), Some(y)) => y.total_cmp(&x),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            })
+            .then_with(|| a.pid.cmp(&b.pid))
+    });
 }
 
 /// Why a poll result could not be read.
@@ -508,9 +574,89 @@ mod tests {
                     text.len()
                 );
                 // The literals survive.
-                assert!(c.contains("'pg_basebackup'") && c.contains("COLLATE \"C\""));
+                assert!(c.contains("'backup'") && c.contains("'[]'"));
             }
         }
+    }
+
+    #[test]
+    fn walsender_names_come_from_the_session_once_seen_and_are_forgotten_when_gone() {
+        use crate::core::model::Walsender;
+        let w = |pid: i32, name: &str, cached: bool, start: Option<f64>, state: &str| Walsender {
+            pid: Some(pid),
+            application_name: name.into(),
+            name_cached: cached,
+            backend_start: start,
+            state: Some(state.into()),
+            ..Walsender::default()
+        };
+        let mut names = WalsenderNames::new();
+        // Round 1: every walsender looked up. Of node_b's two rows the streaming one comes
+        // first, then the newer; pg_basebackup's walsender is not a standby; names sort as bytes.
+        let mut state = NodeState {
+            walsenders: vec![
+                w(30, "node_b", false, Some(100.0), "catchup"),
+                w(31, "pg_basebackup", false, Some(90.0), "streaming"),
+                w(32, "node_b", false, Some(50.0), "streaming"),
+                w(33, "Node_c", false, Some(10.0), "streaming"),
+                w(34, "node_b", false, Some(200.0), "streaming"),
+            ],
+            ..NodeState::default()
+        };
+        resolve_walsenders(&mut state, &mut names);
+        let order: Vec<(i32, &str)> = state
+            .walsenders
+            .iter()
+            .map(|w| (w.pid.unwrap(), w.application_name.as_str()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (33, "Node_c"),
+                (34, "node_b"),
+                (32, "node_b"),
+                (30, "node_b")
+            ]
+        );
+        let mut known = known_pids(&names);
+        known.sort();
+        assert_eq!(known, [30, 31, 32, 33, 34]);
+
+        // Round 2: the known pids come back without names; 32 and 31 are gone, 35 is new.
+        let mut state = NodeState {
+            walsenders: vec![
+                w(30, "", true, None, "streaming"),
+                w(33, "", true, None, "streaming"),
+                w(34, "", true, None, "streaming"),
+                w(35, "node_d", false, Some(300.0), "streaming"),
+            ],
+            ..NodeState::default()
+        };
+        resolve_walsenders(&mut state, &mut names);
+        let got: Vec<(i32, &str, Option<f64>, bool)> = state
+            .walsenders
+            .iter()
+            .map(|w| {
+                (
+                    w.pid.unwrap(),
+                    w.application_name.as_str(),
+                    w.backend_start,
+                    w.name_cached,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (33, "Node_c", Some(10.0), false),
+                (34, "node_b", Some(200.0), false),
+                (30, "node_b", Some(100.0), false),
+                (35, "node_d", Some(300.0), false),
+            ]
+        );
+        let mut known = known_pids(&names);
+        known.sort();
+        assert_eq!(known, [30, 33, 34, 35]);
     }
 
     #[test]
