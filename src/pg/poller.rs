@@ -383,8 +383,7 @@ impl NodePoller {
 
     /// One poll: the fast read while the last full read still holds (see
     /// [`FullRead::still_holds`]; at most [`sql::FULL_READ_INTERVAL`] old), else (or when it
-    /// no longer holds) the full read.
-    /// Needs a session ([`NodePoller::try_poll`] logs in first, on a login turn).
+    /// no longer holds) the full read. Needs a session ([`NodePoller::try_poll`] logs in first, on a login turn).
     async fn query_once(&mut self) -> Result<NodeState, PollError> {
         if self.session.is_none() {
             return Err(PollError::new(

@@ -93,7 +93,7 @@ impl Band {
 
     /// The per-round poll statement: as [`Band::statement`], but only the slots whose values
     /// move between rounds (active ones, and those holding an `xmin` or `catalog_xmin`), a
-    /// fingerprint of the others, and no `pg_settings` rows (see [`Read`]).
+    /// fingerprint of the others and `pg_conf_load_time()`, and no settings (see [`Read`]).
     pub(crate) fn fast_statement(self) -> String {
         self.build(Read::Fast)
     }
@@ -384,7 +384,6 @@ pub(crate) fn known_pids(names: &WalsenderNames) -> Vec<i32> {
 /// Then, as `pg_stat_replication` was read before: `pg_basebackup`'s walsenders are left out and
 /// the rest ordered by name (bytes, as `COLLATE "C"`), streaming first, newest first, pid.
 pub(crate) fn resolve_walsenders(state: &mut NodeState, names: &mut WalsenderNames) {
-    let mut seen = std::collections::HashMap::with_capacity(state.walsenders.len());
     for w in &mut state.walsenders {
         let Some(pid) = w.pid else { continue };
         if w.name_cached {
@@ -393,10 +392,12 @@ pub(crate) fn resolve_walsenders(state: &mut NodeState, names: &mut WalsenderNam
                 w.backend_start = *start;
             }
             w.name_cached = false;
+        } else {
+            names.insert(pid, (w.application_name.clone(), w.backend_start));
         }
-        seen.insert(pid, (w.application_name.clone(), w.backend_start));
     }
-    *names = seen;
+    // Forget the pids no longer listed (a pid names one process only while it lives).
+    names.retain(|pid, _| state.walsenders.iter().any(|w| w.pid == Some(*pid)));
     state
         .walsenders
         .retain(|w| w.application_name != "pg_basebackup");
@@ -667,21 +668,5 @@ mod tests {
             "wal_keep_size":"0","max_slot_wal_keep_size":"-1"},"privilege_missing":false}"#;
         let err = decode(json).unwrap_err().to_string();
         assert!(err.contains("invalid LSN"), "{err}");
-    }
-}
-
-#[cfg(test)]
-mod dump {
-    /// `SQL_DUMP_DIR=/dir cargo test --lib dump_statements -- --ignored` writes every band's
-    /// statements there (for EXPLAIN and pgbench while tuning them).
-    #[test]
-    #[ignore]
-    fn dump_statements() {
-        let dir = std::env::var("SQL_DUMP_DIR").expect("SQL_DUMP_DIR");
-        for band in [super::Band::Pg13, super::Band::Pg15, super::Band::Pg17] {
-            for (name, text) in [("full", band.statement()), ("fast", band.fast_statement())] {
-                std::fs::write(format!("{dir}/{band:?}_{name}.sql"), format!("{text};\n")).unwrap();
-            }
-        }
     }
 }

@@ -6,8 +6,8 @@
 //! gone from the snapshot leaves no stale series behind. A NULL from PostgreSQL (`None` in the
 //! model) leaves its series out; it never becomes 0. Label values are arbitrary server strings,
 //! escaped as the text format requires: the sample lines are written directly, byte for byte
-//! what `prometheus::TextEncoder` writes (tests compare), without its protobuf tree. Names, types, HELP texts and label names live in
-//! [`defs`].
+//! what `prometheus::TextEncoder` writes (tests compare), without its protobuf tree. Names,
+//! types, HELP texts and label names live in [`defs`].
 
 pub mod defs;
 mod endpoints;
