@@ -47,6 +47,10 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_POLL_TIMEOUT: Duration = Duration::from_millis(800);
 /// `poll.lag_history` when nothing sets it.
 pub const DEFAULT_LAG_HISTORY: Duration = Duration::from_secs(3600);
+/// `poll.slow_interval` when nothing sets it: the slowly-changing parts of a poll (the slot
+/// scan, the archiver, the privilege check) are read in one round of ten at 1 s polling. With a
+/// longer `poll.interval` the default is that interval (every round).
+pub const DEFAULT_SLOW_INTERVAL: Duration = Duration::from_secs(10);
 /// `poll.backoff_max` when nothing sets it.
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// `user` when neither the node, its dsn nor its cluster sets one.
@@ -111,13 +115,16 @@ pub struct WebConfig {
     pub config_file: Option<PathBuf>,
 }
 
-/// `[poll]`: every duration is > 0, `timeout <= interval`, `lag_history` and `backoff_max >= interval`.
+/// `[poll]`: every duration is > 0, `timeout <= interval`; `lag_history`, `backoff_max` and
+/// `slow_interval >= interval`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PollConfig {
     pub interval: Duration,
     pub timeout: Duration,
     pub lag_history: Duration,
     pub backoff_max: Duration,
+    /// How often a poll reads the slowly-changing parts (see `pg::sql::Read`).
+    pub slow_interval: Duration,
 }
 
 /// One `[[cluster]]`: a non-empty, unique name and at least one node (static, or discovered

@@ -38,6 +38,7 @@ pub(super) struct RawPoll {
     pub(super) timeout: Option<RawDuration>,
     pub(super) lag_history: Option<RawDuration>,
     pub(super) backoff_max: Option<RawDuration>,
+    pub(super) slow_interval: Option<RawDuration>,
 }
 
 // The connection settings are repeated in RawCluster and RawNode rather than flattened: serde's

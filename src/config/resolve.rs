@@ -134,11 +134,14 @@ pub fn parse_listen_address(s: &str) -> Result<SocketAddr, String> {
 
 pub(super) fn resolve_poll(raw: RawPoll, cx: &Ctx) -> Result<PollConfig, ConfigError> {
     let get = |v: Option<RawDuration>, default| v.map_or(default, |d| d.0);
+    let interval = get(raw.interval, DEFAULT_POLL_INTERVAL);
     let poll = PollConfig {
-        interval: get(raw.interval, DEFAULT_POLL_INTERVAL),
+        interval,
         timeout: get(raw.timeout, DEFAULT_POLL_TIMEOUT),
         lag_history: get(raw.lag_history, DEFAULT_LAG_HISTORY),
         backoff_max: get(raw.backoff_max, DEFAULT_BACKOFF_MAX),
+        // At least one round: a longer poll.interval reads everything every round.
+        slow_interval: get(raw.slow_interval, DEFAULT_SLOW_INTERVAL.max(interval)),
     };
     let show = |d: Duration| humantime::format_duration(d).to_string();
     for (key, d) in [
@@ -146,6 +149,7 @@ pub(super) fn resolve_poll(raw: RawPoll, cx: &Ctx) -> Result<PollConfig, ConfigE
         ("poll.timeout", poll.timeout),
         ("poll.lag_history", poll.lag_history),
         ("poll.backoff_max", poll.backoff_max),
+        ("poll.slow_interval", poll.slow_interval),
     ] {
         if d.is_zero() {
             return Err(cx.err(key, "must be greater than zero"));
@@ -164,6 +168,7 @@ pub(super) fn resolve_poll(raw: RawPoll, cx: &Ctx) -> Result<PollConfig, ConfigE
     for (key, d) in [
         ("poll.lag_history", poll.lag_history),
         ("poll.backoff_max", poll.backoff_max),
+        ("poll.slow_interval", poll.slow_interval),
     ] {
         if d < poll.interval {
             return Err(cx.err(

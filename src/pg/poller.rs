@@ -15,7 +15,9 @@ use tracing::{debug, info, warn};
 use crate::clock::unix_now;
 use crate::config::{NodeConfig, PollConfig};
 use crate::core::lsn::Lsn;
-use crate::core::model::{ErrorKind, NodeReport, NodeState, RecoverySettings, Settings, Slot};
+use crate::core::model::{
+    Archiver, ErrorKind, NodeReport, NodeState, RecoverySettings, Settings, Slot, Subscription,
+};
 use crate::pg::connect::{AbortOnDrop, Target, open};
 use crate::pg::error::PollError;
 use crate::pg::logins::{self, Logins, Place, Turn};
@@ -47,6 +49,10 @@ struct Session {
     full: Statement,
     fast: Statement,
     last_full: Option<FullRead>,
+    last_slow: Option<SlowRead>,
+    /// A walsender came or went in the last read: the next round is a slow one, so that the
+    /// slots' `active` and the walsenders' slots follow within a round.
+    walsenders_changed: bool,
     _task: AbortOnDrop,
 }
 
@@ -105,32 +111,101 @@ impl FullRead {
     /// of the full read, in name order as the SQL returns them, and the settings of the full
     /// read.
     ///
-    /// An idle slot's `safe_wal_size` is `failLSN − position`, where `failLSN` follows from its
-    /// `restart_lsn` (unchanged: the fingerprint matched) and the settings: the position read
-    /// now gives today's value.
+    /// An idle slot's `restart_lsn` is unchanged (the fingerprint matched): its `safe_wal_size`
+    /// follows from the position read now ([`derive_safe_wal_size`]).
     fn complete(&self, state: &mut NodeState) {
-        let moved = match (state.wal_lsn, self.wal_lsn) {
-            (Some(now), Some(then)) => Some(now.0 as i64 - then.0 as i64),
-            _ => None,
-        };
-        state
-            .slots
-            .extend(self.idle_slots.iter().cloned().map(|mut slot| {
-                slot.safe_wal_size = match moved {
-                    Some(moved) => slot.safe_wal_size.map(|s| s - moved),
-                    None => None,
-                };
-                slot
-            }));
+        let moved = moved(state.wal_lsn, self.wal_lsn);
+        state.slots.extend(
+            self.idle_slots
+                .iter()
+                .cloned()
+                .map(|slot| derive_safe_wal_size(slot, moved)),
+        );
         state.slots.sort_by(|a, b| a.slot_name.cmp(&b.slot_name));
         state.recovery = self.recovery.clone();
         state.settings.clone_from(&self.settings);
     }
 }
 
+/// What the last slow round read (the fast read's gate `$2`, or a full read), given to the
+/// rounds until the next one: the slots as completed, the archiver, the privilege check and
+/// the subscriptions, with the node's role and position then.
+///
+/// Between two slow rounds (`poll.slow_interval`) an idle slot's values are exact (nothing
+/// moves it but an explicit change, which shows in the next slow round, and its retained bytes
+/// are taken from the node position of the round); an active slot's `restart_lsn`, a held
+/// horizon's age and the archiver's counters are those of the last slow round.
+struct SlowRead {
+    at: Instant,
+    in_recovery: bool,
+    wal_lsn: Option<Lsn>,
+    slots: Vec<Slot>,
+    archiver: Option<Archiver>,
+    subscriptions: Vec<Subscription>,
+    privilege_missing: bool,
+}
+
+impl SlowRead {
+    fn of(state: &NodeState) -> SlowRead {
+        SlowRead {
+            at: Instant::now(),
+            in_recovery: state.in_recovery,
+            wal_lsn: state.wal_lsn,
+            slots: state.slots.clone(),
+            archiver: state.archiver.clone(),
+            subscriptions: state.subscriptions.clone(),
+            privilege_missing: state.privilege_missing,
+        }
+    }
+
+    /// Completes a fast read that did not read the slow parts (and the subscriptions unless
+    /// `subscriptions_read`) from this slow read.
+    fn fill(&self, state: &mut NodeState, subscriptions_read: bool) {
+        let moved = moved(state.wal_lsn, self.wal_lsn);
+        state.slots = self
+            .slots
+            .iter()
+            .cloned()
+            .map(|slot| derive_safe_wal_size(slot, moved))
+            .collect();
+        sql::join_slots(state);
+        state.archiver.clone_from(&self.archiver);
+        state.privilege_missing = self.privilege_missing;
+        if !subscriptions_read {
+            state.subscriptions.clone_from(&self.subscriptions);
+        }
+    }
+}
+
+/// How far the node position moved since a read (`None` when either is unknown).
+fn moved(now: Option<Lsn>, then: Option<Lsn>) -> Option<i64> {
+    match (now, then) {
+        (Some(now), Some(then)) => Some(now.0 as i64 - then.0 as i64),
+        _ => None,
+    }
+}
+
+/// A slot's `safe_wal_size` after the node position `moved` since it was read: `failLSN −
+/// position`, where `failLSN` follows from its `restart_lsn` and the settings (unknown when
+/// the movement is).
+fn derive_safe_wal_size(mut slot: Slot, moved: Option<i64>) -> Slot {
+    slot.safe_wal_size = match moved {
+        Some(moved) => slot.safe_wal_size.map(|s| s - moved),
+        None => None,
+    };
+    slot
+}
+
 /// The SQL's `moving`: an active slot's positions move, a held horizon ages every transaction.
 fn moving(slot: &Slot) -> bool {
     slot.active || slot.xmin_age.is_some() || slot.catalog_xmin_age.is_some()
+}
+
+/// Which statement a poll runs, and the fast read's gates (see [`sql::Read`]).
+#[derive(Clone, Copy, Debug)]
+enum Ask {
+    Full,
+    Fast { slow: bool, subscriptions: bool },
 }
 
 /// What was last logged for a node, so that logs come on change, not every poll.
@@ -150,6 +225,7 @@ pub(crate) struct NodePoller {
     failures: u32,
     next_attempt: Option<Instant>,
     interval: Duration,
+    slow_interval: Duration,
     timeout: Duration,
     backoff_max: Duration,
     health: Health,
@@ -183,6 +259,7 @@ impl NodePoller {
             failures: 0,
             next_attempt: None,
             interval: poll.interval,
+            slow_interval: poll.slow_interval,
             timeout: poll.timeout,
             backoff_max: poll.backoff_max,
             health: Health::Unknown,
@@ -384,8 +461,13 @@ impl NodePoller {
     /// One poll: the fast read while the last full read still holds (see
     /// [`FullRead::still_holds`]; at most [`sql::FULL_READ_INTERVAL`] old), else (or when it
     /// no longer holds) the full read. Needs a session ([`NodePoller::try_poll`] logs in first, on a login turn).
+    ///
+    /// A fast read reads the slowly-changing parts (see [`sql::Read`]) in one round of every
+    /// `poll.slow_interval`, and in the round after a walsender came or went; the rounds in
+    /// between take them from that read ([`SlowRead`]). A change of role (a promotion) or of
+    /// the configuration runs the full read at once.
     async fn query_once(&mut self) -> Result<NodeState, PollError> {
-        if self.session.is_none() {
+        let Some(session) = self.session.as_ref() else {
             return Err(PollError::new(
                 ErrorKind::Connect,
                 format!(
@@ -393,43 +475,75 @@ impl NodePoller {
                     self.endpoint()
                 ),
             ));
-        }
-        let recent = self
-            .session
+        };
+        let recent = session
+            .last_full
             .as_ref()
-            .and_then(|s| s.last_full.as_ref())
             .is_some_and(|f| f.at.elapsed() < sql::FULL_READ_INTERVAL);
-        if recent {
-            let mut state = self.read(sql::Read::Fast).await?;
-            if let Some(full) = self.session.as_ref().and_then(|s| s.last_full.as_ref())
-                && full.still_holds(&state)
-            {
-                full.complete(&mut state);
-                return Ok(state);
+        if recent && let Some(last) = session.last_slow.as_ref() {
+            // Rounds start one interval apart: half an interval of slack makes a slow
+            // interval of N rounds every Nth round.
+            let slow = session.walsenders_changed
+                || last.at.elapsed() + self.interval / 2 >= self.slow_interval;
+            let subscriptions = slow || !last.subscriptions.is_empty();
+            let mut state = self
+                .read(Ask::Fast {
+                    slow,
+                    subscriptions,
+                })
+                .await?;
+            let session = self.session.as_mut().expect("read keeps the session");
+            let (Some(full), Some(last)) = (session.last_full.as_ref(), session.last_slow.as_ref())
+            else {
+                unreachable!("checked above")
+            };
+            if full.conf_load_us == state.conf_load_us {
+                if slow && full.still_holds(&state) {
+                    full.complete(&mut state);
+                    session.last_slow = Some(SlowRead::of(&state));
+                    return Ok(state);
+                }
+                if !slow && last.in_recovery == state.in_recovery {
+                    last.fill(&mut state, subscriptions);
+                    return Ok(state);
+                }
             }
-            debug!(cluster = %self.cluster, node = %self.cfg.name, "the idle slots or the configuration changed; reading every slot and setting");
+            debug!(cluster = %self.cluster, node = %self.cfg.name, "the idle slots, the role or the configuration changed; reading every slot and setting");
         }
-        let state = self.read(sql::Read::Full).await?;
+        let state = self.read(Ask::Full).await?;
         if let Some(session) = self.session.as_mut() {
             session.last_full = Some(FullRead::of(&state));
+            session.last_slow = Some(SlowRead::of(&state));
         }
         Ok(state)
     }
 
-    async fn read(&mut self, read: sql::Read) -> Result<NodeState, PollError> {
+    async fn read(&mut self, ask: Ask) -> Result<NodeState, PollError> {
         let session = self.session.as_ref().expect("read needs a session");
-        let statement = match read {
-            sql::Read::Full => &session.full,
-            sql::Read::Fast => &session.fast,
+        let statement = match ask {
+            Ask::Full => &session.full,
+            Ask::Fast { .. } => &session.fast,
         };
         let context = format!("poll {}", self.endpoint());
         // The full read looks every walsender up again (a logical walsender's session may
         // have changed its application_name).
-        let known = match read {
-            sql::Read::Full => Vec::new(),
-            sql::Read::Fast => sql::known_pids(&session.names),
+        let known = match ask {
+            Ask::Full => Vec::new(),
+            Ask::Fast { .. } => sql::known_pids(&session.names),
         };
-        let row = match session.client.query_one(statement, &[&known]).await {
+        let answer = match ask {
+            Ask::Full => session.client.query_one(statement, &[&known]).await,
+            Ask::Fast {
+                slow,
+                subscriptions,
+            } => {
+                session
+                    .client
+                    .query_one(statement, &[&known, &slow, &subscriptions])
+                    .await
+            }
+        };
+        let row = match answer {
             Ok(row) => row,
             Err(e) => {
                 let err = PollError::from_query(&context, &e);
@@ -456,6 +570,11 @@ impl NodePoller {
             .map_err(|e| PollError::new(ErrorKind::Query, format!("{context}: {e}")))?;
         session.constants.fill(&mut state);
         if let Some(session) = self.session.as_mut() {
+            session.walsenders_changed = state.walsenders.len() != session.names.len()
+                || state
+                    .walsenders
+                    .iter()
+                    .any(|w| w.pid.is_none_or(|pid| !session.names.contains_key(&pid)));
             sql::resolve_walsenders(&mut state, &mut session.names);
         }
         Ok(state)
@@ -477,9 +596,13 @@ impl NodePoller {
             // timeouts: search_path = pg_catalog, so that no function of a writable schema can
             // stand in for a catalog function the poll calls; and read committed, because a
             // cluster-wide default of serializable makes every query on a hot standby fail.
+            // And generic plans: the fast read's gates are parameters, and a custom plan (the
+            // first five executions, then whenever its estimate wins) would be planned again in
+            // every poll.
             options: Some(format!(
                 "-c default_transaction_read_only=on -c statement_timeout={ms} -c lock_timeout={ms} \
-                 -c search_path=pg_catalog -c default_transaction_isolation=read\\ committed",
+                 -c search_path=pg_catalog -c default_transaction_isolation=read\\ committed \
+                 -c plan_cache_mode=force_generic_plan",
                 ms = self.timeout.as_millis().max(1),
             )),
         };
@@ -523,6 +646,8 @@ impl NodePoller {
             full,
             fast,
             last_full: None,
+            last_slow: None,
+            walsenders_changed: false,
             _task: task,
         })
     }

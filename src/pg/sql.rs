@@ -30,12 +30,13 @@ pub(crate) enum Band {
 }
 
 /// The longest a full read's idle slots and settings are reused by the fast reads after it. It
-/// is a safety net only: a fast read already runs the full one at once when the idle slots'
-/// fingerprint changes (created, dropped, advanced, activated, a `wal_status` step) or when
-/// `pg_conf_load_time()` moves (every setting read changes only on a reload or a restart). An
-/// idle slot's retained bytes stay exact every round: its `restart_lsn` does not move (the
-/// fingerprint would change) and the node position is read anew; its `safe_wal_size` is
-/// derived from the full read's and the position since (see `poller::FullRead::complete`).
+/// is a safety net only: a slow round's fast read already runs the full one at once when the
+/// idle slots' fingerprint changes (created, dropped, advanced, activated, a `wal_status` step),
+/// and every fast read when `pg_conf_load_time()` moves (every setting read changes only on a
+/// reload or a restart). An idle slot's retained bytes are exact every round: its
+/// `restart_lsn` does not move by itself (what moves it, an advance or a consumer, shows in the
+/// next slow round) and the node position is read anew; its `safe_wal_size` is derived from
+/// the position at the scan and the position since (see `poller::derive_safe_wal_size`).
 pub(crate) const FULL_READ_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// What a session reads once, when it opens: the values that cannot change while it lasts
@@ -50,10 +51,17 @@ pub(crate) const SESSION: &str = "SELECT current_setting('server_version_num')::
 /// Which of a band's two statements.
 ///
 /// The full read returns every slot and the settings (`current_setting()` and the `pg_settings`
-/// rows); the fast one, run in every other round, returns only the slots whose values move
-/// between rounds (active, or holding a horizon), a fingerprint of the idle ones and
-/// `pg_conf_load_time()`. Measured on PostgreSQL 15 with 530 slots and 30 walsenders: see
-/// BENCHMARKS.md ("Where the server time went").
+/// rows); the fast one, run in every other round, returns `pg_conf_load_time()` and, behind two
+/// gates (its parameters `$2` and `$3`):
+/// - `$2`, the slowly-changing parts, in one round of every `poll.slow_interval` (see
+///   `poller`): the slots whose values move between rounds (active, or holding a horizon), a
+///   fingerprint of the idle ones, `pg_stat_archiver` and the privilege check;
+/// - `$3`, the subscriptions: in those rounds, and in every round while the node has any.
+///
+/// The slot scan is O(slots) whatever it returns (`pg_get_replication_slots()` builds every
+/// slot's row): 0.34 of the 0.59 ms a primary with 531 slots spent per poll. Measured on
+/// PostgreSQL 15 with 530 slots and 30 walsenders: see BENCHMARKS.md ("Where the server time
+/// went").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Read {
     Full,
@@ -91,9 +99,9 @@ impl Band {
         self.build(Read::Full)
     }
 
-    /// The per-round poll statement: as [`Band::statement`], but only the slots whose values
-    /// move between rounds (active ones, and those holding an `xmin` or `catalog_xmin`), a
-    /// fingerprint of the others and `pg_conf_load_time()`, and no settings (see [`Read`]).
+    /// The per-round poll statement: as [`Band::statement`], but no settings, and the slots
+    /// (only those whose values move between rounds, and a fingerprint of the others), the
+    /// archiver, the privilege check and the subscriptions behind its gates (see [`Read`]).
     pub(crate) fn fast_statement(self) -> String {
         self.build(Read::Fast)
     }
@@ -127,6 +135,15 @@ impl Band {
                 " # coalesce(conflicting::int, 3) # hashtext(coalesce(invalidation_reason, '')) \
                  # coalesce(hashint8((inactive_since * 1000000)::bigint), 4)"
             }
+        };
+        // The fast read's gates (see [`Read`]): `$2` reads the slowly-changing parts (the slot
+        // scan, the archiver, the privilege check) and `$3` the subscriptions; the full read
+        // reads everything. A gate on a parameter is a one-time filter of the generic plan
+        // (sessions run with plan_cache_mode = force_generic_plan): the parts it closes are
+        // not executed at all.
+        let (slow, subscriptions) = match read {
+            Read::Full => ("true", "true"),
+            Read::Fast => ("$2::bool", "$3::bool"),
         };
         let (slot_filter, full_only) = match read {
             Read::Full => (
@@ -250,16 +267,16 @@ SELECT json_build_object(
   'slots_fingerprint', scan.fingerprint,{full_only}
   -- pg_stat_archiver is readable by every role; on a standby it counts only with
   -- archive_mode = always.
-  'archiver', (SELECT row_to_json(a) FROM (
+  'archiver', CASE WHEN {slow} THEN (SELECT row_to_json(a) FROM (
       SELECT archived_count, failed_count, last_archived_wal, last_failed_wal,
              extract(epoch FROM last_archived_time) AS last_archived_time,
              extract(epoch FROM last_failed_time) AS last_failed_time
-      FROM pg_stat_archiver) a),
+      FROM pg_stat_archiver) a) END,
   -- Subscriptions of the connected database only: pg_subscription is a shared catalog, but
   -- subscription names are unique per database and pg_subscription_rel (tables by state) is
   -- per database. Only columns granted to PUBLIC are read (never subconninfo, which holds a
   -- password and is superuser-only).
-  'subscriptions', COALESCE((SELECT json_agg(x) FROM (
+  'subscriptions', COALESCE(CASE WHEN {subscriptions} THEN (SELECT json_agg(x) FROM (
       SELECT su.subname AS name, su.subenabled AS enabled, su.subslotname AS slot_name,
              st.pid IS NOT NULL AS worker_running,
              st.received_lsn, st.latest_end_lsn,
@@ -272,12 +289,13 @@ SELECT json_build_object(
             FROM pg_subscription s
             WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())) su
       LEFT JOIN pg_stat_subscription st ON st.subid = su.subid AND {apply_worker}
-      ORDER BY su.subname) x), '[]'),
+      ORDER BY su.subname) x) END, '[]'),
   -- Without pg_read_all_stats (pg_monitor has it) PostgreSQL returns the replication columns
   -- as NULL; the exporter must say so instead of reading the NULLs as "no lag".
   -- 15+ shows them to roles that have the privileges of pg_read_all_stats (USAGE); 13 and 14
   -- to any member, even a NOINHERIT one (MEMBER).
-  'privilege_missing', NOT pg_has_role('pg_read_all_stats', '{privilege_mode}')
+  'privilege_missing', CASE WHEN {slow} THEN NOT pg_has_role('pg_read_all_stats', '{privilege_mode}')
+      ELSE false END
 )::text
 -- pg_get_replication_slots() (what pg_replication_slots reads) builds every slot's row
 -- (wal_status, safe_wal_size): one pass over it gives the slots returned (the decoder sorts
@@ -285,6 +303,8 @@ SELECT json_build_object(
 -- database's name. Idle slots (inactive, no horizon held) do not move between rounds: what
 -- would change one of them (created, dropped, recreated, advanced, activated, a wal_status
 -- step, invalidated) changes the digest, and the poller then reads every slot again at once.
+-- The scan runs in the slow rounds only (the gate: a one-time filter, the function is not
+-- called in the others).
 -- One sum of a hash per row: numeric sums of positions or text built per row cost 3x more.
 FROM (SELECT
     COALESCE(json_agg(sl) FILTER (WHERE {slot_filter}), '[]') AS slots,
@@ -304,7 +324,7 @@ FROM (SELECT
                -- Values that change between rounds: an active slot's positions, a held
                -- horizon's age.
                (s.active OR s.xmin IS NOT NULL OR s.catalog_xmin IS NOT NULL) AS moving
-        FROM pg_get_replication_slots() s) sl) scan"#,
+        FROM pg_get_replication_slots() s WHERE {slow}) sl) scan"#,
             privilege_mode = match self {
                 Band::Pg13 | Band::Pg14 => "MEMBER",
                 _ => "USAGE",
@@ -435,8 +455,15 @@ pub fn decode(json: &str) -> Result<NodeState, DecodeError> {
         state.timeline_id = state.wal_receiver.as_ref().and_then(|r| r.received_tli);
     }
     state.slots.sort_by(|a, b| a.slot_name.cmp(&b.slot_name));
+    join_slots(&mut state);
+    Ok(state)
+}
+
+/// Gives each walsender the slot it holds: the one whose `active_pid` is its pid (a backend
+/// holds at most one slot). Run again by the poller when a round takes its slots from the last
+/// slow round.
+pub(crate) fn join_slots(state: &mut NodeState) {
     for w in &mut state.walsenders {
-        // A backend holds at most one slot.
         if let Some(slot) = w
             .pid
             .and_then(|pid| state.slots.iter().find(|s| s.active_pid == Some(pid)))
@@ -445,7 +472,6 @@ pub fn decode(json: &str) -> Result<NodeState, DecodeError> {
             w.slot_type = Some(slot.slot_type.clone());
         }
     }
-    Ok(state)
 }
 
 #[cfg(test)]

@@ -1106,6 +1106,7 @@ async fn drill(config: &Config, args: &DrillArgs) -> Result<u8, Fail> {
         timeout: ATTEMPT_TIMEOUT,
         lag_history: config.poll.lag_history,
         backoff_max: Duration::from_millis(300),
+        slow_interval: config.poll.slow_interval.max(POLL_EVERY),
     };
     let mut pollers: Vec<NodePoller> = nodes
         .iter()
