@@ -566,7 +566,9 @@ impl NodePoller {
                 self.cfg.name
             );
         }
-        let mut state = sql::decode(&text)
+        let mut state = sql::WalsenderColumns::from_row(&row)
+            .and_then(sql::WalsenderColumns::into_walsenders)
+            .and_then(|walsenders| sql::decode(&text, walsenders))
             .map_err(|e| PollError::new(ErrorKind::Query, format!("{context}: {e}")))?;
         session.constants.fill(&mut state);
         if let Some(session) = self.session.as_mut() {
@@ -629,9 +631,9 @@ impl NodePoller {
         }
         let band = choice.band;
         let mut prepared = Vec::with_capacity(2);
-        for text in [band.statement(), band.fast_statement()] {
+        for read in [sql::Read::Full, sql::Read::Fast] {
             let statement = client
-                .prepare(&sql::compact(&sql::as_bytes(&text, &encoding)))
+                .prepare(&band.prepared(read, &encoding))
                 .await
                 .map_err(|e| PollError::from_query(&context, &e))?;
             prepared.push(statement);
