@@ -271,31 +271,37 @@ fn bench_fleet(c: &mut Criterion) {
     group.finish();
 }
 
-/// The primary's poll document, as PostgreSQL's `json_build_object` would spell it.
-fn primary_document() -> String {
+/// The primary's full read as the statement returns it: the node's columns, the document
+/// (every slot and the settings, as PostgreSQL's `json_build_object` would spell it) and the
+/// walsenders' arrays.
+fn primary_row() -> (sql::NodeColumns, String, sql::WalsenderColumns) {
     let s = primary_state();
     let lsn = |l: Option<Lsn>| l.map_or("null".to_owned(), |l| format!("\"{l}\""));
-    let num = |v: Option<f64>| v.map_or("null".to_owned(), |v| v.to_string());
-    let walsenders: Vec<String> = s
-        .walsenders
-        .iter()
-        .map(|w| {
-            format!(
-                r#"{{"application_name":"{}","state":"streaming","sent_lsn":{},"write_lsn":{},"flush_lsn":{},"replay_lsn":{},"write_lag":{},"flush_lag":{},"replay_lag":{},"sync_priority":{},"sync_state":"{}","reply_time":{}}}"#,
-                w.application_name,
-                lsn(w.sent_lsn),
-                lsn(w.write_lsn),
-                lsn(w.flush_lsn),
-                lsn(w.replay_lsn),
-                num(w.write_lag),
-                num(w.flush_lag),
-                num(w.replay_lag),
-                w.sync_priority.unwrap_or(0),
-                w.sync_state.as_deref().unwrap_or(""),
-                num(w.reply_time),
-            )
-        })
-        .collect();
+    let node = sql::NodeColumns {
+        in_recovery: s.in_recovery,
+        timeline_id: s.timeline_id.map(|t| t as i32),
+        wal_lsn: s.wal_lsn,
+        server_now: s.server_now,
+        ..sql::NodeColumns::default()
+    };
+    let column = |f: &dyn Fn(&Walsender) -> Option<String>| s.walsenders.iter().map(f).collect();
+    let walsenders = sql::WalsenderColumns {
+        pid: s.walsenders.iter().map(|w| w.pid).collect(),
+        name_cached: s.walsenders.iter().map(|w| Some(w.name_cached)).collect(),
+        application_name: column(&|w| Some(w.application_name.clone())),
+        backend_start: s.walsenders.iter().map(|w| w.backend_start).collect(),
+        state: column(&|w| w.state.clone()),
+        sent_lsn: s.walsenders.iter().map(|w| w.sent_lsn).collect(),
+        write_lsn: s.walsenders.iter().map(|w| w.write_lsn).collect(),
+        flush_lsn: s.walsenders.iter().map(|w| w.flush_lsn).collect(),
+        replay_lsn: s.walsenders.iter().map(|w| w.replay_lsn).collect(),
+        write_lag: s.walsenders.iter().map(|w| w.write_lag).collect(),
+        flush_lag: s.walsenders.iter().map(|w| w.flush_lag).collect(),
+        replay_lag: s.walsenders.iter().map(|w| w.replay_lag).collect(),
+        sync_priority: s.walsenders.iter().map(|w| w.sync_priority).collect(),
+        sync_state: column(&|w| w.sync_state.clone()),
+        reply_time: s.walsenders.iter().map(|w| w.reply_time).collect(),
+    };
     let slots: Vec<String> = s
         .slots
         .iter()
@@ -307,12 +313,11 @@ fn primary_document() -> String {
             )
         })
         .collect();
-    format!(
-        r#"{{"server_version_num":150014,"server_version":"15.14 (Debian 15.14-0+deb12u1)","system_identifier":"{SYSID}","in_recovery":false,"timeline_id":1,"wal_lsn":{pos},"receive_lsn":null,"replay_lsn":null,"replay_paused":null,"last_replay_timestamp":null,"server_now":{NOW},"wal_receiver":null,"walsenders":[{ws}],"slots":[{sl}],"settings":{{"synchronous_commit":"on","synchronous_standby_names":"ANY 1 (standby1, standby2)","wal_level":"replica","max_wal_senders":"40","max_replication_slots":"600","hot_standby":"on","hot_standby_feedback":"off","wal_keep_size":"0","max_slot_wal_keep_size":"-1"}},"privilege_missing":false}}"#,
-        pos = lsn(s.wal_lsn),
-        ws = walsenders.join(","),
+    let document = format!(
+        r#"{{"slots":[{sl}],"slots_fingerprint":"0:0","settings":{{"synchronous_commit":"on","synchronous_standby_names":"ANY 1 (standby1, standby2)","wal_level":"replica","max_wal_senders":"40","max_replication_slots":"600","hot_standby":"on","hot_standby_feedback":"off","wal_keep_size":"0","max_slot_wal_keep_size":"-1"}},"archiver":null,"subscriptions":[]}}"#,
         sl = slots.join(","),
-    )
+    );
+    (node, document, walsenders)
 }
 
 fn bench_render(c: &mut Criterion) {
@@ -335,12 +340,31 @@ fn bench_render(c: &mut Criterion) {
 }
 
 fn bench_decode(c: &mut Criterion) {
-    let doc = primary_document();
-    let decoded = sql::decode(&doc).expect("the fixture document decodes");
-    assert_eq!(decoded, primary_state(), "the document round-trips");
-    c.bench_function("decode/primary_500_slots_30_walsenders", |b| {
-        b.iter(|| sql::decode(black_box(&doc)).expect("decodes"))
-    });
+    let (node, document, walsenders) = primary_row();
+    let decode = || {
+        sql::decode(
+            node.clone(),
+            Some(black_box(&document)),
+            walsenders
+                .clone()
+                .into_walsenders()
+                .expect("the arrays zip"),
+        )
+        .expect("the fixture row decodes")
+    };
+    let mut decoded = decode();
+    // The session's constants are not in the row (read once per session).
+    let expected = primary_state();
+    decoded.server_version_num = expected.server_version_num;
+    decoded.server_version.clone_from(&expected.server_version);
+    decoded
+        .system_identifier
+        .clone_from(&expected.system_identifier);
+    decoded
+        .slots_fingerprint
+        .clone_from(&expected.slots_fingerprint);
+    assert_eq!(decoded, expected, "the row round-trips");
+    c.bench_function("decode/primary_500_slots_30_walsenders", |b| b.iter(decode));
 }
 
 fn bench_observe(c: &mut Criterion) {

@@ -48,9 +48,11 @@ pub const DEFAULT_POLL_TIMEOUT: Duration = Duration::from_millis(800);
 /// `poll.lag_history` when nothing sets it.
 pub const DEFAULT_LAG_HISTORY: Duration = Duration::from_secs(3600);
 /// `poll.slow_interval` when nothing sets it: the slowly-changing parts of a poll (the slot
-/// scan, the archiver, the privilege check) are read in one round of ten at 1 s polling. With a
-/// longer `poll.interval` the default is that interval (every round).
-pub const DEFAULT_SLOW_INTERVAL: Duration = Duration::from_secs(10);
+/// scan, the archiver, the privilege check) are read in one round of thirty at 1 s polling:
+/// the slot alerts wait 5 minutes, and between two slow rounds idle slots stay exact and
+/// served ones follow their walsenders. With a longer `poll.interval` the default is that
+/// interval (every round).
+pub const DEFAULT_SLOW_INTERVAL: Duration = Duration::from_secs(30);
 /// `poll.backoff_max` when nothing sets it.
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// `user` when neither the node, its dsn nor its cluster sets one.

@@ -133,8 +133,10 @@ impl FullRead {
 ///
 /// Between two slow rounds (`poll.slow_interval`) an idle slot's values are exact (nothing
 /// moves it but an explicit change, which shows in the next slow round, and its retained bytes
-/// are taken from the node position of the round); an active slot's `restart_lsn`, a held
-/// horizon's age and the archiver's counters are those of the last slow round.
+/// are taken from the node position of the round). A slot a walsender serves follows that
+/// walsender's `flush_lsn`, read every round ([`follow_walsender`]); a logical slot's
+/// `restart_lsn`, a held horizon's age and the archiver's counters are those of the last slow
+/// round.
 struct SlowRead {
     at: Instant,
     in_recovery: bool,
@@ -162,11 +164,12 @@ impl SlowRead {
     /// `subscriptions_read`) from this slow read.
     fn fill(&self, state: &mut NodeState, subscriptions_read: bool) {
         let moved = moved(state.wal_lsn, self.wal_lsn);
+        let walsenders = &state.walsenders;
         state.slots = self
             .slots
             .iter()
             .cloned()
-            .map(|slot| derive_safe_wal_size(slot, moved))
+            .map(|slot| follow_walsender(derive_safe_wal_size(slot, moved), walsenders))
             .collect();
         sql::join_slots(state);
         state.archiver.clone_from(&self.archiver);
@@ -193,6 +196,32 @@ fn derive_safe_wal_size(mut slot: Slot, moved: Option<i64>) -> Slot {
         Some(moved) => slot.safe_wal_size.map(|s| s - moved),
         None => None,
     };
+    slot
+}
+
+/// A slot as the walsender that serves it (`active_pid`) says it is now. PostgreSQL sets a
+/// physical slot's `restart_lsn`, and a logical slot's `confirmed_flush_lsn`, to the flush
+/// position of each standby reply, the walsender's `flush_lsn` of the same reply
+/// (`ProcessStandbyReplyMessage`), so the walsender read this round gives the slot's value of
+/// this round; a physical slot's `safe_wal_size` moves with its `restart_lsn` (to within the
+/// WAL segment PostgreSQL counts it in).
+fn follow_walsender(mut slot: Slot, walsenders: &[crate::core::model::Walsender]) -> Slot {
+    let Some(flush) = slot.active_pid.and_then(|pid| {
+        walsenders
+            .iter()
+            .find(|w| w.pid == Some(pid))
+            .and_then(|w| w.flush_lsn)
+    }) else {
+        return slot;
+    };
+    if slot.slot_type == "logical" {
+        if slot.confirmed_flush_lsn.is_some_and(|c| flush > c) {
+            slot.confirmed_flush_lsn = Some(flush);
+        }
+    } else if let Some(restart) = slot.restart_lsn.filter(|r| flush > *r) {
+        slot.safe_wal_size = slot.safe_wal_size.map(|s| s + (flush.0 - restart.0) as i64);
+        slot.restart_lsn = Some(flush);
+    }
     slot
 }
 
@@ -553,12 +582,6 @@ impl NodePoller {
                 return Err(err);
             }
         };
-        let bytes: &[u8] = row
-            .try_get(0)
-            .map_err(|e| PollError::new(ErrorKind::Query, format!("{context}: {e}")))?;
-        // Server strings (hosts, names) may carry bytes that are not UTF-8 in a SQL_ASCII
-        // database: replace them rather than failing the whole poll.
-        let text = String::from_utf8_lossy(bytes);
         #[cfg(debug_assertions)]
         if self.panic_failpoint {
             panic!(
@@ -566,9 +589,7 @@ impl NodePoller {
                 self.cfg.name
             );
         }
-        let mut state = sql::WalsenderColumns::from_row(&row)
-            .and_then(sql::WalsenderColumns::into_walsenders)
-            .and_then(|walsenders| sql::decode(&text, walsenders))
+        let mut state = decode_row(&row)
             .map_err(|e| PollError::new(ErrorKind::Query, format!("{context}: {e}")))?;
         session.constants.fill(&mut state);
         if let Some(session) = self.session.as_mut() {
@@ -655,6 +676,22 @@ impl NodePoller {
     }
 }
 
+/// A poll's row: the node's columns, the document of the rounds that have one, the walsenders.
+fn decode_row(row: &tokio_postgres::Row) -> Result<NodeState, sql::DecodeError> {
+    let node = sql::NodeColumns::from_row(row)?;
+    let walsenders = sql::WalsenderColumns::from_row(row)?.into_walsenders()?;
+    let document: Option<&[u8]> = row
+        .try_get("doc")
+        .map_err(|error| sql::DecodeError::Column {
+            column: "doc",
+            error,
+        })?;
+    // Server strings (database names) may carry bytes that are not UTF-8 in a SQL_ASCII
+    // database: replace them rather than failing the whole poll.
+    let document = document.map(String::from_utf8_lossy);
+    sql::decode(node, document.as_deref(), walsenders)
+}
+
 /// The query band a freshly connected server gets, and whether its major is newer than any the
 /// exporter was tested against (it then still gets the newest band, with a warning).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -716,6 +753,81 @@ fn quote_ident(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::model::Walsender;
+
+    #[test]
+    fn between_slow_rounds_idle_slots_keep_their_values_and_served_ones_follow_their_walsender() {
+        let slot = |name: &str, kind: &str, pid: Option<i32>, restart: u64, safe: i64| Slot {
+            slot_name: name.into(),
+            slot_type: kind.into(),
+            active: pid.is_some(),
+            active_pid: pid,
+            restart_lsn: Some(Lsn(restart)),
+            confirmed_flush_lsn: (kind == "logical").then_some(Lsn(restart + 10)),
+            safe_wal_size: Some(safe),
+            ..Slot::default()
+        };
+        let slow = SlowRead {
+            at: Instant::now(),
+            in_recovery: false,
+            wal_lsn: Some(Lsn(1000)),
+            slots: vec![
+                slot("idle", "physical", None, 100, 5000),
+                slot("standby", "physical", Some(7), 900, 5800),
+                slot("sub", "logical", Some(8), 500, 5400),
+            ],
+            archiver: Some(Archiver::default()),
+            subscriptions: vec![Subscription::default()],
+            privilege_missing: true,
+        };
+        let walsender = |pid, flush| Walsender {
+            pid: Some(pid),
+            flush_lsn: Some(Lsn(flush)),
+            ..Walsender::default()
+        };
+        // 300 bytes of WAL later; the standby flushed up to 1250, the subscriber to 1200.
+        let mut state = NodeState {
+            wal_lsn: Some(Lsn(1300)),
+            walsenders: vec![walsender(7, 1250), walsender(8, 1200)],
+            ..NodeState::default()
+        };
+        slow.fill(&mut state, false);
+        let [idle, standby, sub] = &state.slots[..] else {
+            panic!("{:?}", state.slots)
+        };
+        assert_eq!(
+            (idle.restart_lsn, idle.safe_wal_size),
+            (Some(Lsn(100)), Some(4700))
+        );
+        assert_eq!(
+            (standby.restart_lsn, standby.safe_wal_size),
+            (Some(Lsn(1250)), Some(5800 - 300 + 350))
+        );
+        // A logical slot: confirmed_flush follows, restart_lsn waits for the next slow round.
+        assert_eq!(
+            (sub.restart_lsn, sub.confirmed_flush_lsn),
+            (Some(Lsn(500)), Some(Lsn(1200)))
+        );
+        assert_eq!(
+            state.walsenders[0].slot_name.as_deref(),
+            Some("standby"),
+            "joined again"
+        );
+        assert!(state.archiver.is_some() && state.privilege_missing);
+        assert_eq!(state.subscriptions.len(), 1);
+        // Subscriptions read this round are the round's own.
+        let mut read = NodeState::default();
+        slow.fill(&mut read, true);
+        assert!(read.subscriptions.is_empty());
+        // A walsender behind the slot (an old reply) never moves it back.
+        let mut behind = NodeState {
+            wal_lsn: Some(Lsn(1000)),
+            walsenders: vec![walsender(7, 800)],
+            ..NodeState::default()
+        };
+        slow.fill(&mut behind, false);
+        assert_eq!(behind.slots[1].restart_lsn, Some(Lsn(900)));
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

@@ -8,7 +8,9 @@
 //! carries a comment naming the PostgreSQL release that introduced it.
 
 use crate::core::lsn::Lsn;
-use crate::core::model::{NodeState, Walsender};
+use crate::core::model::{
+    Archiver, NodeState, RecoverySettings, Settings, Slot, Subscription, WalReceiver, Walsender,
+};
 
 /// The oldest supported major (`wal_status` and `safe_wal_size` appeared in PostgreSQL 13).
 pub(crate) const MIN_SUPPORTED: u32 = 130000;
@@ -120,14 +122,20 @@ impl Band {
         // SQL_ASCII database, say) are replaced by the exporter instead of failing the whole
         // poll. Text output and convert_to(…, 'UTF8') both validate and raise "invalid byte
         // sequence"; textsend passes a UTF8 server's bytes as stored, and on a SQL_ASCII
-        // server only convert_to(…, 'SQL_ASCII') passes them unchecked. (The walsenders'
-        // arrays hold no such text: application_name is ASCII by PostgreSQL's own rule,
-        // state and sync_state are keywords.)
-        let doc = if server_encoding.eq_ignore_ascii_case("SQL_ASCII") {
-            "convert_to(d.doc, 'SQL_ASCII')"
-        } else {
-            "textsend(d.doc)"
-        };
+        // server only convert_to(…, 'SQL_ASCII') passes them unchecked. The same for the
+        // WAL receiver's sender_host (from a conninfo). The other text columns hold no such
+        // text: application_name is ASCII by PostgreSQL's own rule, slot names are
+        // [a-z0-9_], states are keywords.
+        let (doc_open, doc_close, sender_host) =
+            if server_encoding.eq_ignore_ascii_case("SQL_ASCII") {
+                (
+                    "convert_to(",
+                    ", 'SQL_ASCII')",
+                    "convert_to(wr.sender_host, 'SQL_ASCII')",
+                )
+            } else {
+                ("textsend(", ")", "textsend(wr.sender_host)")
+            };
         let pause = match self {
             // pg_get_wal_replay_pause_state() is 14+. On 13 pg_is_wal_replay_paused() reads the
             // flag pg_wal_replay_pause() sets, so it is true from the request on: "paused or
@@ -228,29 +236,39 @@ impl Band {
         // read, which runs again when pg_conf_load_time() moves.
         format!(
             r#"-- pg_replication_exporter poll ({read:?})
-SELECT {doc}, ws.pid, ws.name_cached, ws.application_name, ws.backend_start, ws.state,
-       ws.sent_lsn, ws.write_lsn, ws.flush_lsn, ws.replay_lsn, ws.write_lag, ws.flush_lag,
-       ws.replay_lag, ws.sync_priority, ws.sync_state, ws.reply_time
-FROM (SELECT json_build_object(
-  'in_recovery', pg_is_in_recovery(),
-  'conf_load_us', (extract(epoch FROM pg_conf_load_time()) * 1000000)::bigint,
+-- The node's own values as typed columns (sent in binary: no text or JSON built for them;
+-- a JSON document of the same values cost a standby 0.08-0.09 ms a poll spaced, the columns
+-- 0.05), the walsenders as arrays, and what comes in some rounds only (slots, settings,
+-- archiver, subscriptions) as one JSON document, NULL in the others.
+SELECT pg_is_in_recovery() AS in_recovery,
+  (date_part('epoch', pg_conf_load_time()) * 1000000)::int8 AS conf_load_us,
   -- A standby has no "current timeline" function: the WAL receiver's timeline is the live one
-  -- (the decoder takes it from 'wal_receiver'). Without a running (or visible) receiver it is
-  -- unknown: the last restartpoint's timeline can lag a promotion for a checkpoint interval
-  -- and would fake a timeline divergence. On a primary the timeline leads the WAL file name.
-  'timeline_id', CASE WHEN NOT pg_is_in_recovery()
-      THEN ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
-  'wal_lsn', CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
-  'receive_lsn', pg_last_wal_receive_lsn(),
-  'replay_lsn', pg_last_wal_replay_lsn(),
-  'replay_paused', CASE WHEN pg_is_in_recovery() THEN {pause} END,
-  'last_replay_timestamp', extract(epoch FROM pg_last_xact_replay_timestamp()),
-  'server_now', extract(epoch FROM now()),
-  'wal_receiver', (SELECT row_to_json(r) FROM (
-      SELECT status, received_tli, written_lsn, flushed_lsn,
-             extract(epoch FROM last_msg_receipt_time) AS last_msg_receipt_time,
-             latest_end_lsn, slot_name, sender_host, sender_port
-      FROM pg_stat_wal_receiver) r),
+  -- (the decoder takes it from the receiver's columns). Without a running (or visible)
+  -- receiver it is unknown: the last restartpoint's timeline can lag a promotion for a
+  -- checkpoint interval and would fake a timeline divergence. On a primary the timeline leads
+  -- the WAL file name.
+  CASE WHEN NOT pg_is_in_recovery()
+      THEN ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END
+      AS timeline_id,
+  CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END
+      AS wal_lsn,
+  pg_last_wal_receive_lsn() AS receive_lsn,
+  pg_last_wal_replay_lsn() AS replay_lsn,
+  CASE WHEN pg_is_in_recovery() THEN {pause} END AS replay_paused,
+  date_part('epoch', pg_last_xact_replay_timestamp()) AS last_replay_timestamp,
+  date_part('epoch', now()) AS server_now,
+  -- Without pg_read_all_stats (pg_monitor has it) PostgreSQL returns the replication columns
+  -- as NULL; the exporter must say so instead of reading the NULLs as "no lag".
+  -- 15+ shows them to roles that have the privileges of pg_read_all_stats (USAGE); 13 and 14
+  -- to any member, even a NOINHERIT one (MEMBER).
+  CASE WHEN {slow} THEN NOT pg_has_role('pg_read_all_stats', '{privilege_mode}') ELSE false END
+      AS privilege_missing,
+  wr.pid IS NOT NULL AS wr_present, wr.status AS wr_status, wr.received_tli AS wr_received_tli,
+  wr.written_lsn AS wr_written_lsn, wr.flushed_lsn AS wr_flushed_lsn,
+  date_part('epoch', wr.last_msg_receipt_time) AS wr_last_msg_receipt_time,
+  wr.latest_end_lsn AS wr_latest_end_lsn, wr.slot_name AS wr_slot_name,
+  {sender_host} AS wr_sender_host, wr.sender_port AS wr_sender_port,
+  CASE WHEN {slow} OR {subscriptions} THEN {doc_open}json_build_object(
   -- One pass over the slots (below): the slots returned and the fingerprint of the others.
   'slots', scan.slots,
   'slots_fingerprint', scan.fingerprint,{full_only}
@@ -278,14 +296,16 @@ FROM (SELECT json_build_object(
             FROM pg_subscription s
             WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())) su
       LEFT JOIN pg_stat_subscription st ON st.subid = su.subid AND {apply_worker}
-      ORDER BY su.subname) x) END, '[]'),
-  -- Without pg_read_all_stats (pg_monitor has it) PostgreSQL returns the replication columns
-  -- as NULL; the exporter must say so instead of reading the NULLs as "no lag".
-  -- 15+ shows them to roles that have the privileges of pg_read_all_stats (USAGE); 13 and 14
-  -- to any member, even a NOINHERIT one (MEMBER).
-  'privilege_missing', CASE WHEN {slow} THEN NOT pg_has_role('pg_read_all_stats', '{privilege_mode}')
-      ELSE false END
-)::text AS doc
+      ORDER BY su.subname) x) END, '[]')
+  )::text{doc_close} END AS doc,
+  -- The walsenders' arrays (named ws_*: replay_lsn is the node's too).
+  ws.pid AS ws_pid, ws.name_cached AS ws_name_cached,
+  ws.application_name AS ws_application_name, ws.backend_start AS ws_backend_start,
+  ws.state AS ws_state, ws.sent_lsn AS ws_sent_lsn, ws.write_lsn AS ws_write_lsn,
+  ws.flush_lsn AS ws_flush_lsn, ws.replay_lsn AS ws_replay_lsn, ws.write_lag AS ws_write_lag,
+  ws.flush_lag AS ws_flush_lag, ws.replay_lag AS ws_replay_lag,
+  ws.sync_priority AS ws_sync_priority, ws.sync_state AS ws_sync_state,
+  ws.reply_time AS ws_reply_time
 -- pg_get_replication_slots() (what pg_replication_slots reads) builds every slot's row
 -- (wal_status, safe_wal_size): one pass over it gives the slots returned (the decoder sorts
 -- them by name) and the digest of the idle ones; only the rows returned look up their
@@ -313,7 +333,8 @@ FROM (SELECT
                -- Values that change between rounds: an active slot's positions, a held
                -- horizon's age.
                (s.active OR s.xmin IS NOT NULL OR s.catalog_xmin IS NOT NULL) AS moving
-        FROM pg_get_replication_slots() s WHERE {slow}) sl) scan) d,
+        FROM pg_get_replication_slots() s WHERE {slow}) sl) scan
+CROSS JOIN
   -- pg_stat_replication is pg_stat_get_activity(NULL), a row for every backend (hundreds on a
   -- busy primary), joined to pg_stat_get_wal_senders(). The first backend-status read of a
   -- transaction copies every backend's entry (with its query text: O(max_connections)), so
@@ -355,7 +376,9 @@ FROM (SELECT
          FROM pg_stat_get_wal_senders() r
          WHERE r.state IS DISTINCT FROM 'backup' OFFSET 0) r
    -- A walsender looked up but gone (it exited between the two reads) is left out.
-   WHERE name_cached OR application_name IS NOT NULL) ws"#,
+   WHERE name_cached OR application_name IS NOT NULL) ws
+-- A standby's WAL receiver: none (no row) on a primary or while no receiver runs.
+LEFT JOIN pg_stat_wal_receiver wr ON true"#,
             privilege_mode = match self {
                 Band::Pg13 | Band::Pg14 => "MEMBER",
                 _ => "USAGE",
@@ -480,8 +503,8 @@ pub enum DecodeError {
 
 /// The walsenders of a poll, as the statement returns them: one array per column (NULL when
 /// there is no walsender), zipped by [`WalsenderColumns::into_walsenders`].
-#[derive(Debug, Default)]
-pub(crate) struct WalsenderColumns {
+#[derive(Clone, Debug, Default)]
+pub struct WalsenderColumns {
     pub pid: Vec<Option<i32>>,
     pub name_cached: Vec<Option<bool>>,
     pub application_name: Vec<Option<String>>,
@@ -520,26 +543,26 @@ impl WalsenderColumns {
                 .collect())
         }
         Ok(WalsenderColumns {
-            pid: get(row, "pid")?,
-            name_cached: get(row, "name_cached")?,
-            application_name: get(row, "application_name")?,
-            backend_start: get(row, "backend_start")?,
-            state: get(row, "state")?,
-            sent_lsn: lsns(row, "sent_lsn")?,
-            write_lsn: lsns(row, "write_lsn")?,
-            flush_lsn: lsns(row, "flush_lsn")?,
-            replay_lsn: lsns(row, "replay_lsn")?,
-            write_lag: get(row, "write_lag")?,
-            flush_lag: get(row, "flush_lag")?,
-            replay_lag: get(row, "replay_lag")?,
-            sync_priority: get(row, "sync_priority")?,
-            sync_state: get(row, "sync_state")?,
-            reply_time: get(row, "reply_time")?,
+            pid: get(row, "ws_pid")?,
+            name_cached: get(row, "ws_name_cached")?,
+            application_name: get(row, "ws_application_name")?,
+            backend_start: get(row, "ws_backend_start")?,
+            state: get(row, "ws_state")?,
+            sent_lsn: lsns(row, "ws_sent_lsn")?,
+            write_lsn: lsns(row, "ws_write_lsn")?,
+            flush_lsn: lsns(row, "ws_flush_lsn")?,
+            replay_lsn: lsns(row, "ws_replay_lsn")?,
+            write_lag: get(row, "ws_write_lag")?,
+            flush_lag: get(row, "ws_flush_lag")?,
+            replay_lag: get(row, "ws_replay_lag")?,
+            sync_priority: get(row, "ws_sync_priority")?,
+            sync_state: get(row, "ws_sync_state")?,
+            reply_time: get(row, "ws_reply_time")?,
         })
     }
 
     /// One walsender per `pid` value; every array must have as many values.
-    pub(crate) fn into_walsenders(self) -> Result<Vec<Walsender>, DecodeError> {
+    pub fn into_walsenders(self) -> Result<Vec<Walsender>, DecodeError> {
         let want = self.pid.len();
         fn check<T>(
             v: Vec<T>,
@@ -597,16 +620,131 @@ impl WalsenderColumns {
     }
 }
 
-/// Reads the JSON document the poll statement returns, and does the joins the statement leaves
-/// to it: a standby's timeline is its WAL receiver's (`pg_stat_wal_receiver` is read once), a
-/// walsender's slot is the one whose `active_pid` is its pid (the slots are built once), and
-/// the slots come in name order.
-pub(crate) fn decode(json: &str, walsenders: Vec<Walsender>) -> Result<NodeState, DecodeError> {
-    let mut state: NodeState = serde_json::from_str(json)?;
-    state.walsenders = walsenders;
-    if state.in_recovery && state.timeline_id.is_none() {
-        state.timeline_id = state.wal_receiver.as_ref().and_then(|r| r.received_tli);
+/// The node's own values of a poll's row (typed columns, binary).
+#[derive(Clone, Debug, Default)]
+pub struct NodeColumns {
+    pub in_recovery: bool,
+    pub conf_load_us: Option<i64>,
+    pub timeline_id: Option<i32>,
+    pub wal_lsn: Option<Lsn>,
+    pub receive_lsn: Option<Lsn>,
+    pub replay_lsn: Option<Lsn>,
+    pub replay_paused: Option<bool>,
+    pub last_replay_timestamp: Option<f64>,
+    pub server_now: f64,
+    pub privilege_missing: bool,
+    /// `pg_stat_wal_receiver`'s row, when there is one.
+    pub wal_receiver: Option<WalReceiver>,
+}
+
+impl NodeColumns {
+    pub(crate) fn from_row(row: &tokio_postgres::Row) -> Result<NodeColumns, DecodeError> {
+        fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+            row: &'a tokio_postgres::Row,
+            column: &'static str,
+        ) -> Result<T, DecodeError> {
+            row.try_get::<_, T>(column)
+                .map_err(|error| DecodeError::Column { column, error })
+        }
+        fn lsn(
+            row: &tokio_postgres::Row,
+            column: &'static str,
+        ) -> Result<Option<Lsn>, DecodeError> {
+            Ok(
+                get::<Option<tokio_postgres::types::PgLsn>>(row, column)?
+                    .map(|l| Lsn(u64::from(l))),
+            )
+        }
+        let wal_receiver = if get::<bool>(row, "wr_present")? {
+            Some(WalReceiver {
+                status: get(row, "wr_status")?,
+                received_tli: get::<Option<i32>>(row, "wr_received_tli")?.map(|t| t as u32),
+                written_lsn: lsn(row, "wr_written_lsn")?,
+                flushed_lsn: lsn(row, "wr_flushed_lsn")?,
+                last_msg_receipt_time: get(row, "wr_last_msg_receipt_time")?,
+                latest_end_lsn: lsn(row, "wr_latest_end_lsn")?,
+                slot_name: get(row, "wr_slot_name")?,
+                // Bytes (see the statement): replaced where not UTF-8.
+                sender_host: get::<Option<&[u8]>>(row, "wr_sender_host")?
+                    .map(|b| String::from_utf8_lossy(b).into_owned()),
+                sender_port: get(row, "wr_sender_port")?,
+            })
+        } else {
+            None
+        };
+        Ok(NodeColumns {
+            in_recovery: get(row, "in_recovery")?,
+            conf_load_us: get(row, "conf_load_us")?,
+            timeline_id: get(row, "timeline_id")?,
+            wal_lsn: lsn(row, "wal_lsn")?,
+            receive_lsn: lsn(row, "receive_lsn")?,
+            replay_lsn: lsn(row, "replay_lsn")?,
+            replay_paused: get(row, "replay_paused")?,
+            last_replay_timestamp: get(row, "last_replay_timestamp")?,
+            server_now: get(row, "server_now")?,
+            privilege_missing: get(row, "privilege_missing")?,
+            wal_receiver,
+        })
     }
+}
+
+/// The JSON document of the rounds that read the slots, the settings, the archiver or the
+/// subscriptions (NULL in the others).
+#[derive(Debug, Default, serde::Deserialize)]
+struct Document {
+    #[serde(default)]
+    slots: Vec<Slot>,
+    #[serde(default)]
+    slots_fingerprint: Option<String>,
+    #[serde(default)]
+    settings: Settings,
+    #[serde(default)]
+    recovery: Option<RecoverySettings>,
+    #[serde(default)]
+    archiver: Option<Archiver>,
+    #[serde(default)]
+    subscriptions: Vec<Subscription>,
+}
+
+/// Puts a poll's row together: the node's columns, the document (when the round read one) and
+/// the walsenders, and does the joins the statement leaves to the decoder: a standby's timeline
+/// is its WAL receiver's (`pg_stat_wal_receiver` is read once), a walsender's slot is the one
+/// whose `active_pid` is its pid (the slots are built once), and the slots come in name order.
+pub fn decode(
+    node: NodeColumns,
+    document: Option<&str>,
+    walsenders: Vec<Walsender>,
+) -> Result<NodeState, DecodeError> {
+    let doc: Document = match document {
+        Some(json) => serde_json::from_str(json)?,
+        None => Document::default(),
+    };
+    let timeline_id = match node.timeline_id {
+        Some(t) => Some(t as u32),
+        None if node.in_recovery => node.wal_receiver.as_ref().and_then(|r| r.received_tli),
+        None => None,
+    };
+    let mut state = NodeState {
+        in_recovery: node.in_recovery,
+        conf_load_us: node.conf_load_us,
+        timeline_id,
+        wal_lsn: node.wal_lsn,
+        receive_lsn: node.receive_lsn,
+        replay_lsn: node.replay_lsn,
+        replay_paused: node.replay_paused,
+        last_replay_timestamp: node.last_replay_timestamp,
+        server_now: node.server_now,
+        privilege_missing: node.privilege_missing,
+        wal_receiver: node.wal_receiver,
+        walsenders,
+        slots: doc.slots,
+        slots_fingerprint: doc.slots_fingerprint,
+        settings: doc.settings,
+        recovery: doc.recovery,
+        archiver: doc.archiver,
+        subscriptions: doc.subscriptions,
+        ..NodeState::default()
+    };
     state.slots.sort_by(|a, b| a.slot_name.cmp(&b.slot_name));
     join_slots(&mut state);
     Ok(state)
@@ -674,15 +812,27 @@ mod tests {
 
     #[test]
     fn decodes_a_standby_document_with_nulls() {
-        let json = r#"{"server_version_num":150018,"server_version":"15.18","system_identifier":"7310000000000000001",
-            "in_recovery":true,"timeline_id":2,"wal_lsn":"0/3000148","receive_lsn":"0/3000148","replay_lsn":"0/3000148",
-            "replay_paused":false,"last_replay_timestamp":null,"server_now":1700000000.5,
-            "wal_receiver":{"status":"streaming","received_tli":2,"written_lsn":"0/3000148","flushed_lsn":"0/3000148",
-              "last_msg_receipt_time":1700000000.25,"latest_end_lsn":"0/3000148","slot_name":"standby1","sender_host":"127.0.0.1","sender_port":5432},
-            "slots":[],
+        // A full read's document on a standby (the node's values come as columns).
+        let json = r#"{"slots":[],"slots_fingerprint":"0:0",
             "settings":{"synchronous_commit":"on","synchronous_standby_names":"","wal_level":"replica","max_wal_senders":"10",
               "max_replication_slots":"10","hot_standby":"on","hot_standby_feedback":"off","wal_keep_size":"0","max_slot_wal_keep_size":"-1"},
-            "privilege_missing":false}"#;
+            "recovery":{"recovery_min_apply_delay":"0"},"archiver":null,"subscriptions":[]}"#;
+        let node = NodeColumns {
+            in_recovery: true,
+            timeline_id: None,
+            wal_lsn: Some(Lsn(0x3000148)),
+            receive_lsn: Some(Lsn(0x3000148)),
+            replay_lsn: Some(Lsn(0x3000148)),
+            replay_paused: Some(false),
+            server_now: 1700000000.5,
+            wal_receiver: Some(WalReceiver {
+                status: Some("streaming".into()),
+                received_tli: Some(2),
+                sender_port: Some(5432),
+                ..WalReceiver::default()
+            }),
+            ..NodeColumns::default()
+        };
         let walsenders = WalsenderColumns {
             pid: vec![Some(7)],
             name_cached: vec![Some(false)],
@@ -700,8 +850,17 @@ mod tests {
             sync_state: vec![Some("async".into())],
             reply_time: vec![Some(1700000000.1)],
         };
-        let state = decode(json, walsenders.into_walsenders().unwrap()).unwrap();
+        let state = decode(node, Some(json), walsenders.into_walsenders().unwrap()).unwrap();
         assert!(state.in_recovery);
+        assert_eq!(state.timeline_id, Some(2), "the receiver's timeline");
+        assert_eq!(state.settings.wal_level, "replica");
+        assert_eq!(
+            state
+                .recovery
+                .as_ref()
+                .and_then(|r| r.recovery_min_apply_delay.as_deref()),
+            Some("0")
+        );
         assert_eq!(state.replay_lsn, Some(Lsn(0x3000148)));
         assert_eq!(state.last_replay_timestamp, None);
         let w = &state.walsenders[0];
@@ -721,14 +880,18 @@ mod tests {
 
     #[test]
     fn decode_joins_walsenders_to_their_slots_sorts_slots_and_takes_the_receivers_timeline() {
-        // The shape the statement returns on a primary (constants and settings come from the
-        // session and the full read, so they are absent here).
-        let json = r#"{"in_recovery":false,"conf_load_us":1796149466894088,"timeline_id":3,"wal_lsn":"0/5000000",
-            "server_now":1700000000.5,
-            "slots":[{"slot_name":"zeta","slot_type":"logical","database":"app","active":true,"active_pid":102},
+        // A slow round's document on a primary (the settings come from the full read).
+        let json = r#"{"slots":[{"slot_name":"zeta","slot_type":"logical","database":"app","active":true,"active_pid":102},
                      {"slot_name":"alpha","slot_type":"physical","active":true,"active_pid":101},
                      {"slot_name":"idle","slot_type":"physical","active":false,"active_pid":null}],
-            "slots_fingerprint":"2:-12345","privilege_missing":false}"#;
+            "slots_fingerprint":"2:-12345","archiver":null,"subscriptions":[]}"#;
+        let primary = NodeColumns {
+            conf_load_us: Some(1796149466894088),
+            timeline_id: Some(3),
+            wal_lsn: Some(Lsn(0x5000000)),
+            server_now: 1700000000.5,
+            ..NodeColumns::default()
+        };
         let walsender = |pid, name: &str| Walsender {
             pid: Some(pid),
             application_name: name.into(),
@@ -739,7 +902,7 @@ mod tests {
             walsender(102, "sub1"),
             walsender(103, "no_slot"),
         ];
-        let state = decode(json, walsenders).unwrap();
+        let state = decode(primary, Some(json), walsenders).unwrap();
         let names: Vec<&str> = state.slots.iter().map(|s| s.slot_name.as_str()).collect();
         assert_eq!(names, ["alpha", "idle", "zeta"]);
         let held: Vec<(Option<&str>, Option<&str>)> = state
@@ -759,12 +922,24 @@ mod tests {
         assert_eq!(state.conf_load_us, Some(1796149466894088));
         assert_eq!(state.timeline_id, Some(3));
 
-        let standby = r#"{"in_recovery":true,"timeline_id":null,"server_now":1.0,"privilege_missing":false,
-            "wal_receiver":{"status":"streaming","received_tli":4}}"#;
-        assert_eq!(decode(standby, vec![]).unwrap().timeline_id, Some(4));
-        let no_receiver =
-            r#"{"in_recovery":true,"timeline_id":null,"server_now":1.0,"privilege_missing":false}"#;
-        assert_eq!(decode(no_receiver, vec![]).unwrap().timeline_id, None);
+        // A round without a document: no slots, the standby's timeline from its receiver.
+        let standby = NodeColumns {
+            in_recovery: true,
+            wal_receiver: Some(WalReceiver {
+                status: Some("streaming".into()),
+                received_tli: Some(4),
+                ..WalReceiver::default()
+            }),
+            ..NodeColumns::default()
+        };
+        let state = decode(standby, None, vec![]).unwrap();
+        assert_eq!(state.timeline_id, Some(4));
+        assert!(state.slots.is_empty() && state.slots_fingerprint.is_none());
+        let no_receiver = NodeColumns {
+            in_recovery: true,
+            ..NodeColumns::default()
+        };
+        assert_eq!(decode(no_receiver, None, vec![]).unwrap().timeline_id, None);
     }
 
     #[test]
@@ -927,11 +1102,10 @@ mod tests {
 
     #[test]
     fn a_malformed_lsn_is_a_decode_error_not_a_zero() {
-        let json = r#"{"server_version_num":150018,"server_version":"15","in_recovery":false,"wal_lsn":"garbage",
-            "server_now":1.0,"settings":{"synchronous_commit":"on","synchronous_standby_names":"","wal_level":"replica",
-            "max_wal_senders":"10","max_replication_slots":"10","hot_standby":"on","hot_standby_feedback":"off",
-            "wal_keep_size":"0","max_slot_wal_keep_size":"-1"},"privilege_missing":false}"#;
-        let err = decode(json, vec![]).unwrap_err().to_string();
+        let json = r#"{"slots":[{"slot_name":"s","slot_type":"physical","active":false,"restart_lsn":"garbage"}]}"#;
+        let err = decode(NodeColumns::default(), Some(json), vec![])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("invalid LSN"), "{err}");
     }
 }

@@ -217,17 +217,17 @@ pub const STANDBY_REPLY_AGE_SECONDS: Def = gauge(
 
 pub const SLOT_RETAINED_BYTES: Def = gauge(
     "pg_replication_slot_retained_bytes",
-    "Bytes of WAL the slot holds back: the node's position minus restart_lsn from pg_replication_slots.",
+    "Bytes of WAL the slot holds back: the node's position (every round) minus restart_lsn from pg_replication_slots (read every poll.slow_interval, default 30s; between two reads an idle slot's is unchanged, and a physical slot a walsender serves takes that walsender's flush_lsn of the round, which is what PostgreSQL sets restart_lsn to; a logical slot's is at most that old).",
     SLOT,
 );
 pub const SLOT_ACTIVE: Def = gauge(
     "pg_replication_slot_active",
-    "1 if a process is using the slot, 0 if not, from pg_replication_slots.active.",
+    "1 if a process is using the slot, 0 if not, from pg_replication_slots.active (read every poll.slow_interval, default 30s, and in the round after a walsender came or went).",
     SLOT,
 );
 pub const SLOT_WAL_STATUS: Def = gauge(
     "pg_replication_slot_wal_status",
-    "1 for the slot's current wal_status from pg_replication_slots (reserved, extended, unreserved, lost), 0 for the others.",
+    "1 for the slot's current wal_status from pg_replication_slots (reserved, extended, unreserved, lost; read every poll.slow_interval, default 30s), 0 for the others.",
     &[
         "cluster",
         "node",
@@ -239,37 +239,37 @@ pub const SLOT_WAL_STATUS: Def = gauge(
 );
 pub const SLOT_SAFE_WAL_SIZE_BYTES: Def = gauge(
     "pg_replication_slot_safe_wal_size_bytes",
-    "Bytes of WAL that can still be written before the slot's WAL is at risk, from pg_replication_slots.safe_wal_size (negative once past it; absent unless max_slot_wal_keep_size is set). For an idle slot (inactive, no xmin held) it is read when the slot or the configuration changes (at the latest every 5 minutes), and in the rounds between derived from that reading and how far the node's position moved since (exact: the settings it depends on change only with a reload, which triggers a new reading).",
+    "Bytes of WAL that can still be written before the slot's WAL is at risk, from pg_replication_slots.safe_wal_size (negative once past it; absent unless max_slot_wal_keep_size is set). Read every poll.slow_interval, default 30s; in the rounds between derived from that reading and how far the node's position moved since (exact for an idle slot: the settings it depends on change only with a reload, which triggers a new reading), and for a physical slot a walsender serves also how far its restart_lsn moved (to within one WAL segment).",
     SLOT,
 );
 pub const SLOT_CONFIRMED_FLUSH_LAG_BYTES: Def = gauge(
     "pg_replication_slot_confirmed_flush_lag_bytes",
-    "Logical slots: bytes between the node's position and the slot's confirmed_flush_lsn from pg_replication_slots.",
+    "Logical slots: bytes between the node's position (every round) and the slot's confirmed_flush_lsn from pg_replication_slots (read every poll.slow_interval, default 30s; between two reads a slot a walsender serves takes that walsender's flush_lsn of the round, which is what PostgreSQL sets confirmed_flush_lsn to).",
     SLOT,
 );
 pub const SLOT_XMIN_AGE: Def = gauge(
     "pg_replication_slot_xmin_age",
-    "Age in transactions of the xmin horizon the slot holds back, age(xmin) from pg_replication_slots.",
+    "Age in transactions of the xmin horizon the slot holds back, age(xmin) from pg_replication_slots (read every poll.slow_interval, default 30s).",
     SLOT,
 );
 pub const SLOT_CATALOG_XMIN_AGE: Def = gauge(
     "pg_replication_slot_catalog_xmin_age",
-    "Age in transactions of the catalog_xmin horizon the slot holds back, age(catalog_xmin) from pg_replication_slots.",
+    "Age in transactions of the catalog_xmin horizon the slot holds back, age(catalog_xmin) from pg_replication_slots (read every poll.slow_interval, default 30s).",
     SLOT,
 );
 pub const SLOT_INACTIVE_SINCE_TIMESTAMP_SECONDS: Def = gauge(
     "pg_replication_slot_inactive_since_timestamp_seconds",
-    "Unix time in seconds since which the slot has been unused, from pg_replication_slots.inactive_since (PostgreSQL 17+).",
+    "Unix time in seconds since which the slot has been unused, from pg_replication_slots.inactive_since (PostgreSQL 17+; read every poll.slow_interval, default 30s).",
     SLOT,
 );
 pub const SLOT_CONFLICTING: Def = gauge(
     "pg_replication_slot_conflicting",
-    "1 if the logical slot was invalidated by a recovery conflict, 0 if not, from pg_replication_slots.conflicting (PostgreSQL 16+).",
+    "1 if the logical slot was invalidated by a recovery conflict, 0 if not, from pg_replication_slots.conflicting (PostgreSQL 16+; read every poll.slow_interval, default 30s).",
     SLOT,
 );
 pub const SLOT_INVALIDATED: Def = gauge(
     "pg_replication_slot_invalidated",
-    "1 with the reason if the slot is invalidated, 0 with an empty reason if not, from pg_replication_slots.invalidation_reason (PostgreSQL 17+).",
+    "1 with the reason if the slot is invalidated, 0 with an empty reason if not, from pg_replication_slots.invalidation_reason (PostgreSQL 17+; read every poll.slow_interval, default 30s).",
     &["cluster", "node", "slot", "slot_type", "database", "reason"],
 );
 
@@ -475,27 +475,27 @@ pub const NODE_EXPECT_STREAMING: Def = gauge(
 );
 pub const ARCHIVER_ARCHIVED_TOTAL: Def = counter(
     "pg_replication_archiver_archived_total",
-    "WAL files archived successfully, from pg_stat_archiver.archived_count (since its last reset).",
+    "WAL files archived successfully, from pg_stat_archiver.archived_count (since its last reset; read every poll.slow_interval, default 30s).",
     NODE,
 );
 pub const ARCHIVER_FAILED_TOTAL: Def = counter(
     "pg_replication_archiver_failed_total",
-    "Failed attempts to archive a WAL file, from pg_stat_archiver.failed_count (since its last reset).",
+    "Failed attempts to archive a WAL file, from pg_stat_archiver.failed_count (since its last reset; read every poll.slow_interval, default 30s).",
     NODE,
 );
 pub const ARCHIVER_LAST_ARCHIVED_TIMESTAMP_SECONDS: Def = gauge(
     "pg_replication_archiver_last_archived_timestamp_seconds",
-    "Unix time in seconds of the last successful archive_command, from pg_stat_archiver.last_archived_time.",
+    "Unix time in seconds of the last successful archive_command, from pg_stat_archiver.last_archived_time (read every poll.slow_interval, default 30s).",
     NODE,
 );
 pub const ARCHIVER_LAST_ARCHIVED_AGE_SECONDS: Def = gauge(
     "pg_replication_archiver_last_archived_age_seconds",
-    "Seconds since the last successful archive_command (server now() - pg_stat_archiver.last_archived_time).",
+    "Seconds since the last successful archive_command (server now() - pg_stat_archiver.last_archived_time, which is read every poll.slow_interval, default 30s).",
     NODE,
 );
 pub const ARCHIVER_LAST_FAILED_TIMESTAMP_SECONDS: Def = gauge(
     "pg_replication_archiver_last_failed_timestamp_seconds",
-    "Unix time in seconds of the last failed archive_command, from pg_stat_archiver.last_failed_time.",
+    "Unix time in seconds of the last failed archive_command, from pg_stat_archiver.last_failed_time (read every poll.slow_interval, default 30s).",
     NODE,
 );
 pub const ARCHIVER_MODE: Def = gauge(
