@@ -10,10 +10,12 @@
 #   database time per minute at each tool's defaults (ours polls every 1 s; theirs per scrape,
 #   at an assumed 15 s scrape interval).
 #
-# Durations via environment (seconds): BENCH_SETTLE (5), BENCH_IDLE (30, the poll-only window:
-# two of the full reads our poller makes every 15 s), BENCH_SPACED (30 scrapes 1-1.5 s apart),
-# BENCH_LAT (5, wrk per exporter process), BENCH_SCRAPES (20, scrapes per node for the statement
-# count), BENCH_WRITE_TPS (5, a light write load on each primary; 0 for none).
+# Durations via environment (seconds): BENCH_SETTLE (3), BENCH_IDLE (30, the poll-only window:
+# keep it a multiple of our poll.slow_interval, 30 s, so that it holds as many slow rounds of
+# each node as a minute's share), BENCH_SPACED (20 scrapes 1-1.5 s apart), BENCH_LAT (3, wrk per
+# exporter process), BENCH_SCRAPES (20, scrapes per node for the statement count),
+# BENCH_WRITE_TPS (5, a light write load on each primary; 0 for none). The whole run (cases and
+# scale series) takes about 13 minutes on a quiet 2-core machine.
 # BENCH_CASES (default "base slots500 walsenders30 clusters3"; set and empty: none, e.g. for one
 # scale step alone), BENCH_KEEP=1 keeps the temp dir.
 # Then the scale series of bench/scale.sh (BENCH_SCALE=0 skips it): 3 to 1002 nodes, 0 to 2000
@@ -50,10 +52,10 @@ REPO=$(dirname "$HERE")
 MEASURE="python3 $HERE/measure.py"
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 THEIRS_BIN=${THEIRS_BIN:-/usr/bin/prometheus-postgres-exporter}
-SETTLE=${BENCH_SETTLE:-5}
+SETTLE=${BENCH_SETTLE:-3}
 IDLE=${BENCH_IDLE:-30}
-SPACED=${BENCH_SPACED:-30}
-LAT=${BENCH_LAT:-5}
+SPACED=${BENCH_SPACED:-20}
+LAT=${BENCH_LAT:-3}
 SCRAPES=${BENCH_SCRAPES:-20}
 WRITE_TPS=${BENCH_WRITE_TPS:-5}
 CASES=${BENCH_CASES-"base slots500 walsenders30 clusters3"}

@@ -7,7 +7,8 @@
 # time per node poll (a poll-only window, pg_stat_statements on c1), the servers' CPU in all,
 # late rounds, spaced scrapes and wrk's back-to-back p50/p99.
 # Slots axis: one cluster, 0, 100, 500 and 2000 idle physical slots on the primary: the same
-# figures per cluster round.
+# figures per cluster round (0 slots is the 3-node step of the nodes axis, when that ran: the
+# same exporter on the same servers, recorded under both names rather than measured twice).
 # Records go to $RESULTS as "scale_nodes_N" / "scale_slots_N" cases; measure.py report prints
 # the tables and plot writes the PNGs.
 
@@ -27,7 +28,7 @@ scale_config() { # port clusters
     } >"$W/scale.toml"
 }
 
-# Polls on c1's servers by our role (our statements, fast or full, each build one JSON document).
+# Polls on c1's servers by our role (our statements, fast or full: the only ones with a json_build_object).
 c1_polls() {
     local total=0 pl=0 ex=0 row a b d
     for n in "${NODES[@]}"; do
@@ -103,7 +104,7 @@ scale_step() { # case clusters
     rec "$case" ours rounds_late "$(calc "$($MEASURE sum "$url/metrics" pg_replication_exporter_rounds_late_total) - $late0")"
     rec "$case" ours rss_kb "$($MEASURE rss "$pid")"
     local p50 p99 pmax req secs
-    read -r p50 p99 pmax <<<"$($MEASURE spaced "$url/metrics" 15 1.0)"
+    read -r p50 p99 pmax <<<"$($MEASURE spaced "$url/metrics" 10 1.0)"
     rec "$case" ours spaced_p50_ms "$p50"
     rec "$case" ours spaced_p99_ms "$p99"
     wrk -t1 -c1 -d"${LAT}s" --latency -H 'Accept-Encoding: gzip' "$url/metrics" >"$W/wrk_$case.txt"
@@ -134,6 +135,12 @@ run_scale() {
             psql_at "${PORT[1,primary]}" "SELECT count(pg_create_physical_replication_slot('scale_slot_' || lpad(i::text, 5, '0'), true))
                 FROM generate_series($((have + 1)), $want) i" >/dev/null
             have=$want
+        fi
+        if ((want == 0)) && grep -q '^scale_nodes_3 ' "$RESULTS"; then
+            log "scale: 0 slots on the primary is the 3-node step"
+            awk '$1 == "scale_nodes_3" { $1 = "scale_slots_0"; print }' "$RESULTS" >>"$RESULTS.tmp"
+            cat "$RESULTS.tmp" >>"$RESULTS" && rm -f "$RESULTS.tmp"
+            continue
         fi
         log "scale: $want slots on the primary"
         scale_step "scale_slots_$want" 1

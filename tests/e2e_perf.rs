@@ -166,6 +166,11 @@ fn a_setting_changed_by_a_reload_shows_at_once() {
         delay(s) == Some(7.0) && sync_names(s).as_deref() == Some("ANY 1 (standby1)")
     });
     assert!(t.elapsed() < AT_ONCE, "{:?}", t.elapsed());
+    // And they stay, in the rounds that read neither slots nor settings.
+    e.wait_polls("standby1", 3);
+    let later = e.scrape();
+    assert_eq!(delay(&later), Some(7.0));
+    assert_eq!(sync_names(&later).as_deref(), Some("ANY 1 (standby1)"));
     // The server's own word.
     assert_eq!(
         standby.scalar::<String>(

@@ -122,7 +122,13 @@ impl FullRead {
                 .map(|slot| derive_safe_wal_size(slot, moved)),
         );
         state.slots.sort_by(|a, b| a.slot_name.cmp(&b.slot_name));
-        state.recovery = self.recovery.clone();
+        self.give_settings(state);
+    }
+
+    /// The settings of the full read, to every fast read (they change only with a reload, which
+    /// runs the full read again).
+    fn give_settings(&self, state: &mut NodeState) {
+        state.recovery.clone_from(&self.recovery);
         state.settings.clone_from(&self.settings);
     }
 }
@@ -526,14 +532,17 @@ impl NodePoller {
             else {
                 unreachable!("checked above")
             };
-            if full.conf_load_us == state.conf_load_us {
+            // A promotion or a demotion changes what the positions and the slots mean: read
+            // everything again.
+            if full.conf_load_us == state.conf_load_us && last.in_recovery == state.in_recovery {
                 if slow && full.still_holds(&state) {
                     full.complete(&mut state);
                     session.last_slow = Some(SlowRead::of(&state));
                     return Ok(state);
                 }
-                if !slow && last.in_recovery == state.in_recovery {
+                if !slow {
                     last.fill(&mut state, subscriptions);
+                    full.give_settings(&mut state);
                     return Ok(state);
                 }
             }
