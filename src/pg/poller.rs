@@ -39,15 +39,15 @@ pub(crate) async fn poll_round(pollers: &mut [NodePoller], timeout: Duration) ->
 }
 
 /// A live session: the client, its connection task, what the server said once when it opened
-/// ([`sql::SESSION`]), the two statements prepared for its major (see [`sql::Read`]) and what
-/// its last full read said.
+/// ([`sql::SESSION`]), the statement prepared for its major (see [`sql::Read`]) and what its
+/// last full and slow reads said.
 struct Session {
     client: Client,
     constants: Constants,
     /// The walsenders seen in the last read (see [`sql::resolve_walsenders`]).
     names: sql::WalsenderNames,
-    full: Statement,
-    fast: Statement,
+    /// The poll statement (see [`sql::Read`]).
+    statement: Statement,
     last_full: Option<FullRead>,
     last_slow: Option<SlowRead>,
     /// A walsender came or went in the last read: the next round is a slow one, so that the
@@ -234,13 +234,6 @@ fn follow_walsender(mut slot: Slot, walsenders: &[crate::core::model::Walsender]
 /// The SQL's `moving`: an active slot's positions move, a held horizon ages every transaction.
 fn moving(slot: &Slot) -> bool {
     slot.active || slot.xmin_age.is_some() || slot.catalog_xmin_age.is_some()
-}
-
-/// Which statement a poll runs, and the fast read's gates (see [`sql::Read`]).
-#[derive(Clone, Copy, Debug)]
-enum Ask {
-    Full,
-    Fast { slow: bool, subscriptions: bool },
 }
 
 /// What was last logged for a node, so that logs come on change, not every poll.
@@ -522,9 +515,10 @@ impl NodePoller {
                 || last.at.elapsed() + self.interval / 2 >= self.slow_interval;
             let subscriptions = slow || !last.subscriptions.is_empty();
             let mut state = self
-                .read(Ask::Fast {
+                .read(sql::Read {
                     slow,
                     subscriptions,
+                    full: false,
                 })
                 .await?;
             let session = self.session.as_mut().expect("read keeps the session");
@@ -548,7 +542,7 @@ impl NodePoller {
             }
             debug!(cluster = %self.cluster, node = %self.cfg.name, "the idle slots, the role or the configuration changed; reading every slot and setting");
         }
-        let state = self.read(Ask::Full).await?;
+        let state = self.read(sql::Read::FULL).await?;
         if let Some(session) = self.session.as_mut() {
             session.last_full = Some(FullRead::of(&state));
             session.last_slow = Some(SlowRead::of(&state));
@@ -556,31 +550,23 @@ impl NodePoller {
         Ok(state)
     }
 
-    async fn read(&mut self, ask: Ask) -> Result<NodeState, PollError> {
+    async fn read(&mut self, read: sql::Read) -> Result<NodeState, PollError> {
         let session = self.session.as_ref().expect("read needs a session");
-        let statement = match ask {
-            Ask::Full => &session.full,
-            Ask::Fast { .. } => &session.fast,
-        };
         let context = format!("poll {}", self.endpoint());
         // The full read looks every walsender up again (a logical walsender's session may
         // have changed its application_name).
-        let known = match ask {
-            Ask::Full => Vec::new(),
-            Ask::Fast { .. } => sql::known_pids(&session.names),
+        let known = if read.full {
+            Vec::new()
+        } else {
+            sql::known_pids(&session.names)
         };
-        let answer = match ask {
-            Ask::Full => session.client.query_one(statement, &[&known]).await,
-            Ask::Fast {
-                slow,
-                subscriptions,
-            } => {
-                session
-                    .client
-                    .query_one(statement, &[&known, &slow, &subscriptions])
-                    .await
-            }
-        };
+        let answer = session
+            .client
+            .query_one(
+                &session.statement,
+                &[&known, &read.slow, &read.subscriptions, &read.full],
+            )
+            .await;
         let row = match answer {
             Ok(row) => row,
             Err(e) => {
@@ -660,23 +646,16 @@ impl NodePoller {
                   version_num / 10000, sql::NEWEST_KNOWN / 10000);
         }
         let band = choice.band;
-        let mut prepared = Vec::with_capacity(2);
-        for read in [sql::Read::Full, sql::Read::Fast] {
-            let statement = client
-                .prepare(&band.prepared(read, &encoding))
-                .await
-                .map_err(|e| PollError::from_query(&context, &e))?;
-            prepared.push(statement);
-        }
-        let fast = prepared.pop().expect("two statements");
-        let full = prepared.pop().expect("two statements");
+        let statement = client
+            .prepare(&band.prepared(&encoding))
+            .await
+            .map_err(|e| PollError::from_query(&context, &e))?;
         debug!(cluster = %self.cluster, node = %self.cfg.name, version_num, band = ?band, "connected");
         Ok(Session {
             client,
             constants,
             names: sql::WalsenderNames::new(),
-            full,
-            fast,
+            statement,
             last_full: None,
             last_slow: None,
             walsenders_changed: false,

@@ -51,24 +51,40 @@ pub(crate) const SESSION: &str = "SELECT current_setting('server_version_num')::
      (SELECT system_identifier::text FROM pg_control_system()), \
      (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint";
 
-/// Which of a band's two statements.
+/// What a poll reads: the gates of the band's one statement (its parameters `$2`–`$4`).
 ///
-/// The full read returns every slot and the settings (`current_setting()` and the `pg_settings`
-/// rows); the fast one, run in every other round, returns `pg_conf_load_time()` and, behind two
-/// gates (its parameters `$2` and `$3`):
-/// - `$2`, the slowly-changing parts, in one round of every `poll.slow_interval` (see
+/// Every poll reads the node's role and positions, the WAL receiver, the walsenders and
+/// `pg_conf_load_time()`. The **full** read (on connect, on a change, at the latest every
+/// [`FULL_READ_INTERVAL`]) reads everything: every slot and the settings (`current_setting()`
+/// and the `pg_settings` rows). The others, **fast** reads, read behind two gates:
+/// - `slow`, the slowly-changing parts, in one round of every `poll.slow_interval` (see
 ///   `poller`): the slots whose values move between rounds (active, or holding a horizon), a
 ///   fingerprint of the idle ones, `pg_stat_archiver` and the privilege check;
-/// - `$3`, the subscriptions: in those rounds, and in every round while the node has any.
+/// - `subscriptions`: in those rounds, and in every round while the node has any.
+///
+/// A gate on a parameter is a one-time filter of the generic plan (sessions run with
+/// `plan_cache_mode = force_generic_plan`): what it closes is not executed at all. One statement
+/// rather than one per kind of read: a session keeps each prepared statement's column
+/// descriptions (here ≈ 4 KB) and the server its plan.
 ///
 /// The slot scan is O(slots) whatever it returns (`pg_get_replication_slots()` builds every
 /// slot's row): 0.34 of the 0.59 ms a primary with 531 slots spent per poll. Measured on
 /// PostgreSQL 15 with 530 slots and 30 walsenders: see BENCHMARKS.md ("Where the server time
 /// went").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Read {
-    Full,
-    Fast,
+pub(crate) struct Read {
+    pub slow: bool,
+    pub subscriptions: bool,
+    pub full: bool,
+}
+
+impl Read {
+    /// The full read: every gate open.
+    pub(crate) const FULL: Read = Read {
+        slow: true,
+        subscriptions: true,
+        full: true,
+    };
 }
 
 /// Why no query fits a server.
@@ -100,24 +116,16 @@ impl Band {
     /// The full poll statement for this band: every slot, and the `pg_settings` rows.
     #[cfg(test)]
     pub(crate) fn statement(self) -> String {
-        self.build(Read::Full, "UTF8")
+        self.build("UTF8")
     }
 
-    /// The per-round poll statement: as [`Band::statement`], but no settings, and the slots
-    /// (only those whose values move between rounds, and a fingerprint of the others), the
-    /// archiver, the privilege check and the subscriptions behind its gates (see [`Read`]).
-    #[cfg(test)]
-    pub(crate) fn fast_statement(self) -> String {
-        self.build(Read::Fast, "UTF8")
+    /// The statement a session prepares on a server of `server_encoding` (compacted, see
+    /// [`compact`]); its parameters are the pids the session knows and the gates of [`Read`].
+    pub(crate) fn prepared(self, server_encoding: &str) -> String {
+        compact(&self.build(server_encoding))
     }
 
-    /// The statement a session prepares for `read` on a server of `server_encoding`
-    /// (compacted, see [`compact`]).
-    pub(crate) fn prepared(self, read: Read, server_encoding: &str) -> String {
-        compact(&self.build(read, server_encoding))
-    }
-
-    fn build(self, read: Read, server_encoding: &str) -> String {
+    fn build(self, server_encoding: &str) -> String {
         // The document as bytes, so that bytes that are not UTF-8 (a database renamed from a
         // SQL_ASCII database, say) are replaced by the exporter instead of failing the whole
         // poll. Text output and convert_to(…, 'UTF8') both validate and raise "invalid byte
@@ -165,26 +173,18 @@ impl Band {
                  # coalesce(hashint8((inactive_since * 1000000)::bigint), 4)"
             }
         };
-        // The fast read's gates (see [`Read`]): `$2` reads the slowly-changing parts (the slot
-        // scan, the archiver, the privilege check) and `$3` the subscriptions; the full read
-        // reads everything. A gate on a parameter is a one-time filter of the generic plan
-        // (sessions run with plan_cache_mode = force_generic_plan): the parts it closes are
-        // not executed at all.
-        let (slow, subscriptions) = match read {
-            Read::Full => ("true", "true"),
-            Read::Fast => ("$2::bool", "$3::bool"),
-        };
-        let (slot_filter, full_only) = match read {
-            Read::Full => (
-                "true",
-                // Read from pg_settings, not current_setting(): current_setting() fails the
-                // whole poll on a setting the role may not see, pg_settings leaves its row out
-                // (NULL, never "unset"). The four are readable by every role today (tested
-                // without pg_monitor); this keeps a packager's or a future release's
-                // GUC_SUPERUSER_ONLY from breaking the poll. pg_settings builds every setting's
-                // row (≈ 0.1–0.4 ms): only the full read has it.
-                "
-  'settings', json_build_object(
+        // The gates (see [`Read`]).
+        let (slow, subscriptions) = ("$2::bool", "$3::bool");
+        let (slot_filter, full_only) = (
+            "moving OR $4::bool",
+            // Read from pg_settings, not current_setting(): current_setting() fails the
+            // whole poll on a setting the role may not see, pg_settings leaves its row out
+            // (NULL, never "unset"). The four are readable by every role today (tested
+            // without pg_monitor); this keeps a packager's or a future release's
+            // GUC_SUPERUSER_ONLY from breaking the poll. pg_settings builds every setting's
+            // row (≈ 0.1–0.4 ms): only the full read has it.
+            "
+  'settings', CASE WHEN $4::bool THEN json_build_object(
       'synchronous_commit', current_setting('synchronous_commit'),
       'synchronous_standby_names', current_setting('synchronous_standby_names'),
       'wal_level', current_setting('wal_level'),
@@ -193,13 +193,11 @@ impl Band {
       'hot_standby', current_setting('hot_standby'),
       'hot_standby_feedback', current_setting('hot_standby_feedback'),
       'wal_keep_size', current_setting('wal_keep_size'),
-      'max_slot_wal_keep_size', current_setting('max_slot_wal_keep_size')),
-  'recovery', (SELECT json_object_agg(name, setting) FROM pg_settings
+      'max_slot_wal_keep_size', current_setting('max_slot_wal_keep_size')) END,
+  'recovery', CASE WHEN $4::bool THEN (SELECT json_object_agg(name, setting) FROM pg_settings
       WHERE name IN ('recovery_min_apply_delay', 'restore_command', 'archive_mode',
-                     'archive_timeout')),",
-            ),
-            Read::Fast => ("moving", ""),
-        };
+                     'archive_timeout')) END,",
+        );
         let sub_errors = match self {
             // pg_stat_subscription_stats is 15+; before it the counters do not exist (absent).
             Band::Pg13 | Band::Pg14 => {
@@ -235,7 +233,7 @@ impl Band {
         // postmaster start) is read once per session (SESSION); the settings only by the full
         // read, which runs again when pg_conf_load_time() moves.
         format!(
-            r#"-- pg_replication_exporter poll ({read:?})
+            r#"-- pg_replication_exporter poll
 -- The node's own values as typed columns (sent in binary: no text or JSON built for them;
 -- a JSON document of the same values cost a standby 0.08-0.09 ms a poll spaced, the columns
 -- 0.05), the walsenders as arrays, and what comes in some rounds only (slots, settings,
@@ -697,7 +695,7 @@ struct Document {
     #[serde(default)]
     slots_fingerprint: Option<String>,
     #[serde(default)]
-    settings: Settings,
+    settings: Option<Settings>,
     #[serde(default)]
     recovery: Option<RecoverySettings>,
     #[serde(default)]
@@ -739,7 +737,7 @@ pub fn decode(
         walsenders,
         slots: doc.slots,
         slots_fingerprint: doc.slots_fingerprint,
-        settings: doc.settings,
+        settings: doc.settings.unwrap_or_default(),
         recovery: doc.recovery,
         archiver: doc.archiver,
         subscriptions: doc.subscriptions,
@@ -1002,7 +1000,7 @@ mod tests {
         let sql = "-- a comment\nSELECT  'a  -- b',\n   \"x  y\" -- trailing\n FROM t\n";
         assert_eq!(compact(sql), "SELECT 'a  -- b', \"x  y\" FROM t");
         for band in [Band::Pg13, Band::Pg14, Band::Pg15, Band::Pg16, Band::Pg17] {
-            for text in [band.statement(), band.fast_statement()] {
+            for text in [band.statement()] {
                 let c = compact(&text);
                 assert!(
                     !c.contains("--") && !c.contains("  ") && !c.contains('\n'),
