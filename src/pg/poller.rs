@@ -666,12 +666,12 @@ impl NodePoller {
 
 /// A poll's row: the node's columns, the document of the rounds that have one, the walsenders.
 fn decode_row(row: &tokio_postgres::Row) -> Result<NodeState, sql::DecodeError> {
-    let node = sql::NodeColumns::from_row(row)?;
-    let walsenders = sql::WalsenderColumns::from_row(row)?.into_walsenders()?;
+    let (node, walsenders) = sql::columns_of(row)?;
+    let walsenders = walsenders.into_walsenders()?;
     let document: Option<&[u8]> = row
         .try_get("doc")
         .map_err(|error| sql::DecodeError::Column {
-            column: "doc",
+            column: "doc".to_owned(),
             error,
         })?;
     // Server strings (database names) may carry bytes that are not UTF-8 in a SQL_ASCII

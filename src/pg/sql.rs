@@ -486,9 +486,11 @@ pub enum DecodeError {
     Document(#[from] serde_json::Error),
     #[error("unexpected poll result: column {column}: {error}")]
     Column {
-        column: &'static str,
+        column: String,
         error: tokio_postgres::Error,
     },
+    #[error("unexpected poll result: {got} of the {want} columns the decoder reads")]
+    Columns { got: usize, want: usize },
     #[error(
         "unexpected poll result: the walsender column {column} has {got} values, pid has {want}"
     )]
@@ -521,44 +523,6 @@ pub struct WalsenderColumns {
 }
 
 impl WalsenderColumns {
-    /// The arrays of a poll's row (binary: `pg_lsn` as its 64 bits).
-    pub(crate) fn from_row(row: &tokio_postgres::Row) -> Result<WalsenderColumns, DecodeError> {
-        fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
-            row: &'a tokio_postgres::Row,
-            column: &'static str,
-        ) -> Result<Vec<Option<T>>, DecodeError> {
-            row.try_get::<_, Option<Vec<Option<T>>>>(column)
-                .map(Option::unwrap_or_default)
-                .map_err(|error| DecodeError::Column { column, error })
-        }
-        fn lsns(
-            row: &tokio_postgres::Row,
-            column: &'static str,
-        ) -> Result<Vec<Option<Lsn>>, DecodeError> {
-            Ok(get::<tokio_postgres::types::PgLsn>(row, column)?
-                .into_iter()
-                .map(|l| l.map(|l| Lsn(u64::from(l))))
-                .collect())
-        }
-        Ok(WalsenderColumns {
-            pid: get(row, "ws_pid")?,
-            name_cached: get(row, "ws_name_cached")?,
-            application_name: get(row, "ws_application_name")?,
-            backend_start: get(row, "ws_backend_start")?,
-            state: get(row, "ws_state")?,
-            sent_lsn: lsns(row, "ws_sent_lsn")?,
-            write_lsn: lsns(row, "ws_write_lsn")?,
-            flush_lsn: lsns(row, "ws_flush_lsn")?,
-            replay_lsn: lsns(row, "ws_replay_lsn")?,
-            write_lag: get(row, "ws_write_lag")?,
-            flush_lag: get(row, "ws_flush_lag")?,
-            replay_lag: get(row, "ws_replay_lag")?,
-            sync_priority: get(row, "ws_sync_priority")?,
-            sync_state: get(row, "ws_sync_state")?,
-            reply_time: get(row, "ws_reply_time")?,
-        })
-    }
-
     /// One walsender per `pid` value; every array must have as many values.
     pub fn into_walsenders(self) -> Result<Vec<Walsender>, DecodeError> {
         let want = self.pid.len();
@@ -635,55 +599,97 @@ pub struct NodeColumns {
     pub wal_receiver: Option<WalReceiver>,
 }
 
-impl NodeColumns {
-    pub(crate) fn from_row(row: &tokio_postgres::Row) -> Result<NodeColumns, DecodeError> {
-        fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
-            row: &'a tokio_postgres::Row,
-            column: &'static str,
-        ) -> Result<T, DecodeError> {
-            row.try_get::<_, T>(column)
-                .map_err(|error| DecodeError::Column { column, error })
-        }
-        fn lsn(
-            row: &tokio_postgres::Row,
-            column: &'static str,
-        ) -> Result<Option<Lsn>, DecodeError> {
-            Ok(
-                get::<Option<tokio_postgres::types::PgLsn>>(row, column)?
-                    .map(|l| Lsn(u64::from(l))),
-            )
-        }
-        let wal_receiver = if get::<bool>(row, "wr_present")? {
-            Some(WalReceiver {
-                status: get(row, "wr_status")?,
-                received_tli: get::<Option<i32>>(row, "wr_received_tli")?.map(|t| t as u32),
-                written_lsn: lsn(row, "wr_written_lsn")?,
-                flushed_lsn: lsn(row, "wr_flushed_lsn")?,
-                last_msg_receipt_time: get(row, "wr_last_msg_receipt_time")?,
-                latest_end_lsn: lsn(row, "wr_latest_end_lsn")?,
-                slot_name: get(row, "wr_slot_name")?,
-                // Bytes (see the statement): replaced where not UTF-8.
-                sender_host: get::<Option<&[u8]>>(row, "wr_sender_host")?
-                    .map(|b| String::from_utf8_lossy(b).into_owned()),
-                sender_port: get(row, "wr_sender_port")?,
-            })
-        } else {
-            None
-        };
-        Ok(NodeColumns {
-            in_recovery: get(row, "in_recovery")?,
-            conf_load_us: get(row, "conf_load_us")?,
-            timeline_id: get(row, "timeline_id")?,
-            wal_lsn: lsn(row, "wal_lsn")?,
-            receive_lsn: lsn(row, "receive_lsn")?,
-            replay_lsn: lsn(row, "replay_lsn")?,
-            replay_paused: get(row, "replay_paused")?,
-            last_replay_timestamp: get(row, "last_replay_timestamp")?,
-            server_now: get(row, "server_now")?,
-            privilege_missing: get(row, "privilege_missing")?,
-            wal_receiver,
+/// How many columns of a poll's row [`columns_of`] reads (all but `doc`).
+const TYPED_COLUMNS: usize = 35;
+
+/// The node's columns and the walsenders' arrays of a poll's row (binary: `pg_lsn` as its 64
+/// bits). One pass over the row's columns by name (`Row::get` by name searches them for every
+/// value: a sixth of the exporter's CPU with a thousand nodes, in `memcmp`).
+pub(crate) fn columns_of(
+    row: &tokio_postgres::Row,
+) -> Result<(NodeColumns, WalsenderColumns), DecodeError> {
+    use tokio_postgres::types::{FromSql, PgLsn};
+    fn get<'a, T: FromSql<'a>>(row: &'a tokio_postgres::Row, i: usize) -> Result<T, DecodeError> {
+        row.try_get::<_, T>(i).map_err(|error| DecodeError::Column {
+            column: row.columns()[i].name().to_owned(),
+            error,
         })
     }
+    fn lsn(row: &tokio_postgres::Row, i: usize) -> Result<Option<Lsn>, DecodeError> {
+        Ok(get::<Option<PgLsn>>(row, i)?.map(|l| Lsn(u64::from(l))))
+    }
+    fn array<'a, T: FromSql<'a>>(
+        row: &'a tokio_postgres::Row,
+        i: usize,
+    ) -> Result<Vec<Option<T>>, DecodeError> {
+        Ok(get::<Option<Vec<Option<T>>>>(row, i)?.unwrap_or_default())
+    }
+    fn lsns(row: &tokio_postgres::Row, i: usize) -> Result<Vec<Option<Lsn>>, DecodeError> {
+        Ok(array::<PgLsn>(row, i)?
+            .into_iter()
+            .map(|l| l.map(|l| Lsn(u64::from(l))))
+            .collect())
+    }
+    let mut node = NodeColumns::default();
+    let mut receiver = WalReceiver::default();
+    let mut receiver_present = false;
+    let mut ws = WalsenderColumns::default();
+    let mut read = 0;
+    for (i, column) in row.columns().iter().enumerate() {
+        read += 1;
+        match column.name() {
+            "in_recovery" => node.in_recovery = get(row, i)?,
+            "conf_load_us" => node.conf_load_us = get(row, i)?,
+            "timeline_id" => node.timeline_id = get(row, i)?,
+            "wal_lsn" => node.wal_lsn = lsn(row, i)?,
+            "receive_lsn" => node.receive_lsn = lsn(row, i)?,
+            "replay_lsn" => node.replay_lsn = lsn(row, i)?,
+            "replay_paused" => node.replay_paused = get(row, i)?,
+            "last_replay_timestamp" => node.last_replay_timestamp = get(row, i)?,
+            "server_now" => node.server_now = get(row, i)?,
+            "privilege_missing" => node.privilege_missing = get(row, i)?,
+            "wr_present" => receiver_present = get(row, i)?,
+            "wr_status" => receiver.status = get(row, i)?,
+            "wr_received_tli" => {
+                receiver.received_tli = get::<Option<i32>>(row, i)?.map(|t| t as u32)
+            }
+            "wr_written_lsn" => receiver.written_lsn = lsn(row, i)?,
+            "wr_flushed_lsn" => receiver.flushed_lsn = lsn(row, i)?,
+            "wr_last_msg_receipt_time" => receiver.last_msg_receipt_time = get(row, i)?,
+            "wr_latest_end_lsn" => receiver.latest_end_lsn = lsn(row, i)?,
+            "wr_slot_name" => receiver.slot_name = get(row, i)?,
+            // Bytes (see the statement): replaced where not UTF-8.
+            "wr_sender_host" => {
+                receiver.sender_host =
+                    get::<Option<&[u8]>>(row, i)?.map(|b| String::from_utf8_lossy(b).into_owned())
+            }
+            "wr_sender_port" => receiver.sender_port = get(row, i)?,
+            "ws_pid" => ws.pid = array(row, i)?,
+            "ws_name_cached" => ws.name_cached = array(row, i)?,
+            "ws_application_name" => ws.application_name = array(row, i)?,
+            "ws_backend_start" => ws.backend_start = array(row, i)?,
+            "ws_state" => ws.state = array(row, i)?,
+            "ws_sent_lsn" => ws.sent_lsn = lsns(row, i)?,
+            "ws_write_lsn" => ws.write_lsn = lsns(row, i)?,
+            "ws_flush_lsn" => ws.flush_lsn = lsns(row, i)?,
+            "ws_replay_lsn" => ws.replay_lsn = lsns(row, i)?,
+            "ws_write_lag" => ws.write_lag = array(row, i)?,
+            "ws_flush_lag" => ws.flush_lag = array(row, i)?,
+            "ws_replay_lag" => ws.replay_lag = array(row, i)?,
+            "ws_sync_priority" => ws.sync_priority = array(row, i)?,
+            "ws_sync_state" => ws.sync_state = array(row, i)?,
+            "ws_reply_time" => ws.reply_time = array(row, i)?,
+            _ => read -= 1,
+        }
+    }
+    if read != TYPED_COLUMNS {
+        return Err(DecodeError::Columns {
+            got: read,
+            want: TYPED_COLUMNS,
+        });
+    }
+    node.wal_receiver = receiver_present.then_some(receiver);
+    Ok((node, ws))
 }
 
 /// The JSON document of the rounds that read the slots, the settings, the archiver or the
