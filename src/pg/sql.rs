@@ -2,8 +2,10 @@
 //! server's major version.
 //!
 //! Everything a node knows (role, positions, walsenders, slots, WAL receiver, settings) comes
-//! back as ONE JSON document in ONE row, so a poll is one round trip however many walsenders or
-//! slots the node has, and the shape is deserialized straight into [`crate::core::model::NodeState`].
+//! back in ONE row, so a poll is one round trip however many walsenders or slots the node has:
+//! the node's values as typed columns and the walsenders as arrays (binary), the slots and
+//! settings as a JSON document in the rounds that read them (see [`Read`]); [`decode`] puts
+//! them together into a [`crate::core::model::NodeState`].
 //! The SQL is data: each version band differs only in the fragments below, and every divergence
 //! carries a comment naming the PostgreSQL release that introduced it.
 
