@@ -180,7 +180,15 @@ impl Runner {
 }
 
 /// Cluster `i` of `n` started together begins its rounds `i/n` of an interval in, so that
-/// hundreds of nodes do not all log in, and then poll, in the same instant.
+/// hundreds of nodes do not all log in, and then poll, in the same instant, but the offsets
+/// are rounded to steps of [`SPREAD_STEP`], so that clusters of one step poll together: one
+/// wakeup of the process serves all of them (at 1002 nodes the kernel's task switching was a
+/// quarter of the exporter's CPU when every cluster had an instant of its own).
 fn spread(interval: Duration, i: usize, n: usize) -> Duration {
-    interval / n.max(1) as u32 * i as u32
+    let steps = (interval.as_nanos() / SPREAD_STEP.as_nanos()).max(1) as usize;
+    let steps = steps.min(n.max(1));
+    interval / steps as u32 * (i * steps / n.max(1)) as u32
 }
+
+/// The granularity of the clusters' start offsets (see [`spread`]).
+const SPREAD_STEP: Duration = Duration::from_millis(20);
