@@ -789,49 +789,45 @@ fn age(now: f64, then: f64) -> f64 {
 /// Most labels a family has (the slot families' five, plus one for a one-hot value, with room).
 const MAX_LABELS: usize = 8;
 
-/// One series: its label values, in the order of its family's label names, and its value.
+/// One series: its label values, in the order of its family's label names, and its value. The
+/// values are kept in their family's buffer ([`Family::values`]), not in a string of each
+/// series: a 1000-node page has tens of thousands of series, and one allocation each was most
+/// of the page builder's allocations.
 struct Series {
-    /// The label values one after the other; value `i` ends at `ends[i]`.
-    values: String,
+    /// Where the first label value starts in the family's buffer; value `i` ends at `ends[i]`.
+    start: u32,
     ends: [u32; MAX_LABELS],
     count: u8,
     value: f64,
 }
 
 impl Series {
-    fn new<S: AsRef<str>>(values: impl IntoIterator<Item = S>, value: f64) -> Series {
-        let mut series = Series {
-            values: String::new(),
-            ends: [0; MAX_LABELS],
-            count: 0,
-            value,
-        };
-        for v in values {
-            let i = usize::from(series.count);
-            assert!(i < MAX_LABELS, "more than {MAX_LABELS} labels");
-            series.values.push_str(v.as_ref());
-            series.ends[i] = series.values.len() as u32;
-            series.count += 1;
-        }
-        series
+    /// The label values, in order (compared as tuples of strings when sorting a family), out
+    /// of `buffer`, the family's [`Family::values`].
+    fn label_values<'a>(&self, buffer: &'a str) -> impl Iterator<Item = &'a str> + use<'a> {
+        let ends = self.ends;
+        let start = self.start;
+        (0..usize::from(self.count)).map(move |i| {
+            let from = if i == 0 { start } else { ends[i - 1] } as usize;
+            &buffer[from..ends[i] as usize]
+        })
     }
 
-    /// The label values, in order (compared as tuples of strings when sorting a family).
-    fn label_values(&self) -> impl Iterator<Item = &str> {
-        let ends = &self.ends[..usize::from(self.count)];
-        ends.iter().enumerate().map(|(i, end)| {
-            let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-            &self.values[start..*end as usize]
-        })
+    /// The bytes of its label values.
+    fn values_len(&self) -> usize {
+        match self.count {
+            0 => 0,
+            n => (self.ends[usize::from(n) - 1] - self.start) as usize,
+        }
     }
 
     /// `name{label="value",…} value` and a newline, as `prometheus::TextEncoder` writes a
     /// sample (label values escaped, the value as Rust's `Display` of an `f64`).
-    fn write(&self, text: &mut String, def: &Def) {
+    fn write(&self, text: &mut String, def: &Def, buffer: &str) {
         use std::fmt::Write as _;
         text.push_str(def.name);
         let mut separator = '{';
-        for (name, value) in def.labels.iter().zip(self.label_values()) {
+        for (name, value) in def.labels.iter().zip(self.label_values(buffer)) {
             text.push(separator);
             text.push_str(name);
             text.push_str("=\"");
@@ -864,16 +860,48 @@ fn push_escaped(text: &mut String, value: &str) {
     }
 }
 
+/// One family's series during a render, their label values one after the other in `values`.
+#[derive(Default)]
+struct Family {
+    values: String,
+    series: Vec<Series>,
+}
+
+impl Family {
+    fn push<S: AsRef<str>>(&mut self, def: &Def, values: impl IntoIterator<Item = S>, value: f64) {
+        let mut series = Series {
+            start: self.values.len() as u32,
+            ends: [0; MAX_LABELS],
+            count: 0,
+            value,
+        };
+        for v in values {
+            let i = usize::from(series.count);
+            assert!(i < MAX_LABELS, "more than {MAX_LABELS} labels");
+            self.values.push_str(v.as_ref());
+            series.ends[i] = self.values.len() as u32;
+            series.count += 1;
+        }
+        debug_assert_eq!(
+            usize::from(series.count),
+            def.labels.len(),
+            "label values of {}",
+            def.name
+        );
+        self.series.push(series);
+    }
+}
+
 /// Series collected per family during one render.
 #[derive(Default)]
 struct Families {
-    series: HashMap<&'static str, Vec<Series>>,
+    series: HashMap<&'static str, Family, rustc_hash::FxBuildHasher>,
 }
 
 impl Families {
     /// One series; `values` are the label values in the order of `def.labels`.
     fn push(&mut self, def: &'static Def, values: &[&str], value: f64) {
-        self.push_series(def, Series::new(values, value));
+        self.family(def).push(def, values, value);
     }
 
     fn push_owned(
@@ -882,33 +910,24 @@ impl Families {
         values: impl IntoIterator<Item = String>,
         value: f64,
     ) {
-        self.push_series(def, Series::new(values, value));
+        self.family(def).push(def, values, value);
     }
 
-    fn push_series(&mut self, def: &'static Def, series: Series) {
-        debug_assert_eq!(
-            usize::from(series.count),
-            def.labels.len(),
-            "label values of {}",
-            def.name
-        );
-        self.series.entry(def.name).or_default().push(series);
+    fn family(&mut self, def: &'static Def) -> &mut Family {
+        self.series.entry(def.name).or_default()
     }
 
     /// node_exporter-style enum: one series per known value, 1 for `current`. A value this
     /// exporter does not know (a newer PostgreSQL) gets a series of its own rather than making
     /// every known value read 0 with no hint why.
     fn one_hot(&mut self, def: &'static Def, base: &[&str], known: &[&str], current: &str) {
-        let mut values: Vec<&str> = base.to_vec();
-        values.push("");
-        let last = values.len() - 1;
+        let family = self.family(def);
+        let labels = |value| base.iter().copied().chain(std::iter::once(value));
         for value in known {
-            values[last] = value;
-            self.push(def, &values, flag(*value == current));
+            family.push(def, labels(*value), flag(*value == current));
         }
         if !known.contains(&current) {
-            values[last] = current;
-            self.push(def, &values, 1.0);
+            family.push(def, labels(current), 1.0);
         }
     }
 
@@ -918,14 +937,15 @@ impl Families {
     fn encode_bodies(self) -> Vec<(usize, String)> {
         self.finish()
             .into_iter()
-            .map(|(index, def, series)| {
-                let size: usize = series
+            .map(|(index, def, family)| {
+                let size: usize = family
+                    .series
                     .iter()
-                    .map(|s| def.name.len() + s.values.len() + 16 * def.labels.len() + 24)
+                    .map(|s| def.name.len() + s.values_len() + 16 * def.labels.len() + 24)
                     .sum();
                 let mut text = String::with_capacity(size);
-                for s in &series {
-                    s.write(&mut text, def);
+                for s in &family.series {
+                    s.write(&mut text, def, &family.values);
                 }
                 // A chunk lives until its cluster publishes again: no slack kept with it.
                 text.shrink_to_fit();
@@ -936,21 +956,23 @@ impl Families {
 
     /// The families with series, in [`defs::ALL`] order, each sorted by label values and
     /// without duplicate label sets.
-    fn finish(mut self) -> Vec<(usize, &'static Def, Vec<Series>)> {
+    fn finish(mut self) -> Vec<(usize, &'static Def, Family)> {
         let mut families = Vec::new();
         for (index, def) in defs::ALL.iter().enumerate() {
-            let Some(mut series) = self.series.remove(def.name) else {
+            let Some(mut family) = self.series.remove(def.name) else {
                 continue;
             };
+            let Family { values, series } = &mut family;
+            let values = values.as_str();
             // Series mostly arrive in order already (slots and walsenders come sorted from SQL,
             // enum values are listed sorted); checking is linear, sorting is not.
-            if !series.is_sorted_by(|a, b| a.label_values().le(b.label_values())) {
-                series.sort_by(|a, b| a.label_values().cmp(b.label_values()));
+            if !series.is_sorted_by(|a, b| a.label_values(values).le(b.label_values(values))) {
+                series.sort_by(|a, b| a.label_values(values).cmp(b.label_values(values)));
             }
             // Two series with one label set make Prometheus reject the whole scrape; that can
             // happen when two walsenders share an application_name. Keep the first.
-            series.dedup_by(|a, b| a.label_values().eq(b.label_values()));
-            families.push((index, *def, series));
+            series.dedup_by(|a, b| a.label_values(values).eq(b.label_values(values)));
+            families.push((index, *def, family));
         }
         // A family rendered but missing from defs::ALL would vanish silently.
         debug_assert!(
@@ -965,14 +987,15 @@ impl Families {
     fn into_proto(self) -> Vec<MetricFamily> {
         self.finish()
             .into_iter()
-            .map(|(_, def, series)| {
-                let metrics = series
+            .map(|(_, def, family)| {
+                let metrics = family
+                    .series
                     .iter()
                     .map(|s| {
                         let labels: Vec<LabelPair> = def
                             .labels
                             .iter()
-                            .zip(s.label_values())
+                            .zip(s.label_values(&family.values))
                             .map(|(name, value)| {
                                 let mut pair = LabelPair::default();
                                 pair.set_name((*name).to_owned());
