@@ -10,6 +10,7 @@
 //! runs one case without analysis, for a profiler.
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -108,7 +109,7 @@ fn primary_state() -> NodeState {
         server_now: NOW,
         walsenders,
         slots,
-        settings: settings(),
+        settings: Arc::new(settings()),
         ..NodeState::default()
     }
 }
@@ -137,7 +138,7 @@ fn standby_state(slot: &str, replay: u64) -> NodeState {
             sender_host: Some("127.0.0.1".into()),
             sender_port: Some(5432),
         }),
-        settings: settings(),
+        settings: Arc::new(settings()),
         ..NodeState::default()
     }
 }

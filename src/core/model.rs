@@ -93,8 +93,9 @@ pub struct NodeState {
     /// Read by the full read, which runs again whenever [`NodeState::conf_load_us`] changes:
     /// every setting here changes only when the server (and so this session) reloads its
     /// configuration or restarts.
+    /// Shared with the read it came from (it is the same every round until a reload).
     #[serde(default)]
-    pub settings: Settings,
+    pub settings: std::sync::Arc<Settings>,
     /// `pg_conf_load_time()` in microseconds since the epoch: when this session last read the
     /// configuration files (a reload or a restart changes it).
     #[serde(default)]
@@ -102,7 +103,7 @@ pub struct NodeState {
     /// Recovery and archiving settings from `pg_settings` (`None` when the role may not see
     /// them, or from a server that predates the field).
     #[serde(default)]
-    pub recovery: Option<RecoverySettings>,
+    pub recovery: Option<std::sync::Arc<RecoverySettings>>,
     /// The row of `pg_stat_archiver`.
     #[serde(default)]
     pub archiver: Option<Archiver>,

@@ -1,5 +1,7 @@
 //! Unit tests of `check`'s findings and `status`'s rows and rendering.
 
+use std::sync::Arc;
+
 use super::check::*;
 use super::status::*;
 use super::table::*;
@@ -59,7 +61,7 @@ fn primary() -> NodeState {
             restart_lsn: Some(Lsn(1000)),
             ..Slot::default()
         }],
-        settings: settings(),
+        settings: Arc::new(settings()),
         ..NodeState::default()
     }
 }
@@ -77,7 +79,7 @@ fn standby(slot: Option<&str>) -> NodeState {
             slot_name: slot.map(str::to_string),
             ..WalReceiver::default()
         }),
-        settings: settings(),
+        settings: Arc::new(settings()),
         ..NodeState::default()
     }
 }
@@ -108,7 +110,7 @@ fn healthy_cluster_has_no_problem_but_a_slotless_standby_is_flagged() {
 fn missing_pg_monitor_and_minimal_wal_level_come_with_their_fix() {
     let mut p = primary();
     p.privilege_missing = true;
-    p.settings.wal_level = "minimal".into();
+    Arc::make_mut(&mut p.settings).wal_level = "minimal".into();
     let f = check_cluster(&[node("primary", Some(p))], &["mon".to_string()]);
     let fixes: Vec<_> = f
         .iter()
@@ -147,7 +149,7 @@ fn cluster_wide_checks_catch_split_brain_and_foreign_nodes() {
 #[test]
 fn a_quorum_that_cannot_be_met_is_a_problem() {
     let mut p = primary();
-    p.settings.synchronous_standby_names = "ANY 2 (standby1, ghost)".into();
+    Arc::make_mut(&mut p.settings).synchronous_standby_names = "ANY 2 (standby1, ghost)".into();
     let nodes = [
         node("primary", Some(p)),
         node("standby1", Some(standby(Some("standby1")))),
@@ -199,13 +201,13 @@ fn human_bytes_uses_iec_units() {
     assert_eq!(human_bytes(CRIT_BYTES + CRIT_BYTES / 2), "1.5 GiB");
 }
 
-fn recovery(delay_ms: &str, restore: &str, timeout: &str) -> Option<RecoverySettings> {
-    Some(RecoverySettings {
+fn recovery(delay_ms: &str, restore: &str, timeout: &str) -> Option<Arc<RecoverySettings>> {
+    Some(Arc::new(RecoverySettings {
         recovery_min_apply_delay: Some(delay_ms.into()),
         restore_command: Some(restore.into()),
         archive_mode: Some("on".into()),
         archive_timeout: Some(timeout.into()),
-    })
+    }))
 }
 
 #[test]
@@ -300,7 +302,7 @@ fn patroni_member(name: &str, role: &str, candidate: Option<bool>) -> PatroniMem
 /// m1 the leader (primary), m2 and m3 replicas and candidates, asynchronous.
 fn patroni_cluster() -> (PatroniView, Vec<NodeReport>) {
     let mut p = primary();
-    p.settings.synchronous_standby_names = String::new();
+    Arc::make_mut(&mut p.settings).synchronous_standby_names = String::new();
     let view = PatroniView {
         members: vec![
             patroni_member("m1", "leader", Some(false)),
@@ -402,12 +404,8 @@ fn synchronous_mode_and_synchronous_standby_names_must_agree() {
     );
     // The reverse: off, and the leader has a list Patroni does not manage.
     let (view, mut nodes) = patroni_cluster();
-    nodes[0]
-        .state
-        .as_mut()
-        .unwrap()
-        .settings
-        .synchronous_standby_names = "m2".into();
+    Arc::make_mut(&mut nodes[0].state.as_mut().unwrap().settings).synchronous_standby_names =
+        "m2".into();
     let p = problems(&check_patroni(&view, None, &nodes));
     assert!(
         p.iter().any(|x| x.starts_with(
@@ -418,12 +416,8 @@ fn synchronous_mode_and_synchronous_standby_names_must_agree() {
     // Both on: fine.
     let (mut view, mut nodes) = patroni_cluster();
     view.config.as_mut().unwrap().synchronous_mode = "on".into();
-    nodes[0]
-        .state
-        .as_mut()
-        .unwrap()
-        .settings
-        .synchronous_standby_names = "m2".into();
+    Arc::make_mut(&mut nodes[0].state.as_mut().unwrap().settings).synchronous_standby_names =
+        "m2".into();
     assert_eq!(
         problems(&check_patroni(&view, None, &nodes)),
         Vec::<String>::new()

@@ -3,6 +3,7 @@
 //! exponential backoff. A round's reports go through the pure cluster view into the shared
 //! snapshot; nothing here renders metrics.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use std::panic::AssertUnwindSafe;
@@ -35,7 +36,7 @@ pub(crate) fn report_for(cfg: &NodeConfig) -> NodeReport {
 /// Polls every node concurrently, each bounded by `timeout`; returns every node's report.
 pub(crate) async fn poll_round(pollers: &mut [NodePoller], timeout: Duration) -> Vec<NodeReport> {
     join_all(pollers.iter_mut().map(|p| p.poll(timeout))).await;
-    pollers.iter().map(|p| p.report.clone()).collect()
+    pollers.iter_mut().map(NodePoller::take_report).collect()
 }
 
 /// A live session: the client, its connection task, what the server said once when it opened
@@ -79,13 +80,13 @@ impl Constants {
 struct FullRead {
     at: Instant,
     conf_load_us: Option<i64>,
-    settings: Settings,
+    settings: Arc<Settings>,
     /// The node position the full read saw (the WAL write position on a primary, the replay
     /// position on a standby: the position PostgreSQL measures `safe_wal_size` from).
     wal_lsn: Option<Lsn>,
     fingerprint: Option<String>,
     idle_slots: Vec<Slot>,
-    recovery: Option<RecoverySettings>,
+    recovery: Option<Arc<RecoverySettings>>,
 }
 
 impl FullRead {
@@ -305,6 +306,16 @@ impl NodePoller {
     pub(crate) fn in_rounds(mut self) -> Self {
         self.login_patience = self.interval.saturating_sub(self.timeout);
         self
+    }
+
+    /// The report of the poll just made. Its state moves out (every poll sets it afresh or
+    /// clears it, so the poller has no use for it), the rest (counters, last error) is copied.
+    fn take_report(&mut self) -> NodeReport {
+        let state = self.report.state.take();
+        NodeReport {
+            state,
+            ..self.report.clone()
+        }
     }
 
     /// The node this poller polls.

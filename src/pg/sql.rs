@@ -9,6 +9,8 @@
 //! The SQL is data: each version band differs only in the fragments below, and every divergence
 //! carries a comment naming the PostgreSQL release that introduced it.
 
+use std::sync::Arc;
+
 use crate::core::lsn::Lsn;
 use crate::core::model::{
     Archiver, NodeState, RecoverySettings, Settings, Slot, Subscription, WalReceiver, Walsender,
@@ -745,8 +747,8 @@ pub fn decode(
         walsenders,
         slots: doc.slots,
         slots_fingerprint: doc.slots_fingerprint,
-        settings: doc.settings.unwrap_or_default(),
-        recovery: doc.recovery,
+        settings: Arc::new(doc.settings.unwrap_or_default()),
+        recovery: doc.recovery.map(Arc::new),
         archiver: doc.archiver,
         subscriptions: doc.subscriptions,
         ..NodeState::default()

@@ -32,13 +32,13 @@ fn lsn(v: u64) -> Option<Lsn> {
     Some(Lsn(v))
 }
 
-fn settings(commit: &str, names: &str) -> Settings {
-    Settings {
+fn settings(commit: &str, names: &str) -> Arc<Settings> {
+    Arc::new(Settings {
         synchronous_commit: commit.into(),
         synchronous_standby_names: names.into(),
         max_slot_wal_keep_size: "1GB".into(),
         ..Settings::default()
-    }
+    })
 }
 
 fn up_node(name: &str, state: NodeState) -> NodeReport {
@@ -107,12 +107,12 @@ fn primary_state() -> NodeState {
                 ..Walsender::default()
             },
         ],
-        recovery: Some(RecoverySettings {
+        recovery: Some(Arc::new(RecoverySettings {
             recovery_min_apply_delay: Some("0".into()),
             restore_command: Some(String::new()),
             archive_mode: Some("on".into()),
             archive_timeout: Some("60".into()),
-        }),
+        })),
         archiver: Some(Archiver {
             archived_count: Some(1234),
             failed_count: Some(3),
@@ -244,12 +244,12 @@ fn cascading_state() -> NodeState {
         }],
         settings: settings("on", ""),
         // A delayed standby (5 min) that may also restore from the archive.
-        recovery: Some(RecoverySettings {
+        recovery: Some(Arc::new(RecoverySettings {
             recovery_min_apply_delay: Some("300000".into()),
             restore_command: Some("cp /archive/%f %p".into()),
             archive_mode: Some("on".into()),
             archive_timeout: Some("0".into()),
-        }),
+        })),
         archiver: Some(Archiver {
             archived_count: Some(0),
             failed_count: Some(0),
@@ -349,10 +349,10 @@ fn hidden_state() -> NodeState {
         }],
         settings: settings("on", ""),
         // pg_settings leaves out restore_command for a role without pg_read_all_settings.
-        recovery: Some(RecoverySettings {
+        recovery: Some(Arc::new(RecoverySettings {
             recovery_min_apply_delay: Some("0".into()),
             ..RecoverySettings::default()
-        }),
+        })),
         archiver: None,
         subscriptions: vec![],
         slots_fingerprint: None,
@@ -1328,7 +1328,7 @@ fn sync_standbys_healthy_counts_streaming_sync_and_quorum_walsenders() {
     );
 
     // Unreadable synchronous_standby_names: the requirement is unknown, so absent.
-    state.settings.synchronous_standby_names = "ANY 2 (a, b".into();
+    Arc::make_mut(&mut state.settings).synchronous_standby_names = "ANY 2 (a, b".into();
     let fams = families(&single(state), &BUILD);
     assert_eq!(series(&fams, defs::SYNC_STANDBYS_REQUIRED.name), vec![]);
     assert_eq!(
@@ -1462,7 +1462,7 @@ fn hostile_snapshot() -> Snapshot {
     let mut state = primary_state();
     state.walsenders.truncate(1);
     state.walsenders[0].application_name = evil.into();
-    state.settings.synchronous_standby_names = evil.into();
+    Arc::make_mut(&mut state.settings).synchronous_standby_names = evil.into();
     state.server_version = evil.into();
     state.slots.truncate(1);
     state.slots[0].slot_name = evil.into();
@@ -1574,11 +1574,11 @@ fn recovery_source_is_archive_only_without_a_streaming_receiver_and_absent_when_
                     status: Some(s.into()),
                     ..WalReceiver::default()
                 }),
-                recovery: Some(RecoverySettings {
+                recovery: Some(Arc::new(RecoverySettings {
                     recovery_min_apply_delay: Some("5000".into()),
                     restore_command: restore.map(str::to_owned),
                     ..RecoverySettings::default()
-                }),
+                })),
                 ..NodeState::default()
             }),
             &BUILD,
