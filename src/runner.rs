@@ -201,7 +201,10 @@ mod tests {
     fn few_clusters_start_evenly_apart_many_in_steps_of_twenty_milliseconds() {
         let second = Duration::from_secs(1);
         let three: Vec<_> = (0..3).map(|i| spread(second, i, 3)).collect();
-        assert_eq!(three, [0, 333_333_333, 666_666_666].map(Duration::from_nanos));
+        assert_eq!(
+            three,
+            [0, 333_333_333, 666_666_666].map(Duration::from_nanos)
+        );
         let many: Vec<_> = (0..501).map(|i| spread(second, i, 501)).collect();
         assert!(many.windows(2).all(|w| w[0] <= w[1]), "in order");
         assert!(many.iter().all(|d| d.as_millis() % 20 == 0 && *d < second));
