@@ -677,18 +677,12 @@ impl NodePoller {
 
 /// A poll's row: the node's columns, the document of the rounds that have one, the walsenders.
 fn decode_row(row: &tokio_postgres::Row) -> Result<NodeState, sql::DecodeError> {
-    let (node, walsenders) = sql::columns_of(row)?;
-    let walsenders = walsenders.into_walsenders()?;
-    let document: Option<&[u8]> = row
-        .try_get("doc")
-        .map_err(|error| sql::DecodeError::Column {
-            column: "doc".to_owned(),
-            error,
-        })?;
+    let columns = sql::columns_of(row)?;
+    let walsenders = columns.walsenders.into_walsenders()?;
     // Server strings (database names) may carry bytes that are not UTF-8 in a SQL_ASCII
     // database: replace them rather than failing the whole poll.
-    let document = document.map(String::from_utf8_lossy);
-    sql::decode(node, document.as_deref(), walsenders)
+    let document = columns.document.map(String::from_utf8_lossy);
+    sql::decode(columns.node, document.as_deref(), walsenders)
 }
 
 /// The query band a freshly connected server gets, and whether its major is newer than any the

@@ -603,15 +603,22 @@ pub struct NodeColumns {
     pub wal_receiver: Option<WalReceiver>,
 }
 
-/// How many columns of a poll's row [`columns_of`] reads (all but `doc`).
-const TYPED_COLUMNS: usize = 35;
+/// How many columns of a poll's row [`columns_of`] reads (35 typed ones and `doc`).
+const ROW_COLUMNS: usize = 36;
 
-/// The node's columns and the walsenders' arrays of a poll's row (binary: `pg_lsn` as its 64
-/// bits). One pass over the row's columns by name (`Row::get` by name searches them for every
-/// value: a sixth of the exporter's CPU with a thousand nodes, in `memcmp`).
-pub(crate) fn columns_of(
-    row: &tokio_postgres::Row,
-) -> Result<(NodeColumns, WalsenderColumns), DecodeError> {
+/// The columns of a poll's row, read by [`columns_of`].
+pub(crate) struct RowColumns<'a> {
+    pub node: NodeColumns,
+    pub walsenders: WalsenderColumns,
+    /// The `doc` column's bytes (the rounds that have a document, see [`Read`]).
+    pub document: Option<&'a [u8]>,
+}
+
+/// The node's columns, the walsenders' arrays and the document of a poll's row (binary:
+/// `pg_lsn` as its 64 bits). One pass over the row's columns by name (`Row::get` by name
+/// searches them for every value: a sixth of the exporter's CPU with a thousand nodes, in
+/// `memcmp`).
+pub(crate) fn columns_of(row: &tokio_postgres::Row) -> Result<RowColumns<'_>, DecodeError> {
     use tokio_postgres::types::{FromSql, PgLsn};
     fn get<'a, T: FromSql<'a>>(row: &'a tokio_postgres::Row, i: usize) -> Result<T, DecodeError> {
         row.try_get::<_, T>(i).map_err(|error| DecodeError::Column {
@@ -638,6 +645,7 @@ pub(crate) fn columns_of(
     let mut receiver = WalReceiver::default();
     let mut receiver_present = false;
     let mut ws = WalsenderColumns::default();
+    let mut document = None;
     let mut read = 0;
     for (i, column) in row.columns().iter().enumerate() {
         read += 1;
@@ -683,17 +691,22 @@ pub(crate) fn columns_of(
             "ws_sync_priority" => ws.sync_priority = array(row, i)?,
             "ws_sync_state" => ws.sync_state = array(row, i)?,
             "ws_reply_time" => ws.reply_time = array(row, i)?,
+            "doc" => document = get(row, i)?,
             _ => read -= 1,
         }
     }
-    if read != TYPED_COLUMNS {
+    if read != ROW_COLUMNS {
         return Err(DecodeError::Columns {
             got: read,
-            want: TYPED_COLUMNS,
+            want: ROW_COLUMNS,
         });
     }
     node.wal_receiver = receiver_present.then_some(receiver);
-    Ok((node, ws))
+    Ok(RowColumns {
+        node,
+        walsenders: ws,
+        document,
+    })
 }
 
 /// The JSON document of the rounds that read the slots, the settings, the archiver or the
