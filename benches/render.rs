@@ -371,14 +371,23 @@ fn bench_decode(c: &mut Criterion) {
 fn bench_observe(c: &mut Criterion) {
     let interval = Duration::from_secs(1);
     let mut history = ClusterHistory::new(Duration::from_secs(3600), interval);
-    // An hour of rounds with the primary writing 1 MiB a second.
-    let step = 1024 * 1024;
+    // An hour of rounds with the primary writing 256 KiB and 2 MiB in turns: no straight line
+    // stands for two rounds, so every sample is kept (the history's worst case).
+    let step = |i: u64| {
+        if i.is_multiple_of(2) {
+            256 * 1024
+        } else {
+            2 * 1024 * 1024
+        }
+    };
     let mut now = NOW;
     let mut pos = POS;
+    let mut round = 0;
     for _ in 0..3600 {
         observe(&mut history, now, &nodes(pos, pos));
         now += 1.0;
-        pos += step;
+        pos += step(round);
+        round += 1;
     }
     assert!(
         history.len() >= 3600 && history.len() <= history.capacity(),
@@ -388,7 +397,7 @@ fn bench_observe(c: &mut Criterion) {
     );
     // standby1 replays at the oldest end of the window: its time lag is interpolated from the
     // first samples, so the lookup covers the whole history.
-    let far_behind = POS + 2 * step;
+    let far_behind = POS + step(0) + step(1);
     let mut reports = nodes(pos, far_behind);
     c.bench_function("observe/full_1h_history", |b| {
         b.iter(|| {
@@ -399,7 +408,8 @@ fn bench_observe(c: &mut Criterion) {
             }
             let view = observe(&mut history, now, black_box(&reports));
             now += 1.0;
-            pos += step;
+            pos += step(round);
+            round += 1;
             view
         })
     });

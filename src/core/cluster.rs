@@ -81,6 +81,18 @@
 //! at least half an interval apart, so the length never exceeds `2 × lag_history / interval + 2`
 //! (and never 100 000) by construction; interpolation error stays below half an interval.
 //!
+//! Samples the line between their neighbours already tells are not kept (16 bytes a round is
+//! 56 KB an hour per cluster, a thousand clusters' worth of memory being mostly straight lines):
+//! - a run of rounds at one LSN keeps its first and its last sample, which is lossless (the
+//!   interpolation only ever reads the last sample at or below `R` and the first above it);
+//! - at a steady write rate, the newest sample replaces the one before it while the line from
+//!   the last kept sample to the newest passes within a quarter of an interval of every sample
+//!   it replaced (the bounds on that line's slope are kept, so the check covers them all): the
+//!   time lag read from the kept samples is within a quarter of an interval of the one every
+//!   sample would give, and a primary writing at a steady pace costs a few samples an hour.
+//! - the oldest sample, once older than the window, moves to the window's edge on the line to
+//!   the next one, so that the window's age stays the window (not the next kept sample's age).
+//!
 //! # Failovers
 //! The history remembers the last single primary (node and timeline). When a different node
 //! becomes the single primary, or the single primary's timeline rises, that is a failover:
@@ -100,6 +112,11 @@ use std::time::Duration;
 
 use crate::core::lsn::Lsn;
 use crate::core::model::{ClusterView, NodeReport, NodeState, StandbyView, UnixTime, Walsender};
+
+/// No line may replace the newest sample (see [`ClusterHistory::replaces_newest`]).
+const NO_SLOPE: (f64, f64) = (f64::INFINITY, f64::NEG_INFINITY);
+/// Any line may: nothing was replaced since the last kept sample.
+const ANY_SLOPE: (f64, f64) = (f64::NEG_INFINITY, f64::INFINITY);
 
 /// Hard cap on the LSN history, whatever `lag_history` / `interval` say (16 bytes a sample).
 const MAX_SAMPLES: usize = 100_000;
@@ -123,6 +140,12 @@ pub struct ClusterHistory {
     capacity: usize,
     /// `(time, primary LSN)`, oldest first; time and LSN both non-decreasing.
     samples: VecDeque<(UnixTime, Lsn)>,
+    /// The slopes (seconds per byte) a line from the last kept sample (the one before the
+    /// newest) may take and still pass within `tolerance` of every sample the newest replaced;
+    /// empty (`lo > hi`) when the newest may not be replaced (see the module doc).
+    slope: (f64, f64),
+    /// A quarter of an interval: how far from a dropped sample the kept line may pass.
+    tolerance: f64,
     /// The last single primary seen; the samples belong to it.
     primary: Option<PrimaryId>,
     /// The last round that saw at least one writable primary.
@@ -149,7 +172,9 @@ impl ClusterHistory {
             window,
             min_spacing,
             capacity,
-            samples: VecDeque::with_capacity(capacity.min(1024)),
+            samples: VecDeque::new(),
+            slope: NO_SLOPE,
+            tolerance: min_spacing / 2.0,
             primary: None,
             last_writable_seen: None,
             empty_since: None,
@@ -217,29 +242,79 @@ impl ClusterHistory {
         // A clock that stepped back: keep the history sorted by time.
         while self.samples.back().is_some_and(|&(t, _)| t > now) {
             self.samples.pop_back();
+            self.slope = NO_SLOPE;
         }
         // The same primary's position went backwards: it is not the same WAL history.
         if self.samples.back().is_some_and(|&(_, l)| l > lsn) {
             self.samples.clear();
         }
-        while self
-            .samples
-            .front()
-            .is_some_and(|&(t, _)| t < now - self.window)
-        {
-            self.samples.pop_front();
-        }
+        self.expire(now - self.window);
         // Keep every pair of neighbours but the newest at least `min_spacing` apart: that is
         // what bounds the length, however fast the rounds come.
         let n = self.samples.len();
         if n >= 2 && self.samples[n - 1].0 - self.samples[n - 2].0 < self.min_spacing {
             self.samples.pop_back();
+            self.slope = NO_SLOPE;
+        } else if self.replaces_newest(now, lsn) {
+            self.samples.pop_back();
+        } else {
+            self.slope = ANY_SLOPE;
         }
         // Unreachable by the spacing argument; kept so the bound never depends on float rounding.
         while self.samples.len() >= self.capacity {
             self.samples.pop_front();
         }
         self.samples.push_back((now, lsn));
+    }
+
+    /// Drops the samples older than `cut`; the last of them moves to `cut` on the line to the
+    /// next sample instead, when there is one (see the module doc).
+    fn expire(&mut self, cut: UnixTime) {
+        while let Some(&(t0, l0)) = self.samples.front().filter(|&&(t, _)| t < cut) {
+            match self.samples.get(1) {
+                Some(&(t1, l1)) if t1 > cut => {
+                    let moved = l0.0 + ((l1.0 - l0.0) as f64 * (cut - t0) / (t1 - t0)) as u64;
+                    self.samples[0] = (cut, Lsn(moved.clamp(l0.0, l1.0)));
+                    if self.samples.len() == 2 {
+                        // The last kept sample moved: the slopes were from where it was.
+                        self.slope = NO_SLOPE;
+                    }
+                    return;
+                }
+                _ => {
+                    self.samples.pop_front();
+                }
+            }
+        }
+    }
+
+    /// Whether `(now, lsn)` may replace the newest sample: the newest and the one before hold one
+    /// LSN (a run: keep its first and last), or the line from the one before to `(now, lsn)`
+    /// passes within `tolerance` of the newest and of every sample it replaced. Narrows
+    /// `slope` to the lines that still do.
+    fn replaces_newest(&mut self, now: UnixTime, lsn: Lsn) -> bool {
+        let n = self.samples.len();
+        if n < 2 {
+            return false;
+        }
+        let (ta, la) = self.samples[n - 2];
+        let (tp, lp) = self.samples[n - 1];
+        if la == lp {
+            return lp == lsn;
+        }
+        if lsn <= lp {
+            return false;
+        }
+        let (dl, dq) = (lp.bytes_since(la) as f64, lsn.bytes_since(la) as f64);
+        let lo = self.slope.0.max((tp - self.tolerance - ta) / dl);
+        let hi = self.slope.1.min((tp + self.tolerance - ta) / dl);
+        let s = (now - ta) / dq;
+        if lo <= s && s <= hi {
+            self.slope = (lo, hi);
+            true
+        } else {
+            false
+        }
     }
 
     /// Seconds since the primary passed `replay`; see the module doc.
@@ -807,6 +882,93 @@ mod tests {
         let v = rounds(&mut h, &[(now, lsn)], stuck);
         let lag = sb(&v, "b").lag_seconds.unwrap();
         assert!((lag - 9.0).abs() <= 0.5, "{lag}");
+    }
+
+    /// The time lag every sample would give (the interpolation of [`ClusterHistory::time_lag`]
+    /// over an uncompressed history): the oracle of the compression tests.
+    fn lag_from_every_sample(samples: &[(f64, u64)], now: f64, current: u64, replay: u64) -> f64 {
+        if replay >= current {
+            return 0.0;
+        }
+        let j = samples.partition_point(|&(_, l)| l <= replay);
+        if j == 0 {
+            return now - samples[0].0;
+        }
+        let ((t0, l0), (t1, l1)) = (samples[j - 1], samples[j]);
+        now - (t0 + (t1 - t0) * (replay - l0) as f64 / (l1 - l0) as f64)
+    }
+
+    /// A primary's LSN per 1 s round: steady writing, bursts, idle stretches, a slow drift.
+    fn workload(rounds: u64) -> Vec<(f64, u64)> {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut lsn = 1 << 24;
+        (0..rounds)
+            .map(|t| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                lsn += match (t / 300) % 4 {
+                    0 => 16_384,             // steady
+                    1 => 16_384 + x % 2_000, // steady with jitter
+                    2 if t % 60 < 40 => 0,   // idle, then a burst
+                    2 => 1 + x % 5_000_000,  // bursts
+                    _ => 1_000 + t * 3,      // a rate that drifts
+                };
+                (t as f64, lsn)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_kept_samples_date_every_position_within_a_quarter_interval_of_all_samples() {
+        let mut h = history();
+        let all = workload(1_200);
+        for &(t, l) in &all {
+            h.push(t, Lsn(l));
+        }
+        assert!(h.len() < all.len() / 2, "{} of {}", h.len(), all.len());
+        let now = 1_200.0;
+        let current = all.last().unwrap().1;
+        // Every position the primary passed, and the ones between (every 997th byte).
+        let (first, last) = (all[0].1, current);
+        let mut checked = 0;
+        for replay in (first..last)
+            .step_by(997)
+            .chain(all.iter().map(|&(_, l)| l))
+        {
+            let want = lag_from_every_sample(&all, now, current, replay);
+            let got = h.time_lag(now, Lsn(current), Lsn(replay)).unwrap();
+            assert!(
+                (got - want).abs() <= 0.25 + 1e-9,
+                "replay {replay}: {got} vs {want}"
+            );
+            checked += 1;
+        }
+        assert!(checked > 1_200);
+    }
+
+    #[test]
+    fn a_steady_or_idle_primary_costs_a_few_samples_an_hour() {
+        let mut h = history();
+        for t in 0..3_600u64 {
+            h.push(t as f64, Lsn(1_000 + t * 8_192));
+        }
+        assert!(h.len() <= 3, "{}", h.len());
+        // The line is exact: a standby stopped at t = 1000 reads 2600 s at t = 3600.
+        let lag = h.time_lag(
+            3_600.0,
+            Lsn(1_000 + 3_600 * 8_192),
+            Lsn(1_000 + 1_000 * 8_192),
+        );
+        assert_eq!(lag, Some(2_600.0));
+        let mut h = history();
+        for t in 0..3_600u64 {
+            // Idle but for a write every 15 minutes.
+            h.push(t as f64, Lsn(1_000 + (t / 900) * 100));
+        }
+        assert!(h.len() <= 8, "{}", h.len());
+        // A run keeps its last sample: the primary was last at 1100 at t = 1799.
+        assert_eq!(h.time_lag(3_600.0, Lsn(1_300), Lsn(1_100)), Some(1_801.0));
     }
 
     #[test]
