@@ -124,7 +124,7 @@ fn head_chunk(fill: impl FnOnce(&mut Families)) -> Chunk {
     fill(&mut head);
     Chunk {
         cluster: String::new(),
-        pieces: head.encode_bodies(),
+        ..head.encode_bodies()
     }
 }
 
@@ -176,7 +176,12 @@ pub fn render(snapshot: &Snapshot, build: &BuildInfo) -> String {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Chunk {
     cluster: String,
-    pieces: Vec<(usize, String)>,
+    /// Every family's lines, one family after the other (one allocation a chunk: a thousand
+    /// clusters' chunks live beside the page).
+    text: String,
+    /// Per family with series, in [`defs::ALL`] order: its index there and where its lines end
+    /// in `text` (each starts where the one before ends).
+    pieces: Vec<(u32, u32)>,
 }
 
 impl Chunk {
@@ -187,7 +192,7 @@ impl Chunk {
 
     /// Bytes of sample text.
     pub fn len(&self) -> usize {
-        self.pieces.iter().map(|(_, t)| t.len()).sum()
+        self.text.len()
     }
 
     /// True when the chunk has no series.
@@ -202,7 +207,7 @@ pub fn cluster_chunk(snapshot: &Snapshot, cluster: &ClusterSnapshot) -> Chunk {
     cluster_families(&mut out, snapshot, cluster);
     Chunk {
         cluster: cluster.name.clone(),
-        pieces: out.encode_bodies(),
+        ..out.encode_bodies()
     }
 }
 
@@ -232,24 +237,27 @@ pub fn assemble<'a>(
 /// The page of `head` (the exporter's own families) and the clusters' chunks.
 fn merge_chunks(head: &Chunk, mut sorted: Vec<&Chunk>) -> String {
     sorted.sort_by(|a, b| a.cluster.cmp(&b.cluster));
-    // One cursor per chunk: pieces are in family order, so a page is one merge pass.
-    let mut cursors: Vec<std::iter::Peekable<std::slice::Iter<'_, (usize, String)>>> =
-        std::iter::once(head)
-            .chain(sorted.iter().copied())
-            .map(|c| c.pieces.iter().peekable())
-            .collect();
-    let size: usize = head.len() + sorted.iter().map(|c| c.len()).sum::<usize>();
+    // One cursor per chunk (its next piece, and where that piece starts): pieces are in family
+    // order, so a page is one merge pass.
+    let chunks: Vec<&Chunk> = std::iter::once(head).chain(sorted).collect();
+    let mut cursors = vec![(0usize, 0usize); chunks.len()];
+    let size: usize = chunks.iter().map(|c| c.len()).sum();
     let mut text = String::with_capacity(size + defs::ALL.len() * 160);
     for (index, def) in defs::ALL.iter().enumerate() {
         let mut header = false;
-        for cursor in &mut cursors {
-            if let Some((_, body)) = cursor.next_if(|(i, _)| *i == index) {
-                if !header {
-                    write_header(&mut text, def);
-                    header = true;
-                }
-                text.push_str(body);
+        for (chunk, (next, start)) in chunks.iter().zip(&mut cursors) {
+            let Some(&(family, end)) = chunk.pieces.get(*next) else {
+                continue;
+            };
+            if family as usize != index {
+                continue;
             }
+            if !header {
+                write_header(&mut text, def);
+                header = true;
+            }
+            text.push_str(&chunk.text[*start..end as usize]);
+            (*next, *start) = (*next + 1, end as usize);
         }
     }
     text
@@ -934,24 +942,34 @@ impl Families {
     /// Each family's sample lines, in text format without HELP and TYPE, by index into
     /// [`defs::ALL`]: written directly, byte for byte what `prometheus::TextEncoder` writes
     /// (the golden test compares), without building its protobuf tree first.
-    fn encode_bodies(self) -> Vec<(usize, String)> {
-        self.finish()
-            .into_iter()
-            .map(|(index, def, family)| {
-                let size: usize = family
+    /// The chunk of these families (its cluster left empty).
+    fn encode_bodies(self) -> Chunk {
+        let families = self.finish();
+        let size: usize = families
+            .iter()
+            .flat_map(|(_, def, family)| {
+                family
                     .series
                     .iter()
                     .map(|s| def.name.len() + s.values_len() + 16 * def.labels.len() + 24)
-                    .sum();
-                let mut text = String::with_capacity(size);
-                for s in &family.series {
-                    s.write(&mut text, def, &family.values);
-                }
-                // A chunk lives until its cluster publishes again: no slack kept with it.
-                text.shrink_to_fit();
-                (index, text)
             })
-            .collect()
+            .sum();
+        let mut text = String::with_capacity(size);
+        let mut pieces = Vec::with_capacity(families.len());
+        for (index, def, family) in &families {
+            for s in &family.series {
+                s.write(&mut text, def, &family.values);
+            }
+            let end = u32::try_from(text.len()).expect("a cluster's chunk is under 4 GiB");
+            pieces.push((*index as u32, end));
+        }
+        // A chunk lives until its cluster publishes again: no slack kept with it.
+        text.shrink_to_fit();
+        Chunk {
+            cluster: String::new(),
+            text,
+            pieces,
+        }
     }
 
     /// The families with series, in [`defs::ALL`] order, each sorted by label values and

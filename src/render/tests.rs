@@ -1720,7 +1720,7 @@ fn the_direct_encoder_writes_what_the_text_encoder_writes() {
         .encode_utf8(&fill().into_proto(), &mut expected)
         .unwrap();
     let out = fill();
-    let bodies: String = out.encode_bodies().into_iter().map(|(_, b)| b).collect();
+    let bodies: String = out.encode_bodies().text;
     let without_headers: String = expected
         .lines()
         .filter(|l| !l.starts_with('#'))
