@@ -115,7 +115,8 @@ fn exporter_families(out: &mut Families, snapshot: &Snapshot, build: &BuildInfo)
 pub fn render_cluster(snapshot: &Snapshot, build: &BuildInfo, name: &str) -> Option<String> {
     let cluster = snapshot.clusters.iter().find(|c| c.name == name)?;
     let head = head_chunk(|out| build_info(out, build));
-    Some(merge_chunks(&head, vec![&cluster_chunk(snapshot, cluster)]))
+    let chunk = cluster_chunk(snapshot, cluster);
+    Some(merge(head.part(), vec![chunk.part()], false).0)
 }
 
 /// The exporter-level part of a page (no cluster label), as a chunk that sorts first.
@@ -172,16 +173,44 @@ pub fn render(snapshot: &Snapshot, build: &BuildInfo) -> String {
 /// family but the build info has `cluster` as its first label, so a family's series sorted by
 /// label values are the clusters' lines of that family in cluster-name order: a page is the
 /// concatenation, family by family, of its clusters' chunks (see [`assemble`]), and a cluster
-/// whose snapshot did not change keeps its chunk.
+/// whose snapshot did not change keeps its lines in the page (see [`Part::kept`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Chunk {
     cluster: String,
     /// Every family's lines, one family after the other (one allocation a chunk: a thousand
     /// clusters' chunks live beside the page).
     text: String,
-    /// Per family with series, in [`defs::ALL`] order: its index there and where its lines end
-    /// in `text` (each starts where the one before ends).
-    pieces: Vec<(u32, u32)>,
+    /// Per family with series, in [`defs::ALL`] order: where its lines are in `text`.
+    spans: Vec<Span>,
+}
+
+/// Where one family's lines of one cluster are in a text (a chunk's, or a page's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// The family's index in [`defs::ALL`].
+    family: u32,
+    start: u32,
+    end: u32,
+}
+
+/// A cluster's lines to merge into a page: a [`Chunk`] ([`Chunk::part`]), or the lines an
+/// earlier page holds of a cluster that did not change since ([`Part::kept`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Part<'a> {
+    cluster: &'a str,
+    text: &'a str,
+    spans: &'a [Span],
+}
+
+impl<'a> Part<'a> {
+    /// `cluster`'s lines in `page`, where an earlier [`assemble_parts`] placed them.
+    pub fn kept(cluster: &'a str, page: &'a str, spans: &'a [Span]) -> Part<'a> {
+        Part {
+            cluster,
+            text: page,
+            spans,
+        }
+    }
 }
 
 impl Chunk {
@@ -197,7 +226,16 @@ impl Chunk {
 
     /// True when the chunk has no series.
     pub fn is_empty(&self) -> bool {
-        self.pieces.is_empty()
+        self.spans.is_empty()
+    }
+
+    /// This chunk as a page's part.
+    pub fn part(&self) -> Part<'_> {
+        Part {
+            cluster: &self.cluster,
+            text: &self.text,
+            spans: &self.spans,
+        }
     }
 }
 
@@ -231,36 +269,78 @@ pub fn assemble<'a>(
     chunks: impl IntoIterator<Item = &'a Chunk>,
 ) -> String {
     let head = head_chunk(|out| exporter_families(out, snapshot, build));
-    merge_chunks(&head, chunks.into_iter().collect())
+    merge(
+        head.part(),
+        chunks.into_iter().map(Chunk::part).collect(),
+        false,
+    )
+    .0
 }
 
-/// The page of `head` (the exporter's own families) and the clusters' chunks.
-fn merge_chunks(head: &Chunk, mut sorted: Vec<&Chunk>) -> String {
-    sorted.sort_by(|a, b| a.cluster.cmp(&b.cluster));
-    // One cursor per chunk (its next piece, and where that piece starts): pieces are in family
-    // order, so a page is one merge pass.
-    let chunks: Vec<&Chunk> = std::iter::once(head).chain(sorted).collect();
-    let mut cursors = vec![(0usize, 0usize); chunks.len()];
-    let size: usize = chunks.iter().map(|c| c.len()).sum();
+/// [`assemble`] of parts (chunks, and clusters kept from an earlier page), and where each
+/// part's lines are in the page (in `parts` order): what the next page reads the clusters
+/// that did not change from.
+pub fn assemble_parts(
+    build: &BuildInfo,
+    snapshot: &Snapshot,
+    parts: Vec<Part<'_>>,
+) -> (String, Vec<Vec<Span>>) {
+    let head = head_chunk(|out| exporter_families(out, snapshot, build));
+    merge(head.part(), parts, true)
+}
+
+/// The page of `head` (the exporter's own families) and the clusters' parts; with `place`,
+/// where each part's lines went.
+fn merge(head: Part<'_>, parts: Vec<Part<'_>>, place: bool) -> (String, Vec<Vec<Span>>) {
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by(|&a, &b| parts[a].cluster.cmp(parts[b].cluster));
+    // One cursor per part (its next span): spans are in family order, so a page is one merge
+    // pass. The head sorts first (its families have no cluster label).
+    let sorted: Vec<(usize, &Part<'_>)> = std::iter::once((usize::MAX, &head))
+        .chain(order.iter().map(|&i| (i, &parts[i])))
+        .collect();
+    let mut cursors = vec![0usize; sorted.len()];
+    let mut placed: Vec<Vec<Span>> = if place {
+        parts
+            .iter()
+            .map(|p| Vec::with_capacity(p.spans.len()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let size: usize = sorted
+        .iter()
+        .flat_map(|(_, p)| p.spans.iter().map(|s| (s.end - s.start) as usize))
+        .sum();
     let mut text = String::with_capacity(size + defs::ALL.len() * 160);
     for (index, def) in defs::ALL.iter().enumerate() {
         let mut header = false;
-        for (chunk, (next, start)) in chunks.iter().zip(&mut cursors) {
-            let Some(&(family, end)) = chunk.pieces.get(*next) else {
+        for (&(input, part), next) in sorted.iter().zip(&mut cursors) {
+            let Some(span) = part.spans.get(*next).filter(|s| s.family as usize == index) else {
                 continue;
             };
-            if family as usize != index {
-                continue;
-            }
             if !header {
                 write_header(&mut text, def);
                 header = true;
             }
-            text.push_str(&chunk.text[*start..end as usize]);
-            (*next, *start) = (*next + 1, end as usize);
+            let start = text.len();
+            text.push_str(&part.text[span.start as usize..span.end as usize]);
+            *next += 1;
+            if place && input != usize::MAX {
+                placed[input].push(Span {
+                    family: span.family,
+                    start: offset(start),
+                    end: offset(text.len()),
+                });
+            }
         }
     }
-    text
+    (text, placed)
+}
+
+/// A position in a chunk or a page as stored in a [`Span`].
+fn offset(at: usize) -> u32 {
+    u32::try_from(at).expect("a page is under 4 GiB")
 }
 
 /// `# HELP` and `# TYPE` as `prometheus::TextEncoder` writes them (HELP escapes `\` and
@@ -955,20 +1035,23 @@ impl Families {
             })
             .sum();
         let mut text = String::with_capacity(size);
-        let mut pieces = Vec::with_capacity(families.len());
+        let mut spans = Vec::with_capacity(families.len());
         for (index, def, family) in &families {
+            let start = text.len();
             for s in &family.series {
                 s.write(&mut text, def, &family.values);
             }
-            let end = u32::try_from(text.len()).expect("a cluster's chunk is under 4 GiB");
-            pieces.push((*index as u32, end));
+            spans.push(Span {
+                family: *index as u32,
+                start: offset(start),
+                end: offset(text.len()),
+            });
         }
-        // A chunk lives until its cluster publishes again: no slack kept with it.
-        text.shrink_to_fit();
+        // No shrink: a chunk lives until its lines are copied into a page (the page keeps them).
         Chunk {
             cluster: String::new(),
             text,
-            pieces,
+            spans,
         }
     }
 
