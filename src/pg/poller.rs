@@ -563,7 +563,8 @@ impl NodePoller {
 
     async fn read(&mut self, read: sql::Read) -> Result<NodeState, PollError> {
         let session = self.session.as_ref().expect("read needs a session");
-        let context = format!("poll {}", self.endpoint());
+        // Only an error names the node: formatted then, not on every poll.
+        let context = || format!("poll {}", self.endpoint());
         // The full read looks every walsender up again (a logical walsender's session may
         // have changed its application_name).
         let known = if read.full {
@@ -581,7 +582,7 @@ impl NodePoller {
         let row = match answer {
             Ok(row) => row,
             Err(e) => {
-                let err = PollError::from_query(&context, &e);
+                let err = PollError::from_query(&context(), &e);
                 if session.client.is_closed() {
                     self.session = None;
                 }
@@ -596,7 +597,7 @@ impl NodePoller {
             );
         }
         let mut state = decode_row(&row)
-            .map_err(|e| PollError::new(ErrorKind::Query, format!("{context}: {e}")))?;
+            .map_err(|e| PollError::new(ErrorKind::Query, format!("{}: {e}", context())))?;
         session.constants.fill(&mut state);
         if let Some(session) = self.session.as_mut() {
             session.walsenders_changed = state.walsenders.len() != session.names.len()
