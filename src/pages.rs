@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,9 +29,9 @@ pub(crate) const BUILDER_SHARE: f64 = 0.025;
 
 /// One snapshot's page, plain and gzip.
 pub(crate) struct Page {
-    /// The snapshot this page shows (read by the tests; kept so that the page and what it
-    /// shows are freed together).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// The snapshot this page shows (tests only: in service a page does not keep an older
+    /// generation of the clusters' reports alive beside the store's latest).
+    #[cfg(test)]
     pub snapshot: Arc<Snapshot>,
     pub plain: Bytes,
     pub gzip: Bytes,
@@ -75,7 +75,9 @@ pub(crate) struct PageBuilder {
     /// Per cluster of the last page: the entry it shows, and where its lines are in `last`.
     /// A page's clusters are kept in the page itself, not beside it in chunks of their own: at
     /// a thousand nodes that is 4 MB less, the whole page once.
-    kept: HashMap<String, (Arc<ClusterSnapshot>, Vec<Span>)>,
+    /// The entry is held weakly (its reports are freed when the store replaces it; the
+    /// allocation stays, so its address is not reused while the entry is remembered).
+    kept: HashMap<String, (Weak<ClusterSnapshot>, Vec<Span>)>,
     /// How many clusters the last page rendered (the others it copied).
     rendered: usize,
 }
@@ -110,7 +112,8 @@ impl PageBuilder {
                 .kept
                 .remove(&cluster.name)
                 .filter(|(seen, _)| {
-                    Arc::ptr_eq(seen, cluster) && !render::reads_other_clusters(cluster)
+                    std::ptr::eq(seen.as_ptr(), Arc::as_ptr(cluster))
+                        && !render::reads_other_clusters(cluster)
                 })
                 .map(|(_, spans)| spans);
             if kept.is_none() {
@@ -135,11 +138,12 @@ impl PageBuilder {
         drop(fresh);
         for (cluster, spans) in snapshot.clusters.iter().zip(placed) {
             self.kept
-                .insert(cluster.name.clone(), (cluster.clone(), spans));
+                .insert(cluster.name.clone(), (Arc::downgrade(cluster), spans));
         }
         self.last = Arc::new(plain);
         let gzip = gzip(self.last.as_bytes());
         Page {
+            #[cfg(test)]
             snapshot,
             plain: Bytes::from_owner(Text(self.last.clone())),
             gzip,
