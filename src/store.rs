@@ -171,7 +171,7 @@ impl Store {
         guard.snapshot = None;
         guard.slots[i].rounds_done += 1;
         drop(guard);
-        // Freed (when no page holds it any more) outside the lock.
+        // Freed (when no reader holds it any more) outside the lock.
         drop(old);
         self.changed.notify_one();
         true

@@ -116,7 +116,7 @@ pub fn render_cluster(snapshot: &Snapshot, build: &BuildInfo, name: &str) -> Opt
     let cluster = snapshot.clusters.iter().find(|c| c.name == name)?;
     let head = head_chunk(|out| build_info(out, build));
     let chunk = cluster_chunk(snapshot, cluster);
-    Some(merge(head.part(), vec![chunk.part()], false).0)
+    Some(merge(head.part(), vec![chunk.part()]).0)
 }
 
 /// The exporter-level part of a page (no cluster label), as a chunk that sorts first.
@@ -177,8 +177,8 @@ pub fn render(snapshot: &Snapshot, build: &BuildInfo) -> String {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Chunk {
     cluster: String,
-    /// Every family's lines, one family after the other (one allocation a chunk: a thousand
-    /// clusters' chunks live beside the page).
+    /// Every family's lines, one family after the other (one allocation a chunk, not one a
+    /// family).
     text: String,
     /// Per family with series, in [`defs::ALL`] order: where its lines are in `text`.
     spans: Vec<Span>,
@@ -269,12 +269,7 @@ pub fn assemble<'a>(
     chunks: impl IntoIterator<Item = &'a Chunk>,
 ) -> String {
     let head = head_chunk(|out| exporter_families(out, snapshot, build));
-    merge(
-        head.part(),
-        chunks.into_iter().map(Chunk::part).collect(),
-        false,
-    )
-    .0
+    merge(head.part(), chunks.into_iter().map(Chunk::part).collect()).0
 }
 
 /// [`assemble`] of parts (chunks, and clusters kept from an earlier page), and where each
@@ -286,12 +281,12 @@ pub fn assemble_parts(
     parts: Vec<Part<'_>>,
 ) -> (String, Vec<Vec<Span>>) {
     let head = head_chunk(|out| exporter_families(out, snapshot, build));
-    merge(head.part(), parts, true)
+    merge(head.part(), parts)
 }
 
-/// The page of `head` (the exporter's own families) and the clusters' parts; with `place`,
-/// where each part's lines went.
-fn merge(head: Part<'_>, parts: Vec<Part<'_>>, place: bool) -> (String, Vec<Vec<Span>>) {
+/// The page of `head` (the exporter's own families) and the clusters' parts, and where each
+/// part's lines went.
+fn merge(head: Part<'_>, parts: Vec<Part<'_>>) -> (String, Vec<Vec<Span>>) {
     let mut order: Vec<usize> = (0..parts.len()).collect();
     order.sort_by(|&a, &b| parts[a].cluster.cmp(parts[b].cluster));
     // One cursor per part (its next span): spans are in family order, so a page is one merge
@@ -300,14 +295,10 @@ fn merge(head: Part<'_>, parts: Vec<Part<'_>>, place: bool) -> (String, Vec<Vec<
         .chain(order.iter().map(|&i| (i, &parts[i])))
         .collect();
     let mut cursors = vec![0usize; sorted.len()];
-    let mut placed: Vec<Vec<Span>> = if place {
-        parts
-            .iter()
-            .map(|p| Vec::with_capacity(p.spans.len()))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let mut placed: Vec<Vec<Span>> = parts
+        .iter()
+        .map(|p| Vec::with_capacity(p.spans.len()))
+        .collect();
     let size: usize = sorted
         .iter()
         .flat_map(|(_, p)| p.spans.iter().map(|s| (s.end - s.start) as usize))
@@ -326,7 +317,7 @@ fn merge(head: Part<'_>, parts: Vec<Part<'_>>, place: bool) -> (String, Vec<Vec<
             let start = text.len();
             text.push_str(&part.text[span.start as usize..span.end as usize]);
             *next += 1;
-            if place && input != usize::MAX {
+            if input != usize::MAX {
                 placed[input].push(Span {
                     family: span.family,
                     start: offset(start),
@@ -1019,10 +1010,10 @@ impl Families {
         }
     }
 
-    /// Each family's sample lines, in text format without HELP and TYPE, by index into
-    /// [`defs::ALL`]: written directly, byte for byte what `prometheus::TextEncoder` writes
-    /// (the golden test compares), without building its protobuf tree first.
-    /// The chunk of these families (its cluster left empty).
+    /// The chunk of these families (its cluster left empty): each family's sample lines, in
+    /// text format without HELP and TYPE, in [`defs::ALL`] order, written directly, byte for
+    /// byte what `prometheus::TextEncoder` writes (the golden test compares), without building
+    /// its protobuf tree first.
     fn encode_bodies(self) -> Chunk {
         let families = self.finish();
         let size: usize = families
