@@ -80,6 +80,8 @@ pub(crate) struct PageBuilder {
     kept: HashMap<String, (Weak<ClusterSnapshot>, Vec<Span>)>,
     /// How many clusters the last page rendered (the others it copied).
     rendered: usize,
+    /// The render's buffers, kept from cluster to cluster and page to page.
+    scratch: render::Scratch,
 }
 
 /// A page's text as the bytes scrapes send.
@@ -98,6 +100,7 @@ impl PageBuilder {
             last: Arc::default(),
             kept: HashMap::new(),
             rendered: 0,
+            scratch: render::Scratch::default(),
         }
     }
 
@@ -117,7 +120,7 @@ impl PageBuilder {
                 })
                 .map(|(_, spans)| spans);
             if kept.is_none() {
-                fresh.push(render::cluster_chunk(&snapshot, cluster));
+                fresh.push(self.scratch.cluster_chunk(&snapshot, cluster));
             }
             plan.push(kept);
         }

@@ -356,6 +356,7 @@ fn hidden_state() -> NodeState {
         archiver: None,
         subscriptions: vec![],
         slots_fingerprint: None,
+        slots_lsn: None,
         conf_load_us: None,
         privilege_missing: true,
     }
@@ -1684,6 +1685,36 @@ fn chunks_assemble_into_the_whole_snapshot_encoding() {
 }
 
 #[test]
+fn a_scratch_renders_each_cluster_as_a_fresh_render_does() {
+    // A rich cluster (every family) and then one with only health series, twice over: nothing
+    // of the one before stays in the buffers.
+    let rich = rich_snapshot();
+    let mut snapshot = rich.clone();
+    snapshot.clusters.push(Arc::new(ClusterSnapshot {
+        name: "zz".into(),
+        nodes: vec![down_node()],
+        view: Default::default(),
+        patroni: None,
+        endpoints: vec![],
+    }));
+    let mut scratch = Scratch::default();
+    for _ in 0..2 {
+        for cluster in &snapshot.clusters {
+            let fresh = cluster_chunk(&snapshot, cluster);
+            let reused = scratch.cluster_chunk(&snapshot, cluster);
+            assert_eq!(reused.text, fresh.text, "{}", cluster.name);
+            assert_eq!(reused.spans, fresh.spans, "{}", cluster.name);
+        }
+    }
+    assert!(
+        cluster_chunk(&snapshot, &snapshot.clusters[0]).text.len()
+            > 4 * cluster_chunk(&snapshot, snapshot.clusters.last().unwrap())
+                .text
+                .len()
+    );
+}
+
+#[test]
 fn every_family_fits_the_direct_encoder() {
     for def in defs::ALL {
         assert!(def.labels.len() <= MAX_LABELS, "{}", def.name);
@@ -1719,7 +1750,7 @@ fn the_direct_encoder_writes_what_the_text_encoder_writes() {
     prometheus::TextEncoder::new()
         .encode_utf8(&fill().into_proto(), &mut expected)
         .unwrap();
-    let out = fill();
+    let mut out = fill();
     let bodies: String = out.encode_bodies().text;
     let without_headers: String = expected
         .lines()
