@@ -272,6 +272,12 @@ fn bench_fleet(c: &mut Criterion) {
     group.finish();
 }
 
+/// The values of `columns` one after the other, each a run of one value per walsender (the
+/// statement's `ws_lsn` and `ws_lag`).
+fn runs<T>(ws: &[Walsender], columns: &[fn(&Walsender) -> Option<T>]) -> Vec<Option<T>> {
+    columns.iter().flat_map(|f| ws.iter().map(f)).collect()
+}
+
 /// The primary's full read as the statement returns it: the node's columns, the document
 /// (every slot and the settings, as PostgreSQL's `json_build_object` would spell it) and the
 /// walsenders' arrays.
@@ -292,13 +298,19 @@ fn primary_row() -> (sql::NodeColumns, String, sql::WalsenderColumns) {
         application_name: column(&|w| Some(w.application_name.clone())),
         backend_start: s.walsenders.iter().map(|w| w.backend_start).collect(),
         state: column(&|w| w.state.clone()),
-        sent_lsn: s.walsenders.iter().map(|w| w.sent_lsn).collect(),
-        write_lsn: s.walsenders.iter().map(|w| w.write_lsn).collect(),
-        flush_lsn: s.walsenders.iter().map(|w| w.flush_lsn).collect(),
-        replay_lsn: s.walsenders.iter().map(|w| w.replay_lsn).collect(),
-        write_lag: s.walsenders.iter().map(|w| w.write_lag).collect(),
-        flush_lag: s.walsenders.iter().map(|w| w.flush_lag).collect(),
-        replay_lag: s.walsenders.iter().map(|w| w.replay_lag).collect(),
+        lsn: runs(
+            &s.walsenders,
+            &[
+                |w| w.sent_lsn,
+                |w| w.write_lsn,
+                |w| w.flush_lsn,
+                |w| w.replay_lsn,
+            ],
+        ),
+        lag: runs(
+            &s.walsenders,
+            &[|w| w.write_lag, |w| w.flush_lag, |w| w.replay_lag],
+        ),
         sync_priority: s.walsenders.iter().map(|w| w.sync_priority).collect(),
         sync_state: column(&|w| w.sync_state.clone()),
         reply_time: s.walsenders.iter().map(|w| w.reply_time).collect(),

@@ -113,6 +113,11 @@ pub struct NodeState {
     /// A digest of the idle slots (see `pg::sql::Read`): equal digests, same idle slots.
     #[serde(default)]
     pub slots_fingerprint: Option<String>,
+    /// The node position read with the slot scan (absent when the round scanned no slots): what
+    /// the slots' `safe_wal_size` was measured from. The row's own `wal_lsn` is read after the
+    /// scan and the walsenders, and while WAL is written it can be ahead of it.
+    #[serde(default)]
+    pub slots_lsn: Option<Lsn>,
     /// True when the role cannot see the replication columns (no pg_monitor / pg_read_all_stats
     /// and not superuser): hidden columns are NULL and must not be read as "no lag".
     pub privilege_missing: bool,

@@ -81,8 +81,9 @@ struct FullRead {
     at: Instant,
     conf_load_us: Option<i64>,
     settings: Arc<Settings>,
-    /// The node position the full read saw (the WAL write position on a primary, the replay
-    /// position on a standby: the position PostgreSQL measures `safe_wal_size` from).
+    /// The node position the full read's slot scan saw (the WAL write position on a primary,
+    /// the replay position on a standby: the position PostgreSQL measures `safe_wal_size`
+    /// from), see [`NodeState::slots_lsn`].
     wal_lsn: Option<Lsn>,
     fingerprint: Option<String>,
     idle_slots: Vec<Slot>,
@@ -95,7 +96,7 @@ impl FullRead {
             at: Instant::now(),
             conf_load_us: state.conf_load_us,
             settings: state.settings.clone(),
-            wal_lsn: state.wal_lsn,
+            wal_lsn: state.slots_lsn.or(state.wal_lsn),
             fingerprint: state.slots_fingerprint.clone(),
             idle_slots: state.slots.iter().filter(|s| !moving(s)).cloned().collect(),
             recovery: state.recovery.clone(),
@@ -159,7 +160,7 @@ impl SlowRead {
         SlowRead {
             at: Instant::now(),
             in_recovery: state.in_recovery,
-            wal_lsn: state.wal_lsn,
+            wal_lsn: state.slots_lsn.or(state.wal_lsn),
             slots: state.slots.clone(),
             archiver: state.archiver.clone(),
             subscriptions: state.subscriptions.clone(),
@@ -821,6 +822,51 @@ mod tests {
         };
         slow.fill(&mut behind, false);
         assert_eq!(behind.slots[1].restart_lsn, Some(Lsn(900)));
+    }
+
+    #[test]
+    fn slots_are_measured_from_the_position_of_their_scan() {
+        // The scan saw the node at 1000 (safe_wal_size 5000 from there); the row's own
+        // position, read after the walsenders, is already 1648 (WAL written in between).
+        let slot = |name: &str, horizon: Option<i64>| Slot {
+            slot_name: name.into(),
+            slot_type: "logical".into(),
+            restart_lsn: Some(Lsn(100)),
+            safe_wal_size: Some(5000),
+            catalog_xmin_age: horizon,
+            ..Slot::default()
+        };
+        let read = NodeState {
+            wal_lsn: Some(Lsn(1648)),
+            slots_lsn: Some(Lsn(1000)),
+            slots: vec![slot("held", Some(3)), slot("idle", None)],
+            ..NodeState::default()
+        };
+        let later = || NodeState {
+            wal_lsn: Some(Lsn(1648)),
+            ..NodeState::default()
+        };
+        let mut fast = later();
+        SlowRead::of(&read).fill(&mut fast, false);
+        assert_eq!(
+            fast.slots
+                .iter()
+                .map(|s| s.safe_wal_size)
+                .collect::<Vec<_>>(),
+            [Some(5000 - 648), Some(5000 - 648)]
+        );
+        let mut fast = later();
+        FullRead::of(&read).complete(&mut fast);
+        assert_eq!(fast.slots[0].slot_name, "idle");
+        assert_eq!(fast.slots[0].safe_wal_size, Some(5000 - 648));
+        // A round that scanned no slots has no scan position: the row's is the basis.
+        let unscanned = NodeState {
+            slots_lsn: None,
+            ..read.clone()
+        };
+        let mut fast = later();
+        SlowRead::of(&unscanned).fill(&mut fast, false);
+        assert_eq!(fast.slots[0].safe_wal_size, Some(5000));
     }
 
     #[test]

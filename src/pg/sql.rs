@@ -69,7 +69,7 @@ pub(crate) const SESSION: &str = "SELECT current_setting('server_version_num')::
 /// A gate on a parameter is a one-time filter of the generic plan (sessions run with
 /// `plan_cache_mode = force_generic_plan`): what it closes is not executed at all. One statement
 /// rather than one per kind of read: a session keeps each prepared statement's column
-/// descriptions (here ≈ 4 KB) and the server its plan.
+/// descriptions (here ≈ 2 KB) and the server its plan.
 ///
 /// The slot scan is O(slots) whatever it returns (`pg_get_replication_slots()` builds every
 /// slot's row): 0.34 of the 0.59 ms a primary with 531 slots spent per poll. Measured on
@@ -188,16 +188,11 @@ impl Band {
             // GUC_SUPERUSER_ONLY from breaking the poll. pg_settings builds every setting's
             // row (≈ 0.1–0.4 ms): only the full read has it.
             "
-  'settings', CASE WHEN $4::bool THEN json_build_object(
-      'synchronous_commit', current_setting('synchronous_commit'),
-      'synchronous_standby_names', current_setting('synchronous_standby_names'),
-      'wal_level', current_setting('wal_level'),
-      'max_wal_senders', current_setting('max_wal_senders'),
-      'max_replication_slots', current_setting('max_replication_slots'),
-      'hot_standby', current_setting('hot_standby'),
-      'hot_standby_feedback', current_setting('hot_standby_feedback'),
-      'wal_keep_size', current_setting('wal_keep_size'),
-      'max_slot_wal_keep_size', current_setting('max_slot_wal_keep_size')) END,
+  'settings', CASE WHEN $4::bool THEN (SELECT json_object_agg(n, current_setting(n))
+      FROM unnest(ARRAY['synchronous_commit', 'synchronous_standby_names', 'wal_level',
+                        'max_wal_senders', 'max_replication_slots', 'hot_standby',
+                        'hot_standby_feedback', 'wal_keep_size', 'max_slot_wal_keep_size']) n)
+      END,
   'recovery', CASE WHEN $4::bool THEN (SELECT json_object_agg(name, setting) FROM pg_settings
       WHERE name IN ('recovery_min_apply_delay', 'restore_command', 'archive_mode',
                      'archive_timeout')) END,",
@@ -273,7 +268,8 @@ SELECT pg_is_in_recovery() AS in_recovery,
   CASE WHEN {slow} OR {subscriptions} THEN {doc_open}json_build_object(
   -- One pass over the slots (below): the slots returned and the fingerprint of the others.
   'slots', scan.slots,
-  'slots_fingerprint', scan.fingerprint,{full_only}
+  'slots_fingerprint', scan.fingerprint,
+  'slots_lsn', scan.at,{full_only}
   -- pg_stat_archiver is readable by every role; on a standby it counts only with
   -- archive_mode = always.
   'archiver', CASE WHEN {slow} THEN (SELECT row_to_json(a) FROM (
@@ -301,13 +297,7 @@ SELECT pg_is_in_recovery() AS in_recovery,
       ORDER BY su.subname) x) END, '[]')
   )::text{doc_close} END AS doc,
   -- The walsenders' arrays (named ws_*: replay_lsn is the node's too).
-  ws.pid AS ws_pid, ws.name_cached AS ws_name_cached,
-  ws.application_name AS ws_application_name, ws.backend_start AS ws_backend_start,
-  ws.state AS ws_state, ws.sent_lsn AS ws_sent_lsn, ws.write_lsn AS ws_write_lsn,
-  ws.flush_lsn AS ws_flush_lsn, ws.replay_lsn AS ws_replay_lsn, ws.write_lag AS ws_write_lag,
-  ws.flush_lag AS ws_flush_lag, ws.replay_lag AS ws_replay_lag,
-  ws.sync_priority AS ws_sync_priority, ws.sync_state AS ws_sync_state,
-  ws.reply_time AS ws_reply_time
+  ws.*
 -- pg_get_replication_slots() (what pg_replication_slots reads) builds every slot's row
 -- (wal_status, safe_wal_size): one pass over it gives the slots returned (the decoder sorts
 -- them by name) and the digest of the idle ones; only the rows returned look up their
@@ -323,7 +313,12 @@ FROM (SELECT
         hashtext(slot_name::text) # hashtext(slot_type) # coalesce(datoid::int, 0)
         # coalesce(pg_lsn_hash(restart_lsn), 1) # coalesce(pg_lsn_hash(confirmed_flush_lsn), 2)
         # hashtext(coalesce(wal_status, '')){fingerprint_extra}) FILTER (WHERE NOT moving), 0)
-      AS fingerprint
+      AS fingerprint,
+    -- The position safe_wal_size was measured from (the write position, or the replay position
+    -- on a standby), read when the scan ends: the row's wal_lsn comes after the walsenders,
+    -- and while WAL is written it can be a WAL buffer's worth ahead.
+    CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END
+      AS at
   -- The rows as returned (json_agg of the row: json_build_object per row looks up every
   -- argument's output function again, 10 % slower); datoid and moving come along unread.
   FROM (SELECT s.slot_name, s.slot_type,
@@ -351,14 +346,17 @@ CROSS JOIN
   -- walsender timed out), the live one comes first, and the renderer keeps the first.
   -- The walsenders come as arrays, one per column (in binary: a JSON row of 31 walsenders cost
   -- 0.17 ms a poll spaced, the arrays 0.09 as text; the decoder zips them).
-  (SELECT array_agg(pid) AS pid, array_agg(name_cached) AS name_cached,
-          array_agg(application_name) AS application_name,
-          array_agg(backend_start) AS backend_start, array_agg(state) AS state,
-          array_agg(sent_lsn) AS sent_lsn, array_agg(write_lsn) AS write_lsn,
-          array_agg(flush_lsn) AS flush_lsn, array_agg(replay_lsn) AS replay_lsn,
-          array_agg(write_lag) AS write_lag, array_agg(flush_lag) AS flush_lag,
-          array_agg(replay_lag) AS replay_lag, array_agg(sync_priority) AS sync_priority,
-          array_agg(sync_state) AS sync_state, array_agg(reply_time) AS reply_time
+  -- The four positions are one array (sent, write, flush, replay: each a run of one value per
+  -- walsender), the three lags another: a session keeps a description of every column of its
+  -- statement (56 bytes each and its name, in a Vec that doubles past 32).
+  (SELECT array_agg(pid) AS ws_pid, array_agg(name_cached) AS ws_name_cached,
+          array_agg(application_name) AS ws_application_name,
+          array_agg(backend_start) AS ws_backend_start, array_agg(state) AS ws_state,
+          array_agg(sent_lsn) || array_agg(write_lsn) || array_agg(flush_lsn)
+              || array_agg(replay_lsn) AS ws_lsn,
+          array_agg(write_lag) || array_agg(flush_lag) || array_agg(replay_lag) AS ws_lag,
+          array_agg(sync_priority) AS ws_sync_priority, array_agg(sync_state) AS ws_sync_state,
+          array_agg(reply_time) AS ws_reply_time
    -- Scalar subqueries under a CASE (a LATERAL join is flattened by the planner and calls the
    -- function for every walsender); OFFSET 0 keeps them from being evaluated twice.
    -- date_part() is float8 on every version (extract() is numeric from 14 on).
@@ -496,17 +494,19 @@ pub enum DecodeError {
     #[error("unexpected poll result: {got} of the {want} columns the decoder reads")]
     Columns { got: usize, want: usize },
     #[error(
-        "unexpected poll result: the walsender column {column} has {got} values, pid has {want}"
+        "unexpected poll result: the walsender column {column} has {got} values, {want} for {pids} pids expected"
     )]
     Ragged {
         column: &'static str,
         got: usize,
         want: usize,
+        pids: usize,
     },
 }
 
 /// The walsenders of a poll, as the statement returns them: one array per column (NULL when
-/// there is no walsender), zipped by [`WalsenderColumns::into_walsenders`].
+/// there is no walsender), zipped by [`WalsenderColumns::into_walsenders`]. The positions and
+/// the lags come as runs in one array each (fewer columns, see the statement).
 #[derive(Clone, Debug, Default)]
 pub struct WalsenderColumns {
     pub pid: Vec<Option<i32>>,
@@ -514,68 +514,66 @@ pub struct WalsenderColumns {
     pub application_name: Vec<Option<String>>,
     pub backend_start: Vec<Option<f64>>,
     pub state: Vec<Option<String>>,
-    pub sent_lsn: Vec<Option<Lsn>>,
-    pub write_lsn: Vec<Option<Lsn>>,
-    pub flush_lsn: Vec<Option<Lsn>>,
-    pub replay_lsn: Vec<Option<Lsn>>,
-    pub write_lag: Vec<Option<f64>>,
-    pub flush_lag: Vec<Option<f64>>,
-    pub replay_lag: Vec<Option<f64>>,
+    /// `sent_lsn`, `write_lsn`, `flush_lsn`, `replay_lsn`: four runs of one value per pid.
+    pub lsn: Vec<Option<Lsn>>,
+    /// `write_lag`, `flush_lag`, `replay_lag` (seconds): three runs of one value per pid.
+    pub lag: Vec<Option<f64>>,
     pub sync_priority: Vec<Option<i32>>,
     pub sync_state: Vec<Option<String>>,
     pub reply_time: Vec<Option<f64>>,
 }
 
 impl WalsenderColumns {
-    /// One walsender per `pid` value; every array must have as many values.
+    /// One walsender per `pid` value; every array must have as many values (the positions
+    /// four times, the lags three times as many).
     pub fn into_walsenders(self) -> Result<Vec<Walsender>, DecodeError> {
-        let want = self.pid.len();
+        let pids = self.pid.len();
         fn check<T>(
             v: Vec<T>,
             column: &'static str,
-            want: usize,
-        ) -> Result<std::vec::IntoIter<T>, DecodeError> {
-            if v.len() == want {
-                Ok(v.into_iter())
+            runs: usize,
+            pids: usize,
+        ) -> Result<Vec<T>, DecodeError> {
+            if v.len() == runs * pids {
+                Ok(v)
             } else {
                 Err(DecodeError::Ragged {
                     column,
                     got: v.len(),
-                    want,
+                    want: runs * pids,
+                    pids,
                 })
             }
         }
-        let mut name_cached = check(self.name_cached, "name_cached", want)?;
-        let mut application_name = check(self.application_name, "application_name", want)?;
-        let mut backend_start = check(self.backend_start, "backend_start", want)?;
-        let mut state = check(self.state, "state", want)?;
-        let mut sent_lsn = check(self.sent_lsn, "sent_lsn", want)?;
-        let mut write_lsn = check(self.write_lsn, "write_lsn", want)?;
-        let mut flush_lsn = check(self.flush_lsn, "flush_lsn", want)?;
-        let mut replay_lsn = check(self.replay_lsn, "replay_lsn", want)?;
-        let mut write_lag = check(self.write_lag, "write_lag", want)?;
-        let mut flush_lag = check(self.flush_lag, "flush_lag", want)?;
-        let mut replay_lag = check(self.replay_lag, "replay_lag", want)?;
-        let mut sync_priority = check(self.sync_priority, "sync_priority", want)?;
-        let mut sync_state = check(self.sync_state, "sync_state", want)?;
-        let mut reply_time = check(self.reply_time, "reply_time", want)?;
-        // Every iterator has `want` values (checked): the `flatten`s never skip.
+        let mut name_cached = check(self.name_cached, "name_cached", 1, pids)?.into_iter();
+        let mut application_name =
+            check(self.application_name, "application_name", 1, pids)?.into_iter();
+        let mut backend_start = check(self.backend_start, "backend_start", 1, pids)?.into_iter();
+        let mut state = check(self.state, "state", 1, pids)?.into_iter();
+        let lsn = check(self.lsn, "lsn", 4, pids)?;
+        let lag = check(self.lag, "lag", 3, pids)?;
+        let mut sync_priority = check(self.sync_priority, "sync_priority", 1, pids)?.into_iter();
+        let mut sync_state = check(self.sync_state, "sync_state", 1, pids)?.into_iter();
+        let mut reply_time = check(self.reply_time, "reply_time", 1, pids)?.into_iter();
+        // Every array has its runs of `pids` values (checked): the `flatten`s never skip and
+        // the indexes are in bounds.
         Ok(self
             .pid
             .into_iter()
-            .map(|pid| Walsender {
+            .enumerate()
+            .map(|(i, pid)| Walsender {
                 pid,
                 name_cached: name_cached.next().flatten().unwrap_or(false),
                 application_name: application_name.next().flatten().unwrap_or_default(),
                 backend_start: backend_start.next().flatten(),
                 state: state.next().flatten(),
-                sent_lsn: sent_lsn.next().flatten(),
-                write_lsn: write_lsn.next().flatten(),
-                flush_lsn: flush_lsn.next().flatten(),
-                replay_lsn: replay_lsn.next().flatten(),
-                write_lag: write_lag.next().flatten(),
-                flush_lag: flush_lag.next().flatten(),
-                replay_lag: replay_lag.next().flatten(),
+                sent_lsn: lsn[i],
+                write_lsn: lsn[pids + i],
+                flush_lsn: lsn[2 * pids + i],
+                replay_lsn: lsn[3 * pids + i],
+                write_lag: lag[i],
+                flush_lag: lag[pids + i],
+                replay_lag: lag[2 * pids + i],
                 sync_priority: sync_priority.next().flatten(),
                 sync_state: sync_state.next().flatten(),
                 reply_time: reply_time.next().flatten(),
@@ -603,8 +601,10 @@ pub struct NodeColumns {
     pub wal_receiver: Option<WalReceiver>,
 }
 
-/// How many columns of a poll's row [`columns_of`] reads (35 typed ones and `doc`).
-const ROW_COLUMNS: usize = 36;
+/// How many columns of a poll's row [`columns_of`] reads (30 typed ones and `doc`). At most
+/// 32: a session keeps the statement's column descriptions in a `Vec` that doubles past 32.
+const ROW_COLUMNS: usize = 31;
+const _: () = assert!(ROW_COLUMNS <= 32);
 
 /// The columns of a poll's row, read by [`columns_of`].
 pub(crate) struct RowColumns<'a> {
@@ -681,13 +681,8 @@ pub(crate) fn columns_of(row: &tokio_postgres::Row) -> Result<RowColumns<'_>, De
             "ws_application_name" => ws.application_name = array(row, i)?,
             "ws_backend_start" => ws.backend_start = array(row, i)?,
             "ws_state" => ws.state = array(row, i)?,
-            "ws_sent_lsn" => ws.sent_lsn = lsns(row, i)?,
-            "ws_write_lsn" => ws.write_lsn = lsns(row, i)?,
-            "ws_flush_lsn" => ws.flush_lsn = lsns(row, i)?,
-            "ws_replay_lsn" => ws.replay_lsn = lsns(row, i)?,
-            "ws_write_lag" => ws.write_lag = array(row, i)?,
-            "ws_flush_lag" => ws.flush_lag = array(row, i)?,
-            "ws_replay_lag" => ws.replay_lag = array(row, i)?,
+            "ws_lsn" => ws.lsn = lsns(row, i)?,
+            "ws_lag" => ws.lag = array(row, i)?,
             "ws_sync_priority" => ws.sync_priority = array(row, i)?,
             "ws_sync_state" => ws.sync_state = array(row, i)?,
             "ws_reply_time" => ws.reply_time = array(row, i)?,
@@ -717,6 +712,8 @@ struct Document {
     slots: Vec<Slot>,
     #[serde(default)]
     slots_fingerprint: Option<String>,
+    #[serde(default)]
+    slots_lsn: Option<Lsn>,
     #[serde(default)]
     settings: Option<Settings>,
     #[serde(default)]
@@ -760,6 +757,7 @@ pub fn decode(
         walsenders,
         slots: doc.slots,
         slots_fingerprint: doc.slots_fingerprint,
+        slots_lsn: doc.slots_lsn,
         settings: Arc::new(doc.settings.unwrap_or_default()),
         recovery: doc.recovery.map(Arc::new),
         archiver: doc.archiver,
@@ -860,13 +858,8 @@ mod tests {
             application_name: vec![Some("cascade".into())],
             backend_start: vec![None],
             state: vec![Some("streaming".into())],
-            sent_lsn: vec![Some(Lsn(0x3000148))],
-            write_lsn: vec![None],
-            flush_lsn: vec![None],
-            replay_lsn: vec![None],
-            write_lag: vec![None],
-            flush_lag: vec![None],
-            replay_lag: vec![Some(0.001)],
+            lsn: vec![Some(Lsn(0x3000148)), None, None, None],
+            lag: vec![None, None, Some(0.001)],
             sync_priority: vec![Some(0)],
             sync_state: vec![Some("async".into())],
             reply_time: vec![Some(1700000000.1)],
@@ -964,6 +957,15 @@ mod tests {
     }
 
     #[test]
+    fn the_document_carries_the_position_of_the_slot_scan() {
+        let doc = r#"{"slots":[],"slots_fingerprint":"0:0","slots_lsn":"0/3E8"}"#;
+        let state = decode(NodeColumns::default(), Some(doc), vec![]).unwrap();
+        assert_eq!(state.slots_lsn, Some(Lsn(0x3E8)));
+        let none = decode(NodeColumns::default(), None, vec![]).unwrap();
+        assert_eq!(none.slots_lsn, None);
+    }
+
+    #[test]
     fn walsender_columns_zip_into_rows_and_ragged_ones_are_an_error() {
         // No walsender: every array NULL.
         assert!(
@@ -978,13 +980,19 @@ mod tests {
             application_name: vec![None, Some("node_c".into())],
             backend_start: vec![None, Some(5.0)],
             state: vec![Some("streaming".into()), Some("catchup".into())],
-            sent_lsn: vec![Some(Lsn(10)), Some(Lsn(20))],
-            write_lsn: vec![Some(Lsn(9)), None],
-            flush_lsn: vec![Some(Lsn(8)), None],
-            replay_lsn: vec![Some(Lsn(7)), None],
-            write_lag: vec![Some(0.5), None],
-            flush_lag: vec![Some(0.6), None],
-            replay_lag: vec![Some(0.7), None],
+            // sent, write, flush, replay
+            lsn: vec![
+                Some(Lsn(10)),
+                Some(Lsn(20)),
+                Some(Lsn(9)),
+                None,
+                Some(Lsn(8)),
+                None,
+                Some(Lsn(7)),
+                Some(Lsn(6)),
+            ],
+            // write, flush, replay
+            lag: vec![Some(0.5), None, Some(0.6), None, Some(0.7), Some(0.8)],
             sync_priority: vec![Some(1), Some(0)],
             sync_state: vec![Some("quorum".into()), Some("async".into())],
             reply_time: vec![Some(3.0), None],
@@ -1009,13 +1017,28 @@ mod tests {
             ),
             ("node_c", Some(5.0), None)
         );
+        // Each run is read at its own offset.
+        assert_eq!(
+            [&rows[0], &rows[1]].map(|w| (w.sent_lsn, w.flush_lsn, w.replay_lsn)),
+            [
+                (Some(Lsn(10)), Some(Lsn(8)), Some(Lsn(7))),
+                (Some(Lsn(20)), None, Some(Lsn(6)))
+            ]
+        );
+        assert_eq!(
+            [&rows[0], &rows[1]].map(|w| (w.write_lag, w.flush_lag, w.replay_lag)),
+            [(Some(0.5), Some(0.6), Some(0.7)), (None, None, Some(0.8))]
+        );
         let mut ragged = two();
-        ragged.replay_lsn.pop();
+        ragged.lsn.pop();
         let err = ragged.into_walsenders().unwrap_err().to_string();
         assert_eq!(
             err,
-            "unexpected poll result: the walsender column replay_lsn has 1 values, pid has 2"
+            "unexpected poll result: the walsender column lsn has 7 values, 8 for 2 pids expected"
         );
+        let mut ragged = two();
+        ragged.state.pop();
+        assert!(ragged.into_walsenders().is_err());
     }
 
     #[test]
