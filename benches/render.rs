@@ -314,6 +314,7 @@ fn primary_row() -> (sql::NodeColumns, String, sql::WalsenderColumns) {
         sync_priority: s.walsenders.iter().map(|w| w.sync_priority).collect(),
         sync_state: column(&|w| w.sync_state.clone()),
         reply_time: s.walsenders.iter().map(|w| w.reply_time).collect(),
+        on_database: s.walsenders.iter().map(|w| Some(w.on_database)).collect(),
     };
     let slots: Vec<String> = s
         .slots

@@ -411,6 +411,61 @@ fn a_logical_subscriber_reports_its_lag_and_a_conflict_stops_it_on_both_sides() 
 }
 
 #[test]
+fn a_logical_client_that_just_connected_never_passes_for_a_standby() {
+    let publisher = Cluster::builder()
+        .standbys(0)
+        .conf("wal_level = logical")
+        .start();
+    let p = publisher.primary();
+    let e = Exporter::start(&config(&[Spec::of(&publisher, "pub", vec![(p, "")])]));
+    e.wait_scrape("the publisher up", WAIT, |s| {
+        s.get("pg_replication_up", &[("cluster", "pub")]) == Some(1.0)
+    });
+    // The slot is made just before its client connects, between two slow rounds (30 s apart):
+    // the round the client's walsender first appears in has not read the slot. Its session is
+    // to a database, which says logical before any slot does.
+    p.batch_execute("SELECT pg_create_logical_replication_slot('cdc', 'test_decoding')");
+    let mut client = publisher
+        .bin()
+        .command("pg_recvlogical", std::path::Path::new("/tmp"))
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &p.port().to_string(),
+            "-U",
+            "postgres",
+        ])
+        .args([
+            "-d",
+            "postgres",
+            "--slot",
+            "cdc",
+            "--start",
+            "-f",
+            "/dev/null",
+        ])
+        .spawn()
+        .expect("start pg_recvlogical");
+    let streaming = [("cluster", "pub"), ("slot", "cdc"), ("state", "streaming")];
+    let mut scrapes = 0;
+    e.wait_scrape("the client streaming from its slot", WAIT, |s| {
+        scrapes += 1;
+        assert!(
+            s.find("pg_replication_lag_bytes", &[("cluster", "pub")])
+                .is_empty(),
+            "a logical client shown as a standby:\n{}",
+            s.text
+        );
+        s.get("pg_replication_logical_walsender_state", &streaming) == Some(1.0)
+    });
+    let _ = client.kill();
+    let _ = client.wait();
+    // The client was seen by SQL while the exporter was checked (not a page from before).
+    assert!(scrapes >= 1);
+}
+
+#[test]
 fn a_standby_cluster_has_one_top_node_no_split_brain_and_its_link_lag() {
     // primary → standby1 → cascade; configured as two clusters: "pg" (the primary) and "dr"
     // (standby1, replicating from outside its cluster, and cascade below it).

@@ -168,6 +168,10 @@ pub struct Walsender {
     /// `sync_state`: async, potential, sync, quorum.
     pub sync_state: Option<String>,
     pub reply_time: Option<UnixTime>,
+    /// The walsender's session is to a database (`pg_stat_activity.datid`): a logical
+    /// replication connection, whether or not the slot it serves has been read yet.
+    #[serde(default)]
+    pub on_database: bool,
     /// `slot_type` of the slot this walsender serves (`pg_replication_slots.active_pid`):
     /// `logical` for a subscriber or decoding client, which is never a standby; `None` without
     /// a slot.
@@ -180,7 +184,7 @@ pub struct Walsender {
 impl Walsender {
     /// A walsender of logical decoding (a subscriber, a CDC client), not a standby.
     pub fn is_logical(&self) -> bool {
-        self.slot_type.as_deref() == Some("logical")
+        self.on_database || self.slot_type.as_deref() == Some("logical")
     }
 }
 

@@ -356,7 +356,7 @@ CROSS JOIN
               || array_agg(replay_lsn) AS ws_lsn,
           array_agg(write_lag) || array_agg(flush_lag) || array_agg(replay_lag) AS ws_lag,
           array_agg(sync_priority) AS ws_sync_priority, array_agg(sync_state) AS ws_sync_state,
-          array_agg(reply_time) AS ws_reply_time
+          array_agg(reply_time) AS ws_reply_time, array_agg(on_database) AS ws_on_database
    -- Scalar subqueries under a CASE (a LATERAL join is flattened by the planner and calls the
    -- function for every walsender); OFFSET 0 keeps them from being evaluated twice.
    -- date_part() is float8 on every version (extract() is numeric from 14 on).
@@ -367,6 +367,12 @@ CROSS JOIN
                 CASE WHEN NOT r.pid = ANY($1::int[]) THEN
                     (SELECT date_part('epoch', x.backend_start) FROM pg_stat_get_activity(r.pid) x)
                 END AS backend_start,
+                -- A logical replication connection is to a database (a standby's is not):
+                -- logical even before it holds its slot, or while the slot it made since the
+                -- last slow round is not read yet (a subscriber's table-sync worker).
+                CASE WHEN NOT r.pid = ANY($1::int[]) THEN
+                    (SELECT coalesce(x.datid, 0) <> 0 FROM pg_stat_get_activity(r.pid) x)
+                END AS on_database,
                 r.state, r.sent_lsn, r.write_lsn, r.flush_lsn, r.replay_lsn,
                 date_part('epoch', r.write_lag) AS write_lag,
                 date_part('epoch', r.flush_lag) AS flush_lag,
@@ -430,31 +436,35 @@ pub(crate) fn compact(statement: &str) -> String {
 }
 
 /// What a session knows of the walsenders it saw in the round before: pid →
-/// (`application_name`, `backend_start`). Passed to the statement as `$1` (the pids), so that
+/// (`application_name`, `backend_start`, whether its session is to a database). Passed to the statement as `$1` (the pids), so that
 /// only new walsenders are looked up (see the statement).
 pub(crate) type WalsenderNames =
-    std::collections::HashMap<i32, (String, Option<crate::core::model::UnixTime>)>;
+    std::collections::HashMap<i32, (String, Option<crate::core::model::UnixTime>, bool)>;
 
 /// The pids to pass as the statement's `$1`.
 pub(crate) fn known_pids(names: &WalsenderNames) -> Vec<i32> {
     names.keys().copied().collect()
 }
 
-/// Completes a decoded poll's walsenders with the session's names: a cached one takes its name
-/// and start from `names`, a looked-up one is remembered; pids no longer listed are forgotten.
+/// Completes a decoded poll's walsenders with the session's names: a cached one takes its name,
+/// start and `on_database` from `names`, a looked-up one is remembered; pids no longer listed are forgotten.
 /// Then, as `pg_stat_replication` was read before: `pg_basebackup`'s walsenders are left out and
 /// the rest ordered by name (bytes, as `COLLATE "C"`), streaming first, newest first, pid.
 pub(crate) fn resolve_walsenders(state: &mut NodeState, names: &mut WalsenderNames) {
     for w in &mut state.walsenders {
         let Some(pid) = w.pid else { continue };
         if w.name_cached {
-            if let Some((name, start)) = names.get(&pid) {
+            if let Some((name, start, on_database)) = names.get(&pid) {
                 w.application_name.clone_from(name);
                 w.backend_start = *start;
+                w.on_database = *on_database;
             }
             w.name_cached = false;
         } else {
-            names.insert(pid, (w.application_name.clone(), w.backend_start));
+            names.insert(
+                pid,
+                (w.application_name.clone(), w.backend_start, w.on_database),
+            );
         }
     }
     // Forget the pids no longer listed (a pid names one process only while it lives).
@@ -521,6 +531,8 @@ pub struct WalsenderColumns {
     pub sync_priority: Vec<Option<i32>>,
     pub sync_state: Vec<Option<String>>,
     pub reply_time: Vec<Option<f64>>,
+    /// Looked-up pids only (like `application_name`): the walsender's session is to a database.
+    pub on_database: Vec<Option<bool>>,
 }
 
 impl WalsenderColumns {
@@ -555,6 +567,7 @@ impl WalsenderColumns {
         let mut sync_priority = check(self.sync_priority, "sync_priority", 1, pids)?.into_iter();
         let mut sync_state = check(self.sync_state, "sync_state", 1, pids)?.into_iter();
         let mut reply_time = check(self.reply_time, "reply_time", 1, pids)?.into_iter();
+        let mut on_database = check(self.on_database, "on_database", 1, pids)?.into_iter();
         // Every array has its runs of `pids` values (checked): the `flatten`s never skip and
         // the indexes are in bounds.
         Ok(self
@@ -577,6 +590,7 @@ impl WalsenderColumns {
                 sync_priority: sync_priority.next().flatten(),
                 sync_state: sync_state.next().flatten(),
                 reply_time: reply_time.next().flatten(),
+                on_database: on_database.next().flatten().unwrap_or(false),
                 slot_type: None,
                 slot_name: None,
             })
@@ -601,9 +615,9 @@ pub struct NodeColumns {
     pub wal_receiver: Option<WalReceiver>,
 }
 
-/// How many columns of a poll's row [`columns_of`] reads (30 typed ones and `doc`). At most
+/// How many columns of a poll's row [`columns_of`] reads (31 typed ones and `doc`). At most
 /// 32: a session keeps the statement's column descriptions in a `Vec` that doubles past 32.
-const ROW_COLUMNS: usize = 31;
+const ROW_COLUMNS: usize = 32;
 const _: () = assert!(ROW_COLUMNS <= 32);
 
 /// The columns of a poll's row, read by [`columns_of`].
@@ -685,6 +699,7 @@ pub(crate) fn columns_of(row: &tokio_postgres::Row) -> Result<RowColumns<'_>, De
             "ws_lag" => ws.lag = array(row, i)?,
             "ws_sync_priority" => ws.sync_priority = array(row, i)?,
             "ws_sync_state" => ws.sync_state = array(row, i)?,
+            "ws_on_database" => ws.on_database = array(row, i)?,
             "ws_reply_time" => ws.reply_time = array(row, i)?,
             "doc" => document = get(row, i)?,
             _ => read -= 1,
@@ -863,6 +878,7 @@ mod tests {
             sync_priority: vec![Some(0)],
             sync_state: vec![Some("async".into())],
             reply_time: vec![Some(1700000000.1)],
+            on_database: vec![Some(false)],
         };
         let state = decode(node, Some(json), walsenders.into_walsenders().unwrap()).unwrap();
         assert!(state.in_recovery);
@@ -996,6 +1012,7 @@ mod tests {
             sync_priority: vec![Some(1), Some(0)],
             sync_state: vec![Some("quorum".into()), Some("async".into())],
             reply_time: vec![Some(3.0), None],
+            on_database: vec![None, Some(true)],
         };
         let rows = two().into_walsenders().unwrap();
         assert_eq!(rows.len(), 2);
@@ -1017,6 +1034,9 @@ mod tests {
             ),
             ("node_c", Some(5.0), None)
         );
+        // A session to a database is a logical walsender before any slot is joined to it.
+        assert!(!rows[0].is_logical() && rows[1].is_logical());
+        assert_eq!(rows[1].slot_type, None);
         // Each run is read at its own offset.
         assert_eq!(
             [&rows[0], &rows[1]].map(|w| (w.sent_lsn, w.flush_lsn, w.replay_lsn)),
@@ -1087,6 +1107,8 @@ mod tests {
             ],
             ..NodeState::default()
         };
+        // 33's session is to a database (a logical walsender).
+        state.walsenders[3].on_database = true;
         resolve_walsenders(&mut state, &mut names);
         let order: Vec<(i32, &str)> = state
             .walsenders
@@ -1117,7 +1139,7 @@ mod tests {
             ..NodeState::default()
         };
         resolve_walsenders(&mut state, &mut names);
-        let got: Vec<(i32, &str, Option<f64>, bool)> = state
+        let got: Vec<(i32, &str, Option<f64>, bool, bool)> = state
             .walsenders
             .iter()
             .map(|w| {
@@ -1126,16 +1148,17 @@ mod tests {
                     w.application_name.as_str(),
                     w.backend_start,
                     w.name_cached,
+                    w.on_database,
                 )
             })
             .collect();
         assert_eq!(
             got,
             [
-                (33, "Node_c", Some(10.0), false),
-                (34, "node_b", Some(200.0), false),
-                (30, "node_b", Some(100.0), false),
-                (35, "node_d", Some(300.0), false),
+                (33, "Node_c", Some(10.0), false, true),
+                (34, "node_b", Some(200.0), false, false),
+                (30, "node_b", Some(100.0), false, false),
+                (35, "node_d", Some(300.0), false, false),
             ]
         );
         let mut known = known_pids(&names);

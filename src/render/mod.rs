@@ -601,7 +601,11 @@ fn logical_walsender(
     state: &NodeState,
     ws: &Walsender,
 ) {
-    let slot = ws.slot_name.as_deref().unwrap_or("");
+    // A logical walsender whose slot is not known yet (it does not hold one yet, or it made it
+    // since the last slow round): its series come once the slot is, a round or so later.
+    let Some(slot) = ws.slot_name.as_deref() else {
+        return;
+    };
     // The same cumulative stage rule as a standby's (core::stage).
     let lag = stage::lag(state.wal_lsn, ws);
     let stages = [
