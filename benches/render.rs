@@ -76,6 +76,7 @@ fn primary_state() -> NodeState {
                 sync_priority: Some(if i < 2 { 1 } else { 0 }),
                 sync_state: Some(if i < 2 { "quorum" } else { "async" }.into()),
                 reply_time: Some(NOW - 0.2),
+                on_database: false,
                 slot_type: None,
                 slot_name: None,
             }
