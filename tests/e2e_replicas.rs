@@ -454,9 +454,7 @@ fn a_logical_client_that_just_connected_never_passes_for_a_standby() {
         .spawn()
         .expect("start pg_recvlogical");
     let streaming = [("cluster", "pub"), ("slot", "cdc"), ("state", "streaming")];
-    let mut scrapes = 0;
     e.wait_scrape("the client streaming from its slot", WAIT, |s| {
-        scrapes += 1;
         assert!(
             s.find("pg_replication_lag_bytes", &[("cluster", "pub")])
                 .is_empty(),
@@ -467,8 +465,6 @@ fn a_logical_client_that_just_connected_never_passes_for_a_standby() {
     });
     let _ = client.kill();
     let _ = client.wait();
-    // The client was seen by SQL while the exporter was checked (not a page from before).
-    assert!(scrapes >= 1);
 }
 
 #[test]
