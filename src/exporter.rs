@@ -44,6 +44,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     WebConfig(#[from] WebConfigError),
+    #[error("start the poll thread: {0}")]
+    PollThread(std::io::Error),
 }
 
 /// A bound listener; binding first lets callers learn the port before serving.
@@ -116,7 +118,8 @@ pub async fn run_with_lifecycle(
         builder,
         config.poll.interval,
     )));
-    let runner = Runner::start(&mine, &config.poll, store.clone());
+    let runner =
+        Runner::start(&mine, &config.poll, store.clone()).map_err(ServeError::PollThread)?;
     let (reload_tx, reload_rx) = mpsc::channel(4);
     let addr = listener.local_addr().map_err(|source| ServeError::Listen {
         addr: config.web.listen_address,
