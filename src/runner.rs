@@ -68,7 +68,7 @@ impl std::fmt::Display for Applied {
 /// The thread every cluster task runs on: a single-threaded runtime of its own. A poll and its
 /// session's connection task (and its Patroni and endpoint sources) then wake each other on one
 /// thread, without a switch between threads each time a reply arrives or a query is sent (at
-/// 1002 nodes the exporter's CPU per node poll fell by a tenth against two shared worker
+/// 1002 nodes the exporter's CPU per node poll fell by 12 % against two shared worker
 /// threads, BENCHMARKS.md run 11); and scrapes, served by the main runtime, never queue behind a
 /// step of polls (which they did when everything shared one thread: spaced p99 5–6 ms).
 ///
