@@ -432,7 +432,7 @@ fn a_logical_client_that_just_connected_never_passes_for_a_standby() {
     } else {
         &system
     };
-    let mut client = bin
+    let client = bin
         .command("pg_recvlogical", std::path::Path::new("/tmp"))
         .args([
             "-h",
@@ -453,6 +453,8 @@ fn a_logical_client_that_just_connected_never_passes_for_a_standby() {
         ])
         .spawn()
         .expect("start pg_recvlogical");
+    // Stopped however the test ends (it retries for ever once its server is gone).
+    let _client = KilledOnDrop(client);
     let streaming = [("cluster", "pub"), ("slot", "cdc"), ("state", "streaming")];
     e.wait_scrape("the client streaming from its slot", WAIT, |s| {
         assert!(
@@ -463,8 +465,16 @@ fn a_logical_client_that_just_connected_never_passes_for_a_standby() {
         );
         s.get("pg_replication_logical_walsender_state", &streaming) == Some(1.0)
     });
-    let _ = client.kill();
-    let _ = client.wait();
+}
+
+/// A child process killed and reaped when dropped, a failed assertion's unwinding included.
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
