@@ -181,10 +181,10 @@ pub(crate) async fn run_builder(
         // Rendering and gzip are CPU work of up to tens of milliseconds with hundreds of
         // clusters: off the runtime's worker threads, so that polls and scrapes go on.
         let Ok((page, back)) = tokio::task::spawn_blocking(move || {
-            // What the previous pages and rounds freed since (the page before the last one is
-            // gone by now) goes back to the system before this page's churn.
-            crate::memory::release();
             let page = builder.page(snapshot, ready);
+            // This page's churn (the changed clusters' chunks, freed once assembled) and what
+            // the rounds freed since the last page go back to the system now, not a page later.
+            crate::memory::release();
             (page, builder)
         })
         .await
