@@ -36,6 +36,8 @@ fn drill_config(c: &PatroniCluster, leader: &str, seed: &str, dir: &Path) -> Str
         "CREATE ROLE drill LOGIN PASSWORD '{DRILL_PASSWORD}'; GRANT CREATE ON DATABASE postgres TO drill;"
     ))
     .unwrap();
+    // The drill logs in on every member: the role must have reached the replicas first.
+    c.wait_replayed(leader, PATRONI_WAIT);
     let pw = dir.join("drill.pw");
     std::fs::write(&pw, format!("{DRILL_PASSWORD}\n")).unwrap();
     format!(

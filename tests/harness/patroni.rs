@@ -535,6 +535,43 @@ impl PatroniCluster {
             .map_err(|e| format!("connect to {name} (port {}): {e}", m.pg_port))
     }
 
+    /// Wait until every other member has replayed the leader's WAL up to now (a role created
+    /// on the leader can then log in on the replicas, which replicate asynchronously).
+    pub fn wait_replayed(&self, leader: &str, timeout: Duration) {
+        let lsn: String = self
+            .conn(leader)
+            .and_then(|mut c| {
+                c.query_one("SELECT pg_current_wal_lsn()::text", &[])
+                    .map_err(|e| e.to_string())
+            })
+            .unwrap_or_else(|e| panic!("the leader's WAL position: {e}"))
+            .get(0);
+        for m in self.members.iter().filter(|m| m.name != leader) {
+            let mut last = String::new();
+            let ok = os::poll_until(timeout, || {
+                let replayed = self.conn(&m.name).and_then(|mut c| {
+                    c.query_one(
+                        "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false)",
+                        &[&lsn],
+                    )
+                    .map_err(|e| e.to_string())
+                });
+                match replayed {
+                    Ok(row) => row.get(0),
+                    Err(e) => {
+                        last = e;
+                        false
+                    }
+                }
+            });
+            assert!(
+                ok,
+                "{} did not replay the leader's WAL to {lsn} within {timeout:?} {last}",
+                m.name
+            );
+        }
+    }
+
     fn write_post_bootstrap(&self) {
         // Patroni runs this once, on the member that bootstraps, with a libpq URL as $1.
         let script = self.dir().join("post_bootstrap.sh");
