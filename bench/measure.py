@@ -5,6 +5,8 @@ the final tables. Standard library only, so the benchmark needs nothing beyond p
 Subcommands (all print to stdout):
   ports N                   N free loopback TCP ports, one a line
   rss PID...                summed VmRSS of the processes, in KiB
+  rsswatch PID SECS         VmRSS of PID every 0.25 s for SECS seconds, and its peak over the
+                            window (VmHWM, reset at the start): "median_kb max_kb peak_kb"
   cpu PID...                summed CPU of the processes, "stat_ms sched_ms" (see cpu())
   scrape URL N              N sequential GETs with Accept-Encoding: gzip; fails on a non-200
   spaced URL N GAP          N gzip GETs GAP..1.5*GAP seconds apart (as Prometheus scrapes: most
@@ -45,14 +47,46 @@ def ports(n):
             s.close()
 
 
-def rss(pids):
+def vmrss(pids):
     total = 0
     for pid in pids:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
-    print(total)
+    return total
+
+
+def rss(pids):
+    print(vmrss(pids))
+
+
+def status_kb(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise SystemExit(f"no {field} in /proc/{pid}/status")
+
+
+def rsswatch(pid, secs):
+    """One VmRSS reading is one moment's luck (a page being built holds two pages for a few
+    ms): sample the whole window instead and report its median and the largest sample, and the
+    kernel's own peak over the window (VmHWM, reset at the start by writing 5 to clear_refs,
+    which needs the process's owner or root), which no sampling interval can miss."""
+    import time
+
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+    samples = []
+    end = time.monotonic() + secs
+    while True:
+        samples.append(vmrss([pid]))
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(0.25, left))
+    print(f"{statistics.median(samples):.0f} {max(samples)} {status_kb(pid, 'VmHWM')}")
 
 
 def cpu(pids):
@@ -328,7 +362,9 @@ SCALE_COLUMNS = [
     ("all_up_s", "start to all up s"),
     ("up_start", "nodes up after start"),
     ("up_end", "nodes up at end"),
-    ("rss_kb", "RSS MiB"),
+    ("rss_kb", "RSS MiB (median)"),
+    ("rss_max_kb", "RSS MiB (max)"),
+    ("rss_peak_kb", "RSS MiB (peak)"),
     ("cpu_node_poll_ms", "CPU/node poll ms"),
     ("cpu_core_pct", "CPU % of a core"),
     ("server_node_poll_ms", "server ms/node poll"),
@@ -348,7 +384,7 @@ def scale_rows(data, prefix):
         for key, _ in SCALE_COLUMNS:
             tool, _, name = key.rpartition(":")
             v = data[case].get(tool or "ours", {}).get(name)
-            row.append(fmt(v, "MiB") if key == "rss_kb" else fmt(v, ""))
+            row.append(fmt(v, "MiB") if key.startswith("rss_") else fmt(v, ""))
         rows.append(row)
     return rows
 
@@ -420,6 +456,8 @@ def main(argv):
         ports(int(args[0]))
     elif cmd == "rss":
         rss(args)
+    elif cmd == "rsswatch":
+        rsswatch(args[0], float(args[1]))
     elif cmd == "cpu":
         cpu(args)
     elif cmd == "scrape":

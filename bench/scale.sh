@@ -3,8 +3,9 @@
 #
 # Nodes axis: 1, 10, 100 and 334 clusters of 3 nodes (3, 30, 300, 1002 nodes), every cluster
 # pointed at c1's three servers, each configured node its own session. Per step: start to
-# /ready, every node up (and still up at the end), RSS, exporter CPU per node poll and server
-# time per node poll (a poll-only window, pg_stat_statements on c1), the servers' CPU in all,
+# /ready, every node up (and still up at the end), RSS (median and max of readings across the
+# window, and the kernel's peak over it), exporter CPU per node poll and server time per node poll (a poll-only window,
+# pg_stat_statements on c1), the servers' CPU in all,
 # late rounds, spaced scrapes and wrk's back-to-back p50/p99.
 # Slots axis: one cluster, 0, 100, 500 and 2000 idle physical slots on the primary: the same
 # figures per cluster round (0 slots is the 3-node step of the nodes axis, when that ran: the
@@ -86,7 +87,10 @@ scale_step() { # case clusters
     local s0 s1
     c0=$($MEASURE cpu "$pid")
     s0=$($MEASURE cpu "${spids[@]}")
-    sleep "$SCALE_WINDOW"
+    # The window itself samples RSS (median and max of readings every 0.25 s, and the kernel's
+    # peak over the window).
+    local rss_med rss_max rss_peak
+    read -r rss_med rss_max rss_peak <<<"$($MEASURE rsswatch "$pid" "$SCALE_WINDOW")"
     c1=$($MEASURE cpu "$pid")
     s1=$($MEASURE cpu "${spids[@]}")
     read -r polls pl ex <<<"$(c1_polls)"
@@ -102,7 +106,9 @@ scale_step() { # case clusters
     rec "$case" servers cpu_node_poll_ms "$(calc "$(cpu_delta "$s0" "$s1") / $polls")"
     rec "$case" ours polls_per_node_s "$(calc "$polls / $nodes / $SCALE_WINDOW")"
     rec "$case" ours rounds_late "$(calc "$($MEASURE sum "$url/metrics" pg_replication_exporter_rounds_late_total) - $late0")"
-    rec "$case" ours rss_kb "$($MEASURE rss "$pid")"
+    rec "$case" ours rss_kb "$rss_med"
+    rec "$case" ours rss_max_kb "$rss_max"
+    rec "$case" ours rss_peak_kb "$rss_peak"
     local p50 p99 pmax req secs
     read -r p50 p99 pmax <<<"$($MEASURE spaced "$url/metrics" 10 1.0)"
     rec "$case" ours spaced_p50_ms "$p50"
