@@ -1,13 +1,15 @@
 //! The `/metrics` page, built when snapshots are published, never by a scrape.
 //!
 //! A builder task waits for publishes, then takes the latest snapshot and makes its page: each
-//! cluster whose entry changed since the last page is rendered into a chunk, the others' lines
-//! are copied from the last page, family by family, and the result is gzipped once.
-//! Publishes that arrive while a page is being built are coalesced into the next one, and the
-//! builder rests between pages so that it takes at most [`BUILDER_SHARE`] of one core: with
-//! hundreds of clusters publishing every second, the page is rebuilt about once a second
-//! rather than once per publish. Scrapes copy the latest page's bytes. Only the latest page is
-//! kept: an older one is freed when the last response holding it is sent.
+//! cluster whose entry changed since the last page is rendered into a chunk, the others keep
+//! the chunk they had in the last page, and the chunks are merged family by family straight
+//! into gzip, so that the plain text is never whole in memory beside the page being served (a
+//! scrape without gzip merges the same chunks for itself). Publishes that arrive while a page
+//! is being built are coalesced into the next one, and the builder rests between pages so that
+//! it takes at most [`BUILDER_SHARE`] of one core: with hundreds of clusters publishing every
+//! second, the page is rebuilt about once a second rather than once per publish. Scrapes copy
+//! the latest page's bytes. Only the latest page is kept: an older one is freed when the last
+//! response holding it is sent.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::core::model::{ClusterSnapshot, Snapshot};
-use crate::render::{self, Part, Span};
+use crate::render::{self, Chunk};
 use crate::store::{BuildInfo, Store};
 
 /// The largest share of one core the builder spends: after a page that took `t` to build, it
@@ -27,18 +29,33 @@ use crate::store::{BuildInfo, Store};
 /// exporter's CPU, for data scraped every 15 s).
 pub(crate) const BUILDER_SHARE: f64 = 0.025;
 
-/// One snapshot's page, plain and gzip.
+/// One snapshot's page: its gzip, and the chunks it was merged from.
 pub(crate) struct Page {
     /// The snapshot this page shows (tests only: in service a page does not keep an older
     /// generation of the clusters' reports alive beside the store's latest).
     #[cfg(test)]
     pub snapshot: Arc<Snapshot>,
-    pub plain: Bytes,
+    /// The exporter's own families.
+    head: Chunk,
+    /// The clusters' chunks (shared with the builder, which keeps the unchanged ones for the
+    /// next page).
+    chunks: Vec<Arc<Chunk>>,
     pub gzip: Bytes,
     /// Whether every cluster of `snapshot` had completed a round (what `/ready` says).
     pub ready: bool,
     /// How long building this page took.
     pub build_time: Duration,
+}
+
+impl Page {
+    /// The page's text, for a scrape without gzip: the chunks merged again (a copy of their
+    /// bytes, no render), byte for byte what the gzip holds.
+    pub(crate) fn plain(&self) -> Bytes {
+        let chunks: Vec<&Chunk> = self.chunks.iter().map(Arc::as_ref).collect();
+        let mut text = String::with_capacity(render::merged_len(&self.head, &chunks));
+        render::merge_into(&self.head, &chunks, &mut text, usize::MAX, |_| {});
+        Bytes::from(text)
+    }
 }
 
 /// The latest page.
@@ -62,93 +79,79 @@ impl Pages {
     }
 
     fn set(&self, page: Page) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(page);
+        let old = std::mem::replace(
+            &mut *self.current.write().unwrap_or_else(|e| e.into_inner()),
+            Arc::new(page),
+        );
+        // Freed (when no response holds it) outside the lock scrapes read under.
+        drop(old);
     }
 }
 
-/// Builds pages; a cluster whose entry did not change since the last page is copied from that
-/// page instead of rendered again.
+/// Builds pages; a cluster whose entry did not change since the last page keeps its chunk
+/// instead of being rendered again.
 pub(crate) struct PageBuilder {
     build: BuildInfo,
-    /// The last page's text (shared with that page's `plain`).
-    last: Arc<String>,
-    /// Per cluster of the last page: the entry it shows, and where its lines are in `last`.
-    /// A page's clusters are kept in the page itself, not beside it in chunks of their own: at
-    /// a thousand nodes that is 4 MB less, the whole page once.
+    /// Per cluster of the last page: the entry it shows, and its chunk (shared with that page).
     /// The entry is held weakly (its reports are freed when the store replaces it; the
     /// allocation stays, so its address is not reused while the entry is remembered).
-    kept: HashMap<String, (Weak<ClusterSnapshot>, Vec<Span>)>,
-    /// How many clusters the last page rendered (the others it copied).
+    kept: HashMap<String, (Weak<ClusterSnapshot>, Arc<Chunk>)>,
+    /// How many clusters the last page rendered (the others it kept).
     rendered: usize,
     /// The render's buffers, kept from cluster to cluster and page to page.
     scratch: render::Scratch,
 }
 
-/// A page's text as the bytes scrapes send.
-struct Text(Arc<String>);
-
-impl AsRef<[u8]> for Text {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
+/// How much of a page is merged before it goes to the gzip encoder.
+const GZIP_PIECE: usize = 64 * 1024;
 
 impl PageBuilder {
     pub(crate) fn new(build: BuildInfo) -> PageBuilder {
         PageBuilder {
             build,
-            last: Arc::default(),
             kept: HashMap::new(),
             rendered: 0,
             scratch: render::Scratch::default(),
         }
     }
 
-    /// The page of `snapshot`: byte for byte [`render::render`] of it.
+    /// The page of `snapshot`: its gzip holds byte for byte [`render::render`] of it.
     pub(crate) fn page(&mut self, snapshot: Arc<Snapshot>, ready: bool) -> Page {
         let started = Instant::now();
-        // Per cluster: its lines in the last page, or `None` for a chunk rendered now.
-        let mut plan = Vec::with_capacity(snapshot.clusters.len());
-        let mut fresh = Vec::new();
-        for cluster in &snapshot.clusters {
-            let kept = self
-                .kept
-                .remove(&cluster.name)
-                .filter(|(seen, _)| {
-                    std::ptr::eq(seen.as_ptr(), Arc::as_ptr(cluster))
-                        && !render::reads_other_clusters(cluster)
-                })
-                .map(|(_, spans)| spans);
-            if kept.is_none() {
-                fresh.push(self.scratch.cluster_chunk(&snapshot, cluster));
-            }
-            plan.push(kept);
-        }
-        // Clusters gone from the snapshot drop out with what is left of the old map.
-        self.kept.clear();
-        self.rendered = fresh.len();
-        let mut chunks = fresh.iter();
-        let parts = snapshot
+        let mut rendered = 0;
+        let chunks: Vec<Arc<Chunk>> = snapshot
             .clusters
             .iter()
-            .zip(&plan)
-            .map(|(cluster, kept)| match kept {
-                Some(spans) => Part::kept(&cluster.name, &self.last, spans),
-                None => chunks.next().expect("a chunk per cluster not kept").part(),
+            .map(|cluster| {
+                let kept = self.kept.remove(&cluster.name).filter(|(seen, _)| {
+                    std::ptr::eq(seen.as_ptr(), Arc::as_ptr(cluster))
+                        && !render::reads_other_clusters(cluster)
+                });
+                match kept {
+                    Some((_, chunk)) => chunk,
+                    None => {
+                        rendered += 1;
+                        Arc::new(self.scratch.cluster_chunk(&snapshot, cluster))
+                    }
+                }
             })
             .collect();
-        let (plain, placed) = render::assemble_parts(&self.build, &snapshot, parts);
-        drop(fresh);
-        for (cluster, spans) in snapshot.clusters.iter().zip(placed) {
-            self.kept
-                .insert(cluster.name.clone(), (Arc::downgrade(cluster), spans));
+        // Clusters gone from the snapshot drop out with what is left of the old map.
+        self.kept.clear();
+        for (cluster, chunk) in snapshot.clusters.iter().zip(&chunks) {
+            self.kept.insert(
+                cluster.name.clone(),
+                (Arc::downgrade(cluster), chunk.clone()),
+            );
         }
-        self.last = Arc::new(plain);
-        let gzip = gzip(self.last.as_bytes());
+        self.rendered = rendered;
+        let head = render::exporter_chunk(&self.build, &snapshot);
+        let gzip = gzip_chunks(&head, &chunks);
         Page {
             #[cfg(test)]
             snapshot,
-            plain: Bytes::from_owner(Text(self.last.clone())),
+            head,
+            chunks,
             gzip,
             ready,
             build_time: started.elapsed(),
@@ -205,18 +208,41 @@ pub(crate) async fn run_builder(
     }
 }
 
-pub(crate) fn gzip(plain: &[u8]) -> Bytes {
+/// A gzip of `plain_len` bytes of text into memory, fed by `fill`.
+fn gzip_with(plain_len: usize, fill: impl FnOnce(&mut dyn FnMut(&[u8]))) -> Bytes {
     // Level 1: metric pages are repetitive enough that the fastest level already shrinks them
     // about eight-fold, at a fraction of the default level's time.
     let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(plain.len() / 6),
+        Vec::with_capacity(plain_len / 6),
         flate2::Compression::fast(),
     );
+    fill(&mut |bytes| {
+        encoder
+            .write_all(bytes)
+            .expect("gzip into memory cannot fail")
+    });
     encoder
-        .write_all(plain)
-        .and_then(|()| encoder.finish())
+        .finish()
         .map(Bytes::from)
         .expect("gzip into memory cannot fail")
+}
+
+pub(crate) fn gzip(plain: &[u8]) -> Bytes {
+    gzip_with(plain.len(), |write| write(plain))
+}
+
+/// The gzip of the page merged from `head` and `chunks`, compressed piece by piece as it is
+/// merged.
+fn gzip_chunks(head: &Chunk, chunks: &[Arc<Chunk>]) -> Bytes {
+    let chunks: Vec<&Chunk> = chunks.iter().map(Arc::as_ref).collect();
+    gzip_with(render::merged_len(head, &chunks), |write| {
+        let mut piece = String::with_capacity(GZIP_PIECE + 4096);
+        render::merge_into(head, &chunks, &mut piece, GZIP_PIECE, |p| {
+            write(p.as_bytes());
+            p.clear();
+        });
+        write(piece.as_bytes());
+    })
 }
 
 #[cfg(test)]
@@ -255,30 +281,47 @@ mod tests {
         store.put(cluster("zeta", &["z1"]));
         store.put(cluster("alpha", &["a1", "a2"]));
         let first = builder.page(store.current(), true);
-        assert_eq!(first.plain, render::render(&first.snapshot, &BUILD));
-        assert_eq!(gunzip(&first.gzip), first.plain);
+        assert_eq!(first.plain(), render::render(&first.snapshot, &BUILD));
+        assert_eq!(gunzip(&first.gzip), first.plain());
         assert_eq!(builder.rendered(), 2);
         store.put(cluster("alpha", &["a1"]));
         let second = builder.page(store.current(), true);
-        assert_eq!(second.plain, render::render(&second.snapshot, &BUILD));
+        assert_eq!(second.plain(), render::render(&second.snapshot, &BUILD));
         assert_eq!(
             builder.rendered(),
             1,
             "zeta did not publish: its lines are copied from the first page, not rendered again"
         );
-        assert_ne!(second.plain, first.plain);
+        assert_ne!(second.plain(), first.plain());
         // Nothing published: the page is copied whole, and still the render of its snapshot.
         let again = builder.page(store.current(), true);
-        assert_eq!((builder.rendered(), &again.plain), (0, &second.plain));
+        assert_eq!((builder.rendered(), again.plain()), (0, second.plain()));
         drop((first, second));
         store.remove("zeta");
         let third = builder.page(store.current(), true);
-        assert_eq!(third.plain, render::render(&third.snapshot, &BUILD));
+        assert_eq!(third.plain(), render::render(&third.snapshot, &BUILD));
         assert!(
             !builder.kept.contains_key("zeta"),
             "a removed cluster is forgotten"
         );
-        assert!(!String::from_utf8_lossy(&third.plain).contains("zeta"));
+        assert!(!String::from_utf8_lossy(&third.plain()).contains("zeta"));
+    }
+
+    #[test]
+    fn a_page_larger_than_a_gzip_piece_is_gzipped_whole_and_in_order() {
+        let store = Store::new(&[]);
+        for i in 0..300 {
+            store.put(cluster(&format!("c{i:03}"), &["n1", "n2", "n3"]));
+        }
+        let page = PageBuilder::new(BUILD).page(store.current(), true);
+        let plain = render::render(&page.snapshot, &BUILD);
+        assert!(
+            plain.len() > 4 * GZIP_PIECE,
+            "{} bytes: too small to need several pieces",
+            plain.len()
+        );
+        assert_eq!(page.plain(), plain);
+        assert_eq!(gunzip(&page.gzip), plain.as_bytes());
     }
 
     #[tokio::test]
@@ -301,8 +344,8 @@ mod tests {
             let page = pages.current();
             if Arc::ptr_eq(&page.snapshot, &store.current()) {
                 assert!(page.ready);
-                assert_eq!(page.plain, render::render(&store.current(), &BUILD));
-                assert!(String::from_utf8_lossy(&page.plain).contains("node=\"n19\""));
+                assert_eq!(page.plain(), render::render(&store.current(), &BUILD));
+                assert!(String::from_utf8_lossy(&page.plain()).contains("node=\"n19\""));
                 break;
             }
             assert!(Instant::now() < deadline, "no page of the latest snapshot");

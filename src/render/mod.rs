@@ -116,7 +116,9 @@ pub fn render_cluster(snapshot: &Snapshot, build: &BuildInfo, name: &str) -> Opt
     let cluster = snapshot.clusters.iter().find(|c| c.name == name)?;
     let head = head_chunk(|out| build_info(out, build));
     let chunk = cluster_chunk(snapshot, cluster);
-    Some(merge(head.part(), vec![chunk.part()]).0)
+    let mut text = String::with_capacity(merged_len(&head, &[&chunk]));
+    merge_into(&head, &[&chunk], &mut text, usize::MAX, |_| {});
+    Some(text)
 }
 
 /// The exporter-level part of a page (no cluster label), as a chunk that sorts first.
@@ -173,45 +175,25 @@ pub fn render(snapshot: &Snapshot, build: &BuildInfo) -> String {
 /// [`defs::ALL`]), its sample lines in text format, without the HELP and TYPE lines. Every
 /// family but the build info has `cluster` as its first label, so a family's series sorted by
 /// label values are the clusters' lines of that family in cluster-name order: a page is the
-/// concatenation, family by family, of its clusters' chunks (see [`assemble`]), and a cluster
-/// whose snapshot did not change keeps its lines in the page (see [`Part::kept`]).
+/// concatenation, family by family, of its clusters' chunks (see [`merge_into`]), and a
+/// cluster whose snapshot did not change keeps its chunk from one page to the next.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Chunk {
     cluster: String,
     /// Every family's lines, one family after the other (one allocation a chunk, not one a
-    /// family).
+    /// family), allocated to its length: the chunks of the clusters are what a page keeps.
     text: String,
     /// Per family with series, in [`defs::ALL`] order: where its lines are in `text`.
     spans: Vec<Span>,
 }
 
-/// Where one family's lines of one cluster are in a text (a chunk's, or a page's).
+/// Where one family's lines of one cluster are in a chunk's text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Span {
+struct Span {
     /// The family's index in [`defs::ALL`].
     family: u32,
     start: u32,
     end: u32,
-}
-
-/// A cluster's lines to merge into a page: a [`Chunk`] ([`Chunk::part`]), or the lines an
-/// earlier page holds of a cluster that did not change since ([`Part::kept`]).
-#[derive(Clone, Copy, Debug)]
-pub struct Part<'a> {
-    cluster: &'a str,
-    text: &'a str,
-    spans: &'a [Span],
-}
-
-impl<'a> Part<'a> {
-    /// `cluster`'s lines in `page`, where an earlier [`assemble_parts`] placed them.
-    pub fn kept(cluster: &'a str, page: &'a str, spans: &'a [Span]) -> Part<'a> {
-        Part {
-            cluster,
-            text: page,
-            spans,
-        }
-    }
 }
 
 impl Chunk {
@@ -228,15 +210,6 @@ impl Chunk {
     /// True when the chunk has no series.
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
-    }
-
-    /// This chunk as a page's part.
-    pub fn part(&self) -> Part<'_> {
-        Part {
-            cluster: &self.cluster,
-            text: &self.text,
-            spans: &self.spans,
-        }
     }
 }
 
@@ -281,65 +254,67 @@ pub fn assemble<'a>(
     snapshot: &Snapshot,
     chunks: impl IntoIterator<Item = &'a Chunk>,
 ) -> String {
-    let head = head_chunk(|out| exporter_families(out, snapshot, build));
-    merge(head.part(), chunks.into_iter().map(Chunk::part).collect()).0
+    let head = exporter_chunk(build, snapshot);
+    let chunks: Vec<&Chunk> = chunks.into_iter().collect();
+    let mut text = String::with_capacity(merged_len(&head, &chunks));
+    merge_into(&head, &chunks, &mut text, usize::MAX, |_| {});
+    text
 }
 
-/// [`assemble`] of parts (chunks, and clusters kept from an earlier page), and where each
-/// part's lines are in the page (in `parts` order): what the next page reads the clusters
-/// that did not change from.
-pub fn assemble_parts(
-    build: &BuildInfo,
-    snapshot: &Snapshot,
-    parts: Vec<Part<'_>>,
-) -> (String, Vec<Vec<Span>>) {
-    let head = head_chunk(|out| exporter_families(out, snapshot, build));
-    merge(head.part(), parts)
+/// The exporter's own families of `snapshot`'s page (no cluster label), as the chunk that
+/// sorts first in [`merge_into`].
+pub fn exporter_chunk(build: &BuildInfo, snapshot: &Snapshot) -> Chunk {
+    head_chunk(|out| exporter_families(out, snapshot, build))
 }
 
-/// The page of `head` (the exporter's own families) and the clusters' parts, and where each
-/// part's lines went.
-fn merge(head: Part<'_>, parts: Vec<Part<'_>>) -> (String, Vec<Vec<Span>>) {
-    let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by(|&a, &b| parts[a].cluster.cmp(parts[b].cluster));
-    // One cursor per part (its next span): spans are in family order, so a page is one merge
-    // pass. The head sorts first (its families have no cluster label).
-    let sorted: Vec<(usize, &Part<'_>)> = std::iter::once((usize::MAX, &head))
-        .chain(order.iter().map(|&i| (i, &parts[i])))
-        .collect();
-    let mut cursors = vec![0usize; sorted.len()];
-    let mut placed: Vec<Vec<Span>> = parts
-        .iter()
-        .map(|p| Vec::with_capacity(p.spans.len()))
-        .collect();
-    let size: usize = sorted
-        .iter()
-        .flat_map(|(_, p)| p.spans.iter().map(|s| (s.end - s.start) as usize))
+/// The bytes [`merge_into`] writes for `head` and `chunks` (HELP and TYPE lines estimated).
+pub fn merged_len(head: &Chunk, chunks: &[&Chunk]) -> usize {
+    let lines: usize = std::iter::once(head)
+        .chain(chunks.iter().copied())
+        .map(Chunk::len)
         .sum();
-    let mut text = String::with_capacity(size + defs::ALL.len() * 160);
+    lines + defs::ALL.len() * 160
+}
+
+/// The page of `head` (the exporter's own families) and the clusters' chunks (any order),
+/// appended to `text`: every family's HELP and TYPE once, then its lines of every cluster in
+/// cluster-name order. Whenever `text` has reached `piece` bytes it is handed to `flush`
+/// (which empties it), so that a page can be gzipped as it is assembled without ever being
+/// whole in memory; what is left at the end stays in `text`.
+pub fn merge_into(
+    head: &Chunk,
+    chunks: &[&Chunk],
+    text: &mut String,
+    piece: usize,
+    mut flush: impl FnMut(&mut String),
+) {
+    let mut sorted: Vec<&Chunk> = chunks.to_vec();
+    sorted.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    // One cursor per chunk (its next span): spans are in family order, so a page is one merge
+    // pass. The head goes first (its families have no cluster label).
+    sorted.insert(0, head);
+    let mut cursors = vec![0usize; sorted.len()];
     for (index, def) in defs::ALL.iter().enumerate() {
         let mut header = false;
-        for (&(input, part), next) in sorted.iter().zip(&mut cursors) {
-            let Some(span) = part.spans.get(*next).filter(|s| s.family as usize == index) else {
+        for (chunk, next) in sorted.iter().zip(&mut cursors) {
+            let Some(span) = chunk
+                .spans
+                .get(*next)
+                .filter(|s| s.family as usize == index)
+            else {
                 continue;
             };
             if !header {
-                write_header(&mut text, def);
+                write_header(text, def);
                 header = true;
             }
-            let start = text.len();
-            text.push_str(&part.text[span.start as usize..span.end as usize]);
+            text.push_str(&chunk.text[span.start as usize..span.end as usize]);
             *next += 1;
-            if input != usize::MAX {
-                placed[input].push(Span {
-                    family: span.family,
-                    start: offset(start),
-                    end: offset(text.len()),
-                });
+            if text.len() >= piece {
+                flush(text);
             }
         }
     }
-    (text, placed)
 }
 
 /// A position in a chunk or a page as stored in a [`Span`].
@@ -1088,7 +1063,9 @@ impl Families {
             self.series.values().all(|f| f.series.is_empty()),
             "families missing from defs::ALL"
         );
-        // No shrink: a chunk lives until its lines are copied into a page (the page keeps them).
+        // A page keeps its clusters' chunks (and the next page those that did not change):
+        // the estimate's spare room would stay resident with them.
+        text.shrink_to_fit();
         Chunk {
             cluster: String::new(),
             text,

@@ -1,7 +1,8 @@
 //! HTTP: `/metrics` (the latest page, gzip when asked), `/healthz`, `/ready` and a landing page.
-//! Handlers never talk to PostgreSQL and never render `/metrics`: the page and its gzip form are
-//! built when snapshots are published (`pages`), and a scrape copies their bytes. With basic
-//! auth configured (see `webconfig`), every route but `/healthz` asks for credentials.
+//! Handlers never talk to PostgreSQL and never render `/metrics`: the page (its clusters'
+//! chunks and their gzip) is built when snapshots are published (`pages`), and a scrape copies
+//! bytes: the gzip, or without gzip the chunks merged into one text. With basic auth configured
+//! (see `webconfig`), every route but `/healthz` asks for credentials.
 
 use std::sync::Arc;
 
@@ -81,7 +82,8 @@ pub(crate) fn app(state: AppState) -> Router {
 pub(crate) const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    // Built ahead by the page builder: a scrape copies bytes, it never renders.
+    // Built ahead by the page builder: a scrape copies bytes, it never renders (without gzip
+    // it copies the page's chunks into one text).
     let page = state.pages.current();
     let content_type = (header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
     let vary = (header::VARY, HeaderValue::from_static("accept-encoding"));
@@ -90,7 +92,7 @@ async fn metrics_handler(State(state): State<AppState>, headers: HeaderMap) -> R
         let encoding = (header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         ([content_type, encoding, vary], body).into_response()
     } else {
-        ([content_type, vary], page.plain.clone()).into_response()
+        ([content_type, vary], page.plain()).into_response()
     }
 }
 
