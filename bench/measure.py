@@ -193,7 +193,7 @@ def metric_sum(url, name):
     text, _ = fetch_text(url)
     total = 0.0
     for line in text.splitlines():
-        if line.startswith(name + "{"):
+        if line.startswith(name + "{") or line.startswith(name + " "):
             total += float(line.rsplit(" ", 1)[1])
     return total
 
@@ -370,6 +370,8 @@ SCALE_COLUMNS = [
     ("server_node_poll_ms", "server ms/node poll"),
     ("servers:cpu_core_pct", "servers' CPU % of a core"),
     ("rounds_late", "late rounds"),
+    ("page_ms", "page build ms"),
+    ("pages_per_s", "pages/s"),
     ("spaced_p50_ms", "spaced p50 ms"),
     ("spaced_p99_ms", "spaced p99 ms"),
     ("p99_ms", "wrk p99 ms"),
@@ -406,10 +408,12 @@ def scale_report(data):
 
 
 PLOTS = [
-    ("rss_kb", "RSS (MiB)", 1 / 1024),
+    ("rss_kb", "RSS, median of the window (MiB)", 1 / 1024),
     ("cpu_node_poll_ms", "exporter CPU per node poll (ms)", 1),
     ("server_node_poll_ms", "server time per node poll (ms)", 1),
+    ("page_ms", "page build: render, merge, gzip (ms)", 1),
     ("spaced_p99_ms", "/metrics p99, spaced scrapes (ms)", 1),
+    ("p99_ms", "/metrics p99, back to back (ms)", 1),
 ]
 
 
@@ -431,9 +435,9 @@ def plot(path, out):
                 f.write(c[len(prefix):] + " " + " ".join(
                     str(o.get(k, float("nan")) * scale) for k, _, scale in PLOTS) + "\n")
         script = [
-            "set terminal png size 1200,800",
+            "set terminal png size 1500,800",
             f"set output '{os.path.join(out, name + '.png')}'",
-            "set multiplot layout 2,2",
+            "set multiplot layout 2,3",
             "set grid",
             f"set xlabel '{axis}'",
             "set key off",

@@ -6,7 +6,8 @@
 # /ready, every node up (and still up at the end), RSS (median and max of readings across the
 # window, and the kernel's peak over it), exporter CPU per node poll and server time per node poll (a poll-only window,
 # pg_stat_statements on c1), the servers' CPU in all,
-# late rounds, spaced scrapes and wrk's back-to-back p50/p99.
+# late rounds, the page builds (time per page: render of the changed clusters, merge, gzip, from
+# the exporter's own counters over the window), spaced scrapes and wrk's back-to-back p50/p99.
 # Slots axis: one cluster, 0, 100, 500 and 2000 idle physical slots on the primary: the same
 # figures per cluster round (0 slots is the 3-node step of the nodes axis, when that ran: the
 # same exporter on the same servers, recorded under both names rather than measured twice).
@@ -85,6 +86,9 @@ scale_step() { # case clusters
     local -a spids
     mapfile -t spids < <(c1_server_pids)
     local s0 s1
+    local pages0 page_s0 pages1 page_s1
+    pages0=$($MEASURE sum "$url/metrics" pg_replication_exporter_pages_built_total)
+    page_s0=$($MEASURE sum "$url/metrics" pg_replication_exporter_page_build_seconds_total)
     c0=$($MEASURE cpu "$pid")
     s0=$($MEASURE cpu "${spids[@]}")
     # The window itself samples RSS (median and max of readings every 0.25 s, and the kernel's
@@ -93,6 +97,8 @@ scale_step() { # case clusters
     read -r rss_med rss_max rss_peak <<<"$($MEASURE rsswatch "$pid" "$SCALE_WINDOW")"
     c1=$($MEASURE cpu "$pid")
     s1=$($MEASURE cpu "${spids[@]}")
+    pages1=$($MEASURE sum "$url/metrics" pg_replication_exporter_pages_built_total)
+    page_s1=$($MEASURE sum "$url/metrics" pg_replication_exporter_page_build_seconds_total)
     read -r polls pl ex <<<"$(c1_polls)"
     [[ $(calc "$polls > 0") != 0.000000 ]] || die "scale $case: no poll"
     local od
@@ -106,6 +112,10 @@ scale_step() { # case clusters
     rec "$case" servers cpu_node_poll_ms "$(calc "$(cpu_delta "$s0" "$s1") / $polls")"
     rec "$case" ours polls_per_node_s "$(calc "$polls / $nodes / $SCALE_WINDOW")"
     rec "$case" ours rounds_late "$(calc "$($MEASURE sum "$url/metrics" pg_replication_exporter_rounds_late_total) - $late0")"
+    if [[ $(calc "$pages1 > $pages0") != 0.000000 ]]; then
+        rec "$case" ours page_ms "$(calc "1000.0 * ($page_s1 - $page_s0) / ($pages1 - $pages0)")"
+        rec "$case" ours pages_per_s "$(calc "($pages1 - $pages0) / $SCALE_WINDOW")"
+    fi
     rec "$case" ours rss_kb "$rss_med"
     rec "$case" ours rss_max_kb "$rss_max"
     rec "$case" ours rss_peak_kb "$rss_peak"

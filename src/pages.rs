@@ -45,6 +45,9 @@ pub(crate) struct Page {
     pub ready: bool,
     /// How long building this page took.
     pub build_time: Duration,
+    /// The pages before this one, as its own families show them.
+    #[cfg(test)]
+    pub built_before: render::PagesBuilt,
 }
 
 impl Page {
@@ -100,6 +103,8 @@ pub(crate) struct PageBuilder {
     rendered: usize,
     /// The render's buffers, kept from cluster to cluster and page to page.
     scratch: render::Scratch,
+    /// The pages built so far and what they took (shown by the next page).
+    built: render::PagesBuilt,
 }
 
 /// How much of a page is merged before it goes to the gzip encoder.
@@ -112,10 +117,12 @@ impl PageBuilder {
             kept: HashMap::new(),
             rendered: 0,
             scratch: render::Scratch::default(),
+            built: render::PagesBuilt::default(),
         }
     }
 
-    /// The page of `snapshot`: its gzip holds byte for byte [`render::render`] of it.
+    /// The page of `snapshot`: its gzip holds byte for byte [`render::render_page`] of it after
+    /// the pages this builder built before.
     pub(crate) fn page(&mut self, snapshot: Arc<Snapshot>, ready: bool) -> Page {
         let started = Instant::now();
         let mut rendered = 0;
@@ -145,8 +152,12 @@ impl PageBuilder {
             );
         }
         self.rendered = rendered;
-        let head = render::exporter_chunk(&self.build, &snapshot);
+        let built_before = self.built;
+        let head = render::exporter_chunk(&self.build, &snapshot, built_before);
         let gzip = gzip_chunks(&head, &chunks);
+        let build_time = started.elapsed();
+        self.built.pages += 1;
+        self.built.seconds += build_time.as_secs_f64();
         Page {
             #[cfg(test)]
             snapshot,
@@ -154,7 +165,9 @@ impl PageBuilder {
             chunks,
             gzip,
             ready,
-            build_time: started.elapsed(),
+            build_time,
+            #[cfg(test)]
+            built_before,
         }
     }
 
@@ -274,6 +287,52 @@ mod tests {
         out
     }
 
+    /// What `render` makes of a page's snapshot after the pages before it.
+    fn rendered(page: &Page) -> Bytes {
+        Bytes::from(render::render_page(
+            &page.snapshot,
+            &BUILD,
+            page.built_before,
+        ))
+    }
+
+    /// The value of the one series of `name` on `page`.
+    fn value(page: &Page, name: &str) -> f64 {
+        let text = String::from_utf8(page.plain().to_vec()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.split(' ').next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} on the page"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn a_page_counts_the_pages_before_it_and_their_build_time() {
+        let store = Store::new(&[]);
+        store.put(cluster("alpha", &["a1", "a2"]));
+        let mut builder = PageBuilder::new(BUILD);
+        let pages: Vec<Page> = (0..3)
+            .map(|i| {
+                store.put(cluster("zeta", &[&format!("z{i}")]));
+                builder.page(store.current(), true)
+            })
+            .collect();
+        let mut seconds = 0.0;
+        for (before, page) in pages.iter().enumerate() {
+            assert_eq!(
+                value(page, "pg_replication_exporter_pages_built_total"),
+                before as f64
+            );
+            let shown = value(page, "pg_replication_exporter_page_build_seconds_total");
+            assert!(
+                (shown - seconds).abs() < 1e-9,
+                "page {before}: {shown} s shown, the pages before it took {seconds} s"
+            );
+            seconds += page.build_time.as_secs_f64();
+        }
+        assert!(seconds > 0.0, "building a page takes time");
+    }
+
     #[test]
     fn a_page_is_the_render_of_its_snapshot_and_keeps_unchanged_chunks() {
         let store = Store::new(&[]);
@@ -281,12 +340,12 @@ mod tests {
         store.put(cluster("zeta", &["z1"]));
         store.put(cluster("alpha", &["a1", "a2"]));
         let first = builder.page(store.current(), true);
-        assert_eq!(first.plain(), render::render(&first.snapshot, &BUILD));
+        assert_eq!(first.plain(), rendered(&first));
         assert_eq!(gunzip(&first.gzip), first.plain());
         assert_eq!(builder.rendered(), 2);
         store.put(cluster("alpha", &["a1"]));
         let second = builder.page(store.current(), true);
-        assert_eq!(second.plain(), render::render(&second.snapshot, &BUILD));
+        assert_eq!(second.plain(), rendered(&second));
         assert_eq!(
             builder.rendered(),
             1,
@@ -295,11 +354,12 @@ mod tests {
         assert_ne!(second.plain(), first.plain());
         // Nothing published: the page is copied whole, and still the render of its snapshot.
         let again = builder.page(store.current(), true);
-        assert_eq!((builder.rendered(), again.plain()), (0, second.plain()));
+        assert_eq!(builder.rendered(), 0);
+        assert_eq!(again.plain(), rendered(&again));
         drop((first, second));
         store.remove("zeta");
         let third = builder.page(store.current(), true);
-        assert_eq!(third.plain(), render::render(&third.snapshot, &BUILD));
+        assert_eq!(third.plain(), rendered(&third));
         assert!(
             !builder.kept.contains_key("zeta"),
             "a removed cluster is forgotten"
@@ -344,7 +404,7 @@ mod tests {
             let page = pages.current();
             if Arc::ptr_eq(&page.snapshot, &store.current()) {
                 assert!(page.ready);
-                assert_eq!(page.plain(), render::render(&store.current(), &BUILD));
+                assert_eq!(page.plain(), rendered(&page));
                 assert!(String::from_utf8_lossy(&page.plain()).contains("node=\"n19\""));
                 break;
             }

@@ -210,3 +210,59 @@ fn a_round_slower_than_the_interval_is_counted_late() {
         s.get("pg_replication_up", &[("node", "standby1")]) == Some(1.0)
     });
 }
+
+#[test]
+fn pages_are_counted_with_their_build_time_and_built_by_rounds_not_scrapes() {
+    let c = Cluster::builder().standbys(1).start();
+    let role = c.exporter_role();
+    // Rounds 4 s apart: a burst of scrapes fits between two of them.
+    let toml = c
+        .exporter_config("pg", role.user(), role.password_file())
+        .replace("interval = \"1s\"", "interval = \"4s\"")
+        .replace("backoff_max = \"2s\"", "backoff_max = \"8s\"");
+    let e = Exporter::start(&toml);
+    let pages = |s: &harness::Scrape| s.get("pg_replication_exporter_pages_built_total", &[]);
+    let seconds =
+        |s: &harness::Scrape| s.get("pg_replication_exporter_page_build_seconds_total", &[]);
+    let round = |s: &harness::Scrape| {
+        s.get(
+            "pg_replication_last_poll_success_timestamp_seconds",
+            &[("node", "primary")],
+        )
+    };
+    let first = e.wait_scrape("a page after the first rounds", WAIT, |s| {
+        pages(s).is_some_and(|p| p >= 1.0) && round(s).is_some()
+    });
+    // Rounds build pages: three more rounds, at least three more pages, and time spent.
+    e.wait_polls("primary", 3);
+    let later = e.scrape();
+    assert!(
+        pages(&later).unwrap() >= pages(&first).unwrap() + 3.0,
+        "{:?} pages after {:?}, three rounds later",
+        pages(&later),
+        pages(&first)
+    );
+    assert!(
+        seconds(&later).unwrap() > seconds(&first).unwrap(),
+        "the pages took no time: {:?} then {:?}",
+        seconds(&first),
+        seconds(&later)
+    );
+    // Scrapes do not: a burst of 50 between two rounds leaves the count where it was (a burst
+    // a round fell into is taken again).
+    let mut tries = 0;
+    loop {
+        let before = e.scrape();
+        let burst: Vec<harness::Scrape> = (0..50).map(|_| e.scrape()).collect();
+        let after = burst.last().unwrap();
+        if round(&before) == round(after) {
+            for s in &burst {
+                assert_eq!(pages(s), pages(&before), "a scrape built a page");
+                assert_eq!(seconds(s), seconds(&before));
+            }
+            break;
+        }
+        tries += 1;
+        assert!(tries < 5, "a round fell into every burst of 50 scrapes");
+    }
+}

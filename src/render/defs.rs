@@ -101,6 +101,17 @@ pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS: Def = gauge(
     &[],
 );
 
+pub const EXPORTER_PAGES_BUILT_TOTAL: Def = counter(
+    "pg_replication_exporter_pages_built_total",
+    "/metrics pages built since the exporter started (a page is built after the clusters' rounds publish, never by a scrape; publishes that arrive while one is built go into the next); counts the pages before the one served.",
+    &[],
+);
+pub const EXPORTER_PAGE_BUILD_SECONDS_TOTAL: Def = counter(
+    "pg_replication_exporter_page_build_seconds_total",
+    "Seconds spent building the pages counted in pg_replication_exporter_pages_built_total (rendering the clusters whose rounds changed, merging, gzip): rate() of this over rate() of that is the time per page.",
+    &[],
+);
+
 pub const EXPORTER_ROUNDS_LATE_TOTAL: Def = counter(
     "pg_replication_exporter_rounds_late_total",
     "Poll rounds of the cluster that took longer than poll.interval since the exporter started, so that the next round started late (a node slower than the interval, or an overloaded exporter).",
@@ -721,6 +732,8 @@ pub const ALL: &[&Def] = &[
     &EXPORTER_CLUSTERS,
     &CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
     &CONFIG_LAST_RELOAD_SUCCESSFUL,
+    &EXPORTER_PAGE_BUILD_SECONDS_TOTAL,
+    &EXPORTER_PAGES_BUILT_TOTAL,
     &EXPORTER_ROUNDS_LATE_TOTAL,
     &EXPORTER_SHARD_INFO,
     &LAG_BYTES,

@@ -60,7 +60,7 @@ const INVALIDATION_REASON_SINCE: u32 = 170_000;
 /// (the order `prometheus::Registry::gather` uses), families without series left out.
 pub fn families(snapshot: &Snapshot, build: &BuildInfo) -> Vec<MetricFamily> {
     let mut out = Families::default();
-    exporter_families(&mut out, snapshot, build);
+    exporter_families(&mut out, snapshot, build, PagesBuilt::default());
     for cluster in &snapshot.clusters {
         cluster_families(&mut out, snapshot, cluster);
     }
@@ -75,9 +75,27 @@ fn build_info(out: &mut Families, build: &BuildInfo) {
     );
 }
 
-/// The exporter's own series (no cluster label): its build, its shard, the last reload.
-fn exporter_families(out: &mut Families, snapshot: &Snapshot, build: &BuildInfo) {
+/// What the exporter spent on its `/metrics` pages before the one being built: a page cannot
+/// count its own build, so each shows the pages before it (the first shows zeros).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PagesBuilt {
+    /// Pages built since the exporter started.
+    pub pages: u64,
+    /// Seconds those pages took: rendering the clusters that changed, merging, gzip.
+    pub seconds: f64,
+}
+
+/// The exporter's own series (no cluster label): its build, its shard, the last reload, its
+/// pages.
+fn exporter_families(
+    out: &mut Families,
+    snapshot: &Snapshot,
+    build: &BuildInfo,
+    built: PagesBuilt,
+) {
     build_info(out, build);
+    out.push(&defs::EXPORTER_PAGES_BUILT_TOTAL, &[], built.pages as f64);
+    out.push(&defs::EXPORTER_PAGE_BUILD_SECONDS_TOTAL, &[], built.seconds);
     let shard = &snapshot.exporter.shard;
     out.push(
         &defs::EXPORTER_SHARD_INFO,
@@ -160,15 +178,21 @@ fn cluster_families(out: &mut Families, snapshot: &Snapshot, cluster: &ClusterSn
     endpoints::cluster(out, cluster);
 }
 
-/// Text format 0.0.4: the page of `snapshot`, assembled from one [`Chunk`] per cluster.
+/// Text format 0.0.4: the page of `snapshot`, assembled from one [`Chunk`] per cluster, as
+/// the exporter's first page (no page built before it).
 pub fn render(snapshot: &Snapshot, build: &BuildInfo) -> String {
+    render_page(snapshot, build, PagesBuilt::default())
+}
+
+/// [`render`] for a page that had `built` before it.
+pub fn render_page(snapshot: &Snapshot, build: &BuildInfo, built: PagesBuilt) -> String {
     let mut scratch = Scratch::default();
     let chunks: Vec<Chunk> = snapshot
         .clusters
         .iter()
         .map(|c| scratch.cluster_chunk(snapshot, c))
         .collect();
-    assemble(build, snapshot, chunks.iter())
+    assemble_after(build, snapshot, built, chunks.iter())
 }
 
 /// One cluster's part of the page: for each family it has series in (by index into
@@ -254,7 +278,17 @@ pub fn assemble<'a>(
     snapshot: &Snapshot,
     chunks: impl IntoIterator<Item = &'a Chunk>,
 ) -> String {
-    let head = exporter_chunk(build, snapshot);
+    assemble_after(build, snapshot, PagesBuilt::default(), chunks)
+}
+
+/// [`assemble`] for a page that had `built` before it.
+fn assemble_after<'a>(
+    build: &BuildInfo,
+    snapshot: &Snapshot,
+    built: PagesBuilt,
+    chunks: impl IntoIterator<Item = &'a Chunk>,
+) -> String {
+    let head = exporter_chunk(build, snapshot, built);
     let chunks: Vec<&Chunk> = chunks.into_iter().collect();
     let mut text = String::with_capacity(merged_len(&head, &chunks));
     merge_into(&head, &chunks, &mut text, usize::MAX, |_| {});
@@ -262,9 +296,9 @@ pub fn assemble<'a>(
 }
 
 /// The exporter's own families of `snapshot`'s page (no cluster label), as the chunk that
-/// sorts first in [`merge_into`].
-pub fn exporter_chunk(build: &BuildInfo, snapshot: &Snapshot) -> Chunk {
-    head_chunk(|out| exporter_families(out, snapshot, build))
+/// sorts first in [`merge_into`]; `built` is what the pages before this one cost.
+pub fn exporter_chunk(build: &BuildInfo, snapshot: &Snapshot, built: PagesBuilt) -> Chunk {
+    head_chunk(|out| exporter_families(out, snapshot, build, built))
 }
 
 /// The bytes [`merge_into`] writes for `head` and `chunks` (HELP and TYPE lines estimated).

@@ -826,7 +826,8 @@ fn definitions_are_sorted_unique_and_namespaced_and_series_carry_exactly_their_l
             def.name
         );
         // Every series carries cluster, except the exporter's own (build_info, SPEC §4.1, the
-        // config reload gauges and the shard families, §11); node-level ones carry node.
+        // config reload gauges, the shard families, §11, and its pages); node-level ones carry
+        // node.
         if !EXPORTER_LEVEL.contains(&def.name) {
             assert_eq!(def.labels[0], "cluster", "{}", def.name);
         }
@@ -847,6 +848,8 @@ const EXPORTER_LEVEL: &[&str] = &[
     defs::CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS.name,
     defs::EXPORTER_SHARD_INFO.name,
     defs::EXPORTER_CLUSTERS.name,
+    defs::EXPORTER_PAGES_BUILT_TOTAL.name,
+    defs::EXPORTER_PAGE_BUILD_SECONDS_TOTAL.name,
 ];
 
 /// Serves fixed families through `prometheus::Registry`, whose descriptor checks and gather()
