@@ -16,6 +16,7 @@ Subcommands (all print to stdout):
   sum URL NAME              the sum of NAME's samples
   allup URL N               exit 0 when N samples of pg_replication_up are 1
   wrk FILE                  "requests p50_ms p99_ms seconds" from wrk --latency output
+  wrkmax FILE               the largest latency of wrk --latency output, in ms
   report FILE               the tables, from the "case tool key value" records in FILE
   plot FILE DIR             PNG plots of the scale cases (gnuplot), and their data, into DIR
 """
@@ -222,6 +223,15 @@ def wrk(path):
     print(req.group(1), f"{_to_ms(p50.group(1)):.3f}", f"{_to_ms(p99.group(1)):.3f}", f"{secs:.2f}")
 
 
+def wrkmax(path):
+    """The largest latency wrk saw (its "Max" column), in ms."""
+    text = open(path).read()
+    m = re.search(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)", text, re.M)
+    if not m:
+        sys.exit(f"cannot read wrk output {path}:\n{text}")
+    print(f"{_to_ms(m.group(1)):.3f}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Report
 
@@ -375,6 +385,9 @@ SCALE_COLUMNS = [
     ("spaced_p50_ms", "spaced p50 ms"),
     ("spaced_p99_ms", "spaced p99 ms"),
     ("p99_ms", "wrk p99 ms"),
+    ("wrk_max_ms", "wrk max ms"),
+    ("healthz_p99_ms", "wrk p99 /healthz ms"),
+    ("healthz_max_ms", "wrk max /healthz ms"),
     ("series", "series"),
 ]
 
@@ -478,6 +491,8 @@ def main(argv):
         allup(args[0], int(args[1]))
     elif cmd == "wrk":
         wrk(args[0])
+    elif cmd == "wrkmax":
+        wrkmax(args[0])
     elif cmd == "report":
         report(args[0])
     elif cmd == "plot":

@@ -7,7 +7,8 @@
 # window, and the kernel's peak over it), exporter CPU per node poll and server time per node poll (a poll-only window,
 # pg_stat_statements on c1), the servers' CPU in all,
 # late rounds, the page builds (time per page: render of the changed clusters, merge, gzip, from
-# the exporter's own counters over the window), spaced scrapes and wrk's back-to-back p50/p99.
+# the exporter's own counters over the window), spaced scrapes and wrk's back-to-back p50/p99
+# and largest latency on /metrics and, as the machine's baseline, on /healthz.
 # Slots axis: one cluster, 0, 100, 500 and 2000 idle physical slots on the primary: the same
 # figures per cluster round (0 slots is the 3-node step of the nodes axis, when that ran: the
 # same exporter on the same servers, recorded under both names rather than measured twice).
@@ -127,6 +128,15 @@ scale_step() { # case clusters
     read -r req p50 p99 secs <<<"$($MEASURE wrk "$W/wrk_$case.txt")"
     rec "$case" ours p50_ms "$p50"
     rec "$case" ours p99_ms "$p99"
+    # The same on /healthz (a constant string, no page): the tail the machine gives any
+    # back-to-back request at this step, beside the tail of the page's. wrk fills in the
+    # requests a stall held back (a stall of d at a mean of m per request counts d/m samples),
+    # so a few scheduler stalls of a few ms make its p99 when requests take tens of µs.
+    wrk -t1 -c1 -d"${LAT}s" --latency "$url/healthz" >"$W/wrk_healthz_$case.txt"
+    read -r req p50 p99 secs <<<"$($MEASURE wrk "$W/wrk_healthz_$case.txt")"
+    rec "$case" ours healthz_p99_ms "$p99"
+    rec "$case" ours wrk_max_ms "$($MEASURE wrkmax "$W/wrk_$case.txt")"
+    rec "$case" ours healthz_max_ms "$($MEASURE wrkmax "$W/wrk_healthz_$case.txt")"
     local n b g
     read -r n b g <<<"$($MEASURE series "$url/metrics")"
     rec "$case" ours series "$n"
