@@ -454,6 +454,7 @@ def plot(path, out):
             "set grid",
             f"set xlabel '{axis}'",
             "set key off",
+            "set yrange [0:*]",
         ]
         if prefix == "scale_nodes_":
             script.append("set logscale x")
